@@ -1,0 +1,57 @@
+"""Interactions, loaders, splits, dataset characteristics and BPR sampling."""
+
+from jaxrec.data._interactions import Dataset as Dataset
+from jaxrec.data._interactions import Interactions as Interactions
+from jaxrec.data._interactions import concatenate as concatenate
+from jaxrec.data._interactions import from_arrays as from_arrays
+from jaxrec.data._index import PositiveIndex as PositiveIndex
+from jaxrec.data._index import build_index as build_index
+from jaxrec.data._index import index_interactions as index_interactions
+from jaxrec.data._sampling import BPRBatch as BPRBatch
+from jaxrec.data._sampling import check_sampleable as check_sampleable
+from jaxrec.data._sampling import sample_bpr_triples as sample_bpr_triples
+from jaxrec.data._sampling import sample_negatives as sample_negatives
+from jaxrec.data._io import DataFormatError as DataFormatError
+from jaxrec.data._io import load_delimited as load_delimited
+from jaxrec.data._io import load_movielens_1m as load_movielens_1m
+from jaxrec.data._io import load_movielens_100k as load_movielens_100k
+from jaxrec.data._io import load_tsv_split as load_tsv_split
+from jaxrec.data._preprocess import binarize as binarize
+from jaxrec.data._preprocess import deduplicate as deduplicate
+from jaxrec.data._preprocess import remap_ids as remap_ids
+from jaxrec.data._registry import DatasetInfo as DatasetInfo
+from jaxrec.data._registry import dataset_info as dataset_info
+from jaxrec.data._registry import list_datasets as list_datasets
+from jaxrec.data._registry import load_dataset as load_dataset
+from jaxrec.data._splits import leave_one_out as leave_one_out
+from jaxrec.data._splits import random_holdout as random_holdout
+from jaxrec.data._stats import characteristics as characteristics
+
+__all__ = [
+    "BPRBatch",
+    "PositiveIndex",
+    "build_index",
+    "check_sampleable",
+    "index_interactions",
+    "sample_bpr_triples",
+    "sample_negatives",
+    "DataFormatError",
+    "Dataset",
+    "DatasetInfo",
+    "Interactions",
+    "binarize",
+    "characteristics",
+    "concatenate",
+    "dataset_info",
+    "deduplicate",
+    "from_arrays",
+    "leave_one_out",
+    "list_datasets",
+    "load_dataset",
+    "load_delimited",
+    "load_movielens_100k",
+    "load_movielens_1m",
+    "load_tsv_split",
+    "random_holdout",
+    "remap_ids",
+]

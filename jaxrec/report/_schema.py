@@ -1,0 +1,200 @@
+"""The one tidy report schema shared by ``jaxrec audit``, ``experiments/`` and plots.
+
+A report is a JSON object::
+
+  {"schema": 1, "status": "complete" | "partial", "error": null | "<message>",
+   "dataset": {<characteristics>}, "config": {...}, "versions": {...},
+   "rows": [{"model": "bpr-mf", "defense": "none", "attack": "none", "budget": null,
+             "metric": "ndcg", "k": 10, "value": 0.071, <grid keys...>}, ...]}
+
+One row per number (tidy data, Wickham, J. Stat. Softw. 2014): ``model``, ``defense``,
+``attack``, ``budget`` (``null`` when no attack), ``metric``, ``k`` (``null`` for metrics without
+a cut-off) and ``value`` are always present; a grid adds its own keys (``seed``, ``eps``,
+``lambda``, ``target`` ...) to every row it produces.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = [
+    "REQUIRED_KEYS", "SCHEMA_VERSION", "build_report", "load_report", "make_row",
+    "rows_from_evaluation", "to_markdown", "validate_report", "versions", "write_report",
+]
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("model", "defense", "attack", "budget", "metric", "k", "value")
+
+
+def make_row(*, model: str, metric: str, value: float, k: int | None = None,
+             defense: str = "none", attack: str = "none", budget: float | None = None,
+             **grid: Any) -> dict[str, Any]:
+  """One tidy row. Grid keys (e.g. ``seed=0``, ``eps=0.5``) are appended after the required ones.
+
+  Raises:
+    ValueError: a grid key shadows a required key, or ``value`` is not a real number.
+  """
+  clash = set(grid) & set(REQUIRED_KEYS)
+  if clash:
+    raise ValueError(f"grid keys {sorted(clash)} clash with required row keys")
+  if isinstance(value, bool) or not isinstance(value, (int, float)):
+    try:
+      value = float(value)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"row value for {metric!r} must be a number, got {value!r}") from e
+  row = {"model": model, "defense": defense, "attack": attack, "budget": budget,
+         "metric": metric, "k": None if k is None else int(k), "value": float(value)}
+  row.update(grid)
+  return row
+
+
+def rows_from_evaluation(evaluation: dict[str, dict[int, float]], **keys: Any) -> list[dict]:
+  """Rows from :func:`jaxrec.metrics.evaluate` output; ``keys`` as in :func:`make_row`.
+
+  The ``users`` entry (number of evaluated users) becomes metric ``"users"`` with ``k=None``.
+  """
+  rows = []
+  for metric, by_k in evaluation.items():
+    for k, value in by_k.items():
+      rows.append(make_row(metric=metric, value=value, k=None if metric == "users" else k,
+                           **keys))
+  return rows
+
+
+def versions() -> dict[str, str]:
+  """Versions of jaxrec, its numerical stack and the backend, for reproducibility."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jaxlib  # pylint: disable=import-outside-toplevel
+  import numpy  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+
+  import jaxrec  # pylint: disable=import-outside-toplevel
+  try:
+    import flax  # pylint: disable=import-outside-toplevel
+    flax_version = flax.__version__
+  except ImportError:  # pragma: no cover
+    flax_version = "absent"
+  return {
+      "jaxrec": jaxrec.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+      "flax": flax_version, "optax": optax.__version__, "numpy": numpy.__version__,
+      "python": platform.python_version(), "platform": platform.platform(),
+      "backend": jax.default_backend(), "devices": str(jax.devices()),
+  }
+
+
+def build_report(*, dataset: dict, config: dict, rows: Iterable[dict],
+                 status: str = "complete", error: str | None = None) -> dict[str, Any]:
+  """Assembles and validates a report dict (see the module docstring)."""
+  report = {"schema": SCHEMA_VERSION, "status": status, "error": error,
+            "dataset": dict(dataset), "config": dict(config), "versions": versions(),
+            "rows": list(rows)}
+  validate_report(report)
+  return report
+
+
+def validate_report(report: dict[str, Any]) -> None:
+  """Checks a report against the schema.
+
+  Raises:
+    ValueError: naming the first problem (missing section, unknown status, a row without a
+      required key, a non-finite or non-numeric value, a non-integer k).
+  """
+  for section in ("schema", "status", "dataset", "config", "versions", "rows"):
+    if section not in report:
+      raise ValueError(f"report has no {section!r} section")
+  if report["schema"] != SCHEMA_VERSION:
+    raise ValueError(f"unsupported report schema {report['schema']!r}")
+  if report["status"] not in ("complete", "partial"):
+    raise ValueError(f"report status must be 'complete' or 'partial', got {report['status']!r}")
+  for n, row in enumerate(report["rows"]):
+    missing = [key for key in REQUIRED_KEYS if key not in row]
+    if missing:
+      raise ValueError(f"row {n} lacks {missing}: {row}")
+    v = row["value"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+      raise ValueError(f"row {n} value must be a finite number, got {v!r}")
+    if row["k"] is not None and (isinstance(row["k"], bool) or not isinstance(row["k"], int)):
+      raise ValueError(f"row {n} k must be an integer or null, got {row['k']!r}")
+
+
+def write_report(out_dir: str | os.PathLike, report: dict[str, Any]) -> tuple[Path, Path]:
+  """Writes ``report.json`` and ``report.md`` into ``out_dir`` (created if needed), atomically.
+
+  Each file is written to a temporary name and renamed, so a reader never sees half a file.
+
+  Returns:
+    The paths of ``report.json`` and ``report.md``.
+  """
+  validate_report(report)
+  out = Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  json_path, md_path = out / "report.json", out / "report.md"
+  _atomic_write(json_path, json.dumps(report, indent=1, sort_keys=False) + "\n")
+  _atomic_write(md_path, to_markdown(report))
+  return json_path, md_path
+
+
+def load_report(path: str | os.PathLike) -> dict[str, Any]:
+  """Reads and validates a ``report.json`` (or a directory holding one)."""
+  p = Path(path)
+  if p.is_dir():
+    p = p / "report.json"
+  with open(p, encoding="utf-8") as f:
+    report = json.load(f)
+  validate_report(report)
+  return report
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+  """A readable table: one line per (model, defense, attack, budget, grid keys, metric), one
+  column per cut-off ``k``."""
+  rows = report["rows"]
+  extra = sorted({key for r in rows for key in r} - set(REQUIRED_KEYS))
+  ks = sorted({r["k"] for r in rows if r["k"] is not None})
+  has_plain = any(r["k"] is None for r in rows)
+  ident = ["model", "defense", "attack", "budget", *extra, "metric"]
+  table: dict[tuple, dict] = {}
+  for r in rows:
+    table.setdefault(tuple(_fmt(r.get(c)) for c in ident), {})[r["k"]] = r["value"]
+  cols = ([""] if has_plain else []) + [f"@{k}" for k in ks]
+  lines = []
+  title = report.get("dataset", {}).get("name", "")
+  lines.append(f"# jaxrec report{': ' + title if title else ''}")
+  lines.append("")
+  if report["status"] != "complete":
+    lines.append(f"**PARTIAL REPORT** (status {report['status']}): {report.get('error')}")
+    lines.append("")
+  lines.append("| " + " | ".join(ident + cols) + " |")
+  lines.append("|" + "---|" * (len(ident) + len(cols)))
+  for key, by_k in table.items():
+    cells = ([_fmt(by_k.get(None))] if has_plain else []) + [_fmt(by_k.get(k)) for k in ks]
+    lines.append("| " + " | ".join(list(key) + cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any) -> str:
+  if v is None:
+    return ""
+  if isinstance(v, float):
+    if v == int(v) and abs(v) >= 1:
+      return str(int(v))
+    return f"{v:.4g}"
+  return str(v)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+      f.write(text)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise

@@ -1,0 +1,175 @@
+"""Metrics against hand-computed values."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrec import metrics
+from jaxrec.data import build_index
+
+LOG2_3 = math.log2(3.0)
+
+
+def _dense_scores(score_matrix, users):
+  return score_matrix[users]
+
+
+def _index(pairs, num_users, num_items):
+  pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+  return build_index(pairs[:, 0], pairs[:, 1], num_users=num_users, num_items=num_items)
+
+
+class TestAccuracyAtK:
+
+  hits = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], bool)
+  num_relevant = np.array([2, 3, 0])
+
+  def test_k4(self):
+    m = metrics.accuracy_at_k(self.hits, self.num_relevant, 4)
+    idcg2 = 1 + 1 / LOG2_3
+    idcg3 = 1 + 1 / LOG2_3 + 0.5
+    np.testing.assert_allclose(m["hr"], [1, 1, 0])
+    np.testing.assert_allclose(m["precision"], [0.5, 0.25, 0])
+    np.testing.assert_allclose(m["recall"], [1.0, 1 / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["ndcg"], [1.5 / idcg2, (1 / LOG2_3) / idcg3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["mrr"], [1.0, 0.5, 0])
+
+  def test_cutoff_applies_to_dcg_and_ideal_dcg(self):
+    m = metrics.accuracy_at_k(self.hits, self.num_relevant, 2)
+    # user 0: one hit in the first two; IDCG from min(2, 2) = 2 relevant items.
+    # user 1: hit at rank 2; IDCG from min(3, 2) = 2 items, not 3.
+    idcg2 = 1 + 1 / LOG2_3
+    np.testing.assert_allclose(m["ndcg"], [1 / idcg2, (1 / LOG2_3) / idcg2, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["recall"], [0.5, 1 / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["precision"], [0.5, 0.5, 0])
+
+  def test_k1(self):
+    m = metrics.accuracy_at_k(self.hits, self.num_relevant, 1)
+    np.testing.assert_allclose(m["hr"], [1, 0, 0])
+    np.testing.assert_allclose(m["ndcg"], [1, 0, 0])
+    np.testing.assert_allclose(m["mrr"], [1, 0, 0])
+
+  def test_list_shorter_than_k_is_an_error(self):
+    with pytest.raises(ValueError, match="fewer than k"):
+      metrics.accuracy_at_k(self.hits, self.num_relevant, 5)
+
+
+def test_gini_hand_computed():
+  np.testing.assert_allclose(metrics.gini([0, 0, 1, 1, 2]), 0.5, rtol=1e-6)
+  np.testing.assert_allclose(metrics.gini([3, 3, 3]), 0.0, atol=1e-7)
+  np.testing.assert_allclose(metrics.gini([0, 0, 0, 5]), 0.75, rtol=1e-6)
+  np.testing.assert_allclose(metrics.gini([0, 0]), 0.0)
+  # order does not matter
+  np.testing.assert_allclose(metrics.gini([2, 0, 1, 0, 1]), 0.5, rtol=1e-6)
+
+
+class TestEvaluate:
+  """U=3, I=5. Train u0:{0}, u1:{1,2}; test u0:{3}, u1:{0}; u2 has no test item."""
+
+  scores = jnp.array([
+      [9.0, 1.0, 5.0, 4.0, 3.0],  # unseen ranking: 2, 3, 4, 1
+      [1.0, 9.0, 9.0, 2.0, 3.0],  # unseen ranking: 4, 3, 0
+      [0.0, 1.0, 2.0, 3.0, 4.0],  # no test item: excluded
+  ])
+  train = _index([[0, 0], [1, 1], [1, 2], [2, 0]], 3, 5)
+  test = _index([[0, 3], [1, 0]], 3, 5)
+
+  def _evaluate(self, **kw):
+    return metrics.evaluate(_dense_scores, self.scores, self.train, self.test, **kw)
+
+  def test_accuracy(self):
+    r = self._evaluate(ks=(2,))
+    assert r["users"][0] == 2  # u2 excluded
+    assert r["hr"][2] == pytest.approx(0.5)
+    assert r["ndcg"][2] == pytest.approx((1 / LOG2_3) / 2, rel=1e-6)
+    assert r["precision"][2] == pytest.approx(0.25)
+    assert r["recall"][2] == pytest.approx(0.5)
+    assert r["mrr"][2] == pytest.approx(0.25)
+
+  def test_beyond_accuracy(self):
+    r = self._evaluate(ks=(2,))
+    # lists of the evaluated users: u0 [2, 3], u1 [4, 3] -> counts [0, 0, 1, 2, 1]
+    assert r["coverage"][2] == pytest.approx(3 / 5)
+    assert r["gini"][2] == pytest.approx(0.5, rel=1e-6)
+    # train popularity (users per item): [2, 1, 1, 0, 0]; short head = floor(0.2*5) = item 0
+    assert r["arp"][2] == pytest.approx(((1 + 0) / 2 + (0 + 0) / 2) / 2)
+    assert r["aplt"][2] == pytest.approx(1.0)
+    assert r["novelty"][2] == pytest.approx(math.log2(3.0), rel=1e-6)
+
+  def test_several_cutoffs_and_chunk_sizes_agree(self):
+    ref = self._evaluate(ks=(1, 2, 3))
+    for chunk in (1, 2, 7):
+      r = self._evaluate(ks=(3, 1, 2), chunk_size=chunk)
+      for m in ("hr", "ndcg", "coverage", "gini", "arp"):
+        for k in (1, 2, 3):
+          assert r[m][k] == pytest.approx(ref[m][k], abs=1e-6), (m, k, chunk)
+    # k=3: u0 [2,3,4] hit at 2; u1 [4,3,0] hit at 3
+    assert ref["hr"][3] == pytest.approx(1.0)
+    assert ref["mrr"][3] == pytest.approx((0.5 + 1 / 3) / 2)
+
+  def test_training_items_never_recommended(self):
+    items, valid = metrics.recommend(_dense_scores, self.scores, self.train, 4)
+    np.testing.assert_array_equal(items[0][valid[0]], [2, 3, 4, 1])
+    np.testing.assert_array_equal(items[1][valid[1]], [4, 3, 0])  # only 3 unseen items
+    assert valid[1].tolist() == [True, True, True, False]
+    np.testing.assert_array_equal(items[2], [4, 3, 2, 1])
+
+  def test_bad_k(self):
+    with pytest.raises(ValueError, match="larger than the catalogue"):
+      self._evaluate(ks=(6,))
+    with pytest.raises(ValueError, match="positive integer"):
+      self._evaluate(ks=(0,))
+
+  def test_no_test_users(self):
+    empty = _index(np.zeros((0, 2)), 3, 5)
+    with pytest.raises(ValueError, match="no user has a test item"):
+      metrics.evaluate(_dense_scores, self.scores, self.train, empty, ks=(2,))
+
+  def test_mismatched_id_spaces(self):
+    other = _index([[0, 3]], 3, 6)
+    with pytest.raises(ValueError, match="differ"):
+      metrics.evaluate(_dense_scores, self.scores, self.train, other, ks=(2,))
+
+
+def test_constant_scores_rank_like_random():
+  """A model that scores every item equally must not beat a random ranking.
+
+  Every user trained on item 0 and tests on item 1: lowest-id-first tie breaking would put
+  item 1 first for everyone (HR@10 = 1). Random tie breaking gives about 10 / 99.
+  """
+  num_users, num_items, k = 3000, 100, 10
+  users = np.arange(num_users)
+  train = build_index(users, np.zeros(num_users, int), num_users=num_users, num_items=num_items)
+  test = build_index(users, np.ones(num_users, int), num_users=num_users, num_items=num_items)
+  constant = lambda params, u: jnp.zeros((u.shape[0], num_items))  # noqa: E731
+  r = metrics.evaluate(constant, None, train, test, ks=(k,))
+  expected = k / (num_items - 1)
+  sd = math.sqrt(expected * (1 - expected) / num_users)
+  assert abs(r["hr"][k] - expected) < 4 * sd
+  # and lists differ across users: coverage of the whole unseen catalogue
+  assert r["coverage"][k] == pytest.approx(0.99)
+  # a different tie key gives a different draw but the same expectation
+  r2 = metrics.evaluate(constant, None, train, test, ks=(k,), tie_key=jax.random.key(7))
+  assert r2["hr"][k] != r["hr"][k]
+  assert abs(r2["hr"][k] - expected) < 4 * sd
+
+
+def test_popularity_metrics_per_user():
+  items = np.array([[0, 1, 2], [3, 3, 3]])
+  valid = np.array([[True, True, False], [True, True, True]])
+  pop = np.array([8.0, 2.0, 0.0, 1.0])
+  tail = np.array([False, True, True, True])
+  m = metrics.popularity_at_k(items, valid, pop, tail, num_users=16, k=3)
+  np.testing.assert_allclose(m["arp"], [5.0, 1.0])
+  np.testing.assert_allclose(m["aplt"], [0.5, 1.0])
+  np.testing.assert_allclose(m["novelty"], [(1 + 3) / 2, 4.0])
+
+
+def test_long_tail_split():
+  tail = metrics.long_tail_items(np.array([5, 1, 5, 0, 9, 2, 2, 2, 0, 3]), 0.2)
+  np.testing.assert_array_equal(np.flatnonzero(~tail), [0, 4])  # 9, then 5 (lowest id of ties)
+  with pytest.raises(ValueError):
+    metrics.long_tail_items(np.ones(3), 1.5)

@@ -1,0 +1,90 @@
+"""The positive index and BPR triple sampling."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrec import data
+
+
+def test_index_csr_dedup_and_mask():
+  users = [2, 0, 0, 0, 1, 1, 0, 2]
+  items = [4, 3, 1, 3, 0, 6, 5, 1]
+  valid = [True, True, True, True, True, True, True, False]  # drops (2, 1)
+  idx = data.build_index(users, items, num_users=4, num_items=7, valid=valid)
+  assert int(idx.num_valid) == 6  # the duplicate (0, 3) counts once
+  n = int(idx.num_valid)
+  np.testing.assert_array_equal(idx.users[:n], [0, 0, 0, 1, 1, 2])
+  np.testing.assert_array_equal(idx.items[:n], [1, 3, 5, 0, 6, 4])
+  np.testing.assert_array_equal(idx.indptr, [0, 3, 5, 6, 6])
+  np.testing.assert_array_equal(idx.degrees(), [3, 2, 1, 0])
+  np.testing.assert_array_equal(idx.item_degrees(), [1, 1, 0, 1, 1, 1, 1])
+  # gaps: item - rank within row
+  np.testing.assert_array_equal(idx.gaps[:n], [1, 2, 3, 0, 5, 4])
+  assert idx.capacity == 8
+  np.testing.assert_array_equal(idx.users[n:], [4, 4])  # padding sentinel
+
+
+def test_index_interactions_validates_ids():
+  inter = data.Interactions(users=np.array([0, 3]), items=np.array([1, 1]),
+                            num_users=3, num_items=2)
+  with pytest.raises(ValueError, match="user ids must lie"):
+    data.index_interactions(inter)
+
+
+def _positives(users, items):
+  pos = {}
+  for u, i in zip(users, items):
+    pos.setdefault(int(u), set()).add(int(i))
+  return pos
+
+
+def test_negatives_are_never_positive_and_uniform():
+  rng = np.random.default_rng(0)
+  num_users, num_items = 6, 9
+  users = rng.integers(0, num_users - 1, 30)  # the last user has no positives
+  items = rng.integers(0, num_items, 30)
+  idx = data.build_index(users, items, num_users=num_users, num_items=num_items)
+  pos = _positives(users, items)
+  draws = 9000
+  query = jnp.repeat(jnp.arange(num_users, dtype=jnp.int32), draws)
+  neg = np.asarray(jax.jit(data.sample_negatives)(jax.random.key(1), idx, query))
+  for u in range(num_users):
+    counts = np.bincount(neg[u * draws:(u + 1) * draws], minlength=num_items)
+    allowed = [i for i in range(num_items) if i not in pos.get(u, set())]
+    assert counts[list(pos.get(u, set()))].sum() == 0
+    expected = draws / len(allowed)
+    # each allowed item within 5 standard deviations of uniform
+    sd = np.sqrt(expected * (1 - 1 / len(allowed)))
+    assert np.all(np.abs(counts[allowed] - expected) < 5 * sd), (u, counts)
+
+
+def test_triples_come_from_valid_rows():
+  users = np.array([0, 0, 1, 2, 2, 2])
+  items = np.array([0, 1, 2, 3, 0, 1])
+  valid = np.array([True, True, True, True, True, False])
+  idx = data.build_index(users, items, num_users=3, num_items=5, valid=valid)
+  b = data.sample_bpr_triples(jax.random.key(0), idx, 4000)
+  pairs = set(zip(np.asarray(b.users).tolist(), np.asarray(b.pos_items).tolist()))
+  assert pairs == {(0, 0), (0, 1), (1, 2), (2, 3), (2, 0)}
+  pos = _positives(users[valid], items[valid])
+  for u, j in zip(np.asarray(b.users), np.asarray(b.neg_items)):
+    assert j not in pos[int(u)] and 0 <= j < 5
+
+
+def test_same_key_same_triples():
+  idx = data.build_index([0, 1, 1], [1, 0, 2], num_users=2, num_items=4)
+  a = data.sample_bpr_triples(jax.random.key(3), idx, 64)
+  b = data.sample_bpr_triples(jax.random.key(3), idx, 64)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_check_sampleable():
+  full = data.build_index([0, 0, 1], [0, 1, 0], num_users=2, num_items=2)
+  with pytest.raises(ValueError, match="all 2 items"):
+    data.check_sampleable(full)
+  empty = data.build_index(np.zeros(0, int), np.zeros(0, int), num_users=2, num_items=2)
+  with pytest.raises(ValueError, match="empty"):
+    data.check_sampleable(empty)
