@@ -38,11 +38,8 @@ def make_row(*, model: str, metric: str, value: float, k: int | None = None,
   """One tidy row. Grid keys (e.g. ``seed=0``, ``eps=0.5``) are appended after the required ones.
 
   Raises:
-    ValueError: a grid key shadows a required key, or ``value`` is not a real number.
+    ValueError: ``value`` is not a real number.
   """
-  clash = set(grid) & set(REQUIRED_KEYS)
-  if clash:
-    raise ValueError(f"grid keys {sorted(clash)} clash with required row keys")
   if isinstance(value, bool) or not isinstance(value, (int, float)):
     try:
       value = float(value)
@@ -162,7 +159,7 @@ def to_markdown(report: dict[str, Any]) -> str:
   table: dict[tuple, dict] = {}
   for r in rows:
     table.setdefault(tuple(_fmt(r.get(c)) for c in ident), {})[r["k"]] = r["value"]
-  cols = ([""] if has_plain else []) + [f"@{k}" for k in ks]
+  cols = (["value"] if has_plain else []) + [f"@{k}" for k in ks]
   lines = []
   title = report.get("dataset", {}).get("name", "")
   lines.append(f"# jaxrec report{': ' + title if title else ''}")
