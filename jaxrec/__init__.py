@@ -7,10 +7,12 @@ Subpackages:
   training  pure training epochs (``lax.scan``) and drivers
   metrics   chunked all-item ranking metrics and beyond-accuracy metrics
   report    the tidy ``report.json`` schema shared by the CLI and experiments
+  audit     the ``jaxrec audit`` pipeline as functions
 """
 
 __version__ = "0.1.0"
 
+from jaxrec import audit as audit
 from jaxrec import data as data
 from jaxrec import losses as losses
 from jaxrec import metrics as metrics
@@ -18,4 +20,4 @@ from jaxrec import models as models
 from jaxrec import report as report
 from jaxrec import training as training
 
-__all__ = ["data", "losses", "metrics", "models", "report", "training", "__version__"]
+__all__ = ["audit", "data", "losses", "metrics", "models", "report", "training", "__version__"]

@@ -68,8 +68,100 @@ def test_empty_file(tmp_path, capsys):
 
 
 def test_conflicting_sources(capsys):
-  assert main(["stats", "--dataset", "ml-100k", "--data", "x"]) == 2
-  assert "only one of" in capsys.readouterr().err
+  assert main(["stats", "--dataset", "ml-100k", "--train", "a", "--test", "b"]) == 2
+  assert "not both" in capsys.readouterr().err
+  assert main(["stats", "--train", "a"]) == 2
+  assert "go together" in capsys.readouterr().err
+
+
+def _write(path, lines):
+  path.write_text("".join(line + "\n" for line in lines))
+  return path
+
+
+def _toy_lines(num_users=6, num_items=8, per_user=4, sep="\t", ratings=True):
+  lines = []
+  for u in range(num_users):
+    for j in range(per_user):
+      i = (u + 2 * j) % num_items
+      row = [str(100 + u), str(500 + i)] + ([str(1 + (u + j) % 5)] if ratings else []) + \
+          [str(1000 + 10 * u + j)]
+      lines.append(sep.join(row))
+  return lines
+
+
+def test_three_column_file_and_csv_header(tmp_path, capsys):
+  three = _write(tmp_path / "three.tsv", [line.rsplit("\t", 1)[0] for line in _toy_lines()])
+  assert main(["stats", "--data", str(three), "--json"]) == 0
+  assert json.loads(capsys.readouterr().out)["interactions"] == 24
+  csv = _write(tmp_path / "r.csv", ["user,item,rating,ts"] + _toy_lines(sep=","))
+  assert main(["stats", "--data", str(csv), "--sep", ",", "--header", "--json"]) == 0
+  assert json.loads(capsys.readouterr().out)["users"] == 6
+  assert main(["stats", "--data", str(csv), "--header", "--json"]) == 2
+  assert "pass --sep" in capsys.readouterr().err
+  assert main(["stats", "--data", str(csv), "--sep", ",", "--columns", "user,item"]) == 2
+  assert "need --header" in capsys.readouterr().err
+  assert main(["stats", "--data", str(tmp_path)]) == 2
+  assert "is a directory" in capsys.readouterr().err
+
+
+def test_errors_found_before_training_write_nothing(tmp_path, capsys):
+  out = tmp_path / "out"
+  # user 100 interacted with every item
+  lines = _toy_lines() + [f"100\t{500 + i}\t5\t{2000 + i}" for i in range(8)]
+  full = _write(tmp_path / "full.tsv", lines)
+  test = _write(tmp_path / "test.tsv", ["101\t503\t5\t9"])
+  assert main(["audit", *FAST, "--train", str(full), "--test", str(test), "--k", "3",
+               "--out", str(out)]) == 2
+  assert "user 100 (raw id) interacted with all 8 items" in capsys.readouterr().err
+  toy = _write(tmp_path / "toy.tsv", _toy_lines())
+  assert main(["audit", *FAST, "--data", str(toy), "--threshold", "6", "--k", "3",
+              "--out", str(out)]) == 2
+  assert "removed all 24 interactions" in capsys.readouterr().err
+  assert main(["audit", *FAST, "--data", str(toy), "--seed", str(2**40), "--out", str(out)]) == 2
+  assert "seed" in capsys.readouterr().err
+  assert main(["audit", *FAST, "--data", str(toy), "--k", "3", "--out", str(toy)]) == 2
+  assert "not a directory" in capsys.readouterr().err
+  assert not out.exists()
+
+
+def test_diverged_training_leaves_a_partial_report(tmp_path, capsys):
+  toy = _write(tmp_path / "toy.tsv", _toy_lines())
+  out = tmp_path / "out"
+  code = main(["audit", *FAST, "--data", str(toy), "--k", "3", "--optimizer", "sgd",
+               "--lr", "1e30", "--out", str(out)])
+  assert code == 1
+  assert "diverged" in capsys.readouterr().err
+  r = report.load_report(out)
+  assert r["status"] == "partial" and "diverged" in r["error"]
+  assert {row["model"] for row in r["rows"]} == {"most-pop"}  # rows computed before the failure
+
+
+def test_split_notes_are_shown(tmp_path, capsys):
+  train = _write(tmp_path / "train.tsv", _toy_lines())
+  test = _write(tmp_path / "test.tsv", ["100\t500\t5\t9", "199\t501\t5\t9", "101\t599\t4\t9"])
+  out = tmp_path / "out"
+  assert main(["audit", *FAST, "--train", str(train), "--test", str(test), "--k", "3",
+               "--out", str(out)]) == 0
+  printed = capsys.readouterr().out
+  assert "1 test users have no training interaction" in printed
+  assert "1 test items never occur in training" in printed
+  assert "1 test pairs also occur in training" in printed
+  assert "1 test pairs also occur in training" in (out / "report.md").read_text()
+  assert report.load_report(out)["config"]["split"] == "predefined"
+
+
+def test_download_failure_is_a_clear_error(monkeypatch, capsys, tmp_path):
+  import pooch
+
+  def offline(*args, **kwargs):
+    raise ConnectionError("no network")
+
+  monkeypatch.setattr(pooch, "retrieve", offline)
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  assert main(["stats", "--dataset", "ml-100k"]) == 2
+  err = capsys.readouterr().err
+  assert "could not download ml-100k" in err and "--dataset ml-100k --data PATH" in err
 
 
 def test_failure_writes_a_partial_report(tmp_path, monkeypatch):

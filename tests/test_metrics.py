@@ -173,3 +173,49 @@ def test_long_tail_split():
   np.testing.assert_array_equal(np.flatnonzero(~tail), [0, 4])  # 9, then 5 (lowest id of ties)
   with pytest.raises(ValueError):
     metrics.long_tail_items(np.ones(3), 1.5)
+
+
+def test_partial_ties_are_broken_uniformly_per_user():
+  """10 items tie at the top and 10 score lower: each tied item leads ~10% of the lists, and
+  every ordered pair of tied items can occupy the first two slots."""
+  num_users, num_items = 20000, 20
+  scores = jnp.concatenate([jnp.ones((num_users, 10)), jnp.zeros((num_users, 10))], axis=1)
+  train = build_index(np.zeros(0, int), np.zeros(0, int), num_users=num_users,
+                      num_items=num_items)
+  items, valid = metrics.recommend(_dense_scores, scores, train, 2, chunk_size=4096)
+  assert valid.all() and (items < 10).all()
+  share = np.bincount(items[:, 0], minlength=10) / num_users
+  sd = math.sqrt(0.1 * 0.9 / num_users)
+  assert np.all(np.abs(share - 0.1) < 5 * sd), share
+  pairs = {(a, b) for a, b in items}
+  assert len(pairs) == 90
+
+
+def test_top_k_random_ties_orders_by_score_then_priority():
+  scores = jnp.array([[1.0, 3.0, 3.0, 2.0, 3.0, -jnp.inf]])
+  users, seed = jnp.array([4]), jnp.uint32(9)
+  prio = np.asarray(metrics.tie_priority(seed, users, jnp.arange(6)[None, :]))[0]
+  tied = sorted([1, 2, 4], key=lambda i: -prio[i])
+  np.testing.assert_array_equal(metrics.top_k_random_ties(scores, users, seed, 4),
+                                [tied + [3]])
+  np.testing.assert_array_equal(metrics.top_k_random_ties(scores, users, seed, 2), [tied[:2]])
+  # priorities depend on (seed, user, item) only
+  again = metrics.tie_priority(seed, jnp.array([4, 0]), jnp.arange(6)[None, :])
+  np.testing.assert_array_equal(again[0], prio)
+  assert not np.array_equal(again[1], prio)
+
+
+def test_nan_scores_are_an_error():
+  train = _index([[0, 0]], 2, 4)
+  test = _index([[0, 1], [1, 2]], 2, 4)
+  bad = jnp.array([[0.1, jnp.nan, 0.3, 0.2], [0.0, 0.1, 0.2, 0.3]])
+  with pytest.raises(ValueError, match="NaN for 1 user-item pairs"):
+    metrics.evaluate(_dense_scores, bad, train, test, ks=(2,))
+  with pytest.raises(ValueError, match="NaN"):
+    metrics.recommend(_dense_scores, bad, train, 2)
+
+
+def test_non_integer_k_is_an_error():
+  train = _index([[0, 0]], 2, 4)
+  with pytest.raises(ValueError, match="positive integer"):
+    metrics.evaluate(_dense_scores, jnp.zeros((2, 4)), train, train, ks=(2.5,))

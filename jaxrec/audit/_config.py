@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
+import numpy as np
 import optax
 
 from jaxrec.data import Dataset, Interactions, binarize, leave_one_out, random_holdout
@@ -60,10 +62,16 @@ class AuditConfig:
         raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
     if self.epochs < 0:
       raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-    if not self.lr > 0:
-      raise ValueError(f"lr must be positive, got {self.lr}")
-    if self.reg < 0:
-      raise ValueError(f"reg must be >= 0, got {self.reg}")
+    if not (math.isfinite(self.lr) and self.lr > 0):
+      raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+    if not (math.isfinite(self.reg) and self.reg >= 0):
+      raise ValueError(f"reg must be a finite number >= 0, got {self.reg}")
+    if not 0 <= self.seed < 2**32:
+      raise ValueError(f"seed must lie in [0, 2**32), got {self.seed}")
+    if not 0 < self.test_ratio < 1:
+      raise ValueError(f"test_ratio must lie in (0, 1), got {self.test_ratio}")
+    if self.threshold is not None and not math.isfinite(self.threshold):
+      raise ValueError(f"threshold must be finite, got {self.threshold}")
     if self.optimizer not in OPTIMIZERS:
       raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
     if self.split not in SPLITS:
@@ -84,21 +92,31 @@ def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
   raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
-def prepare_split(dataset: Dataset, config: AuditConfig) -> tuple[Interactions, Interactions, str]:
+def prepare_split(dataset: Dataset, config: AuditConfig
+                  ) -> tuple[Interactions, Interactions, str, list[str]]:
   """Applies the threshold and the split of ``config``.
 
   Returns:
-    ``(train, test, description)``; ``description`` says which split was used.
+    ``(train, test, description, notes)``; ``description`` says which split was used, ``notes``
+    what a user should know about it (cold-start test users or items, test pairs that are also
+    training pairs and therefore can never be hit).
 
   Raises:
-    ValueError: a threshold on data without ratings, or a split that leaves no test user.
+    ValueError: a threshold on data without ratings or one that removes every interaction, or
+      a split that leaves no test interaction.
   """
   inter, test = dataset.interactions, dataset.test
   if config.threshold is not None:
+    n = len(inter)
     inter = binarize(inter, config.threshold)
+    if len(inter) == 0:
+      raise ValueError(f"threshold {config.threshold} removed all {n} interactions (ratings "
+                       f"range from {_rating_range(dataset.interactions)})")
     test = None if test is None else binarize(test, config.threshold)
   if test is not None:
-    return inter, test, "predefined train/test files"
+    if len(test) == 0:
+      raise ValueError("the test split has no interaction (after the threshold)")
+    return inter, test, "predefined train/test files", _split_notes(inter, test, dataset)
   if config.split == "loo":
     train, test = leave_one_out(inter, seed=config.seed)
     how = "latest by timestamp" if inter.timestamps is not None else "seeded random"
@@ -109,4 +127,36 @@ def prepare_split(dataset: Dataset, config: AuditConfig) -> tuple[Interactions, 
   if len(test) == 0:
     raise ValueError(f"the {config.split} split left no test interaction (every user has fewer "
                      "than 2 interactions?)")
-  return train, test, desc
+  return train, test, desc, _split_notes(train, test, dataset)
+
+
+def _rating_range(inter: Interactions) -> str:
+  if inter.ratings is None or len(inter) == 0:
+    return "nowhere: no ratings"
+  r = np.asarray(inter.ratings)
+  return f"{r.min():g} to {r.max():g}"
+
+
+def _split_notes(train: Interactions, test: Interactions, dataset: Dataset) -> list[str]:
+  """What is unusual about a split: cold-start users/items, test pairs seen in training."""
+  notes = []
+  train_users = np.zeros(train.num_users, bool)
+  train_users[np.asarray(train.users)] = True
+  train_items = np.zeros(train.num_items, bool)
+  train_items[np.asarray(train.items)] = True
+  tu, ti = np.asarray(test.users), np.asarray(test.items)
+  cold_users = np.unique(tu[~train_users[tu]])
+  if cold_users.size:
+    notes.append(f"{cold_users.size} test users have no training interaction; they are ranked "
+                 "from their initial embeddings (raw ids e.g. "
+                 f"{dataset.user_ids[cold_users[:3]].tolist()})")
+  cold_items = np.unique(ti[~train_items[ti]])
+  if cold_items.size:
+    notes.append(f"{cold_items.size} test items never occur in training (raw ids e.g. "
+                 f"{dataset.item_ids[cold_items[:4]].tolist()}); they stay in the catalogue")
+  key = lambda u, i: np.asarray(u, np.int64) * max(train.num_items, 1) + i  # noqa: E731
+  both = np.isin(key(tu, ti), key(train.users, train.items))
+  if both.any():
+    notes.append(f"{int(both.sum())} test pairs also occur in training; training items are "
+                 "masked from the lists, so these can never be hit")
+  return notes

@@ -1,7 +1,8 @@
 """The audit pipeline: split, train, evaluate, write one tidy report.
 
-Sections add rows to the same report: today the clean model (BPR-MF and a most-popular
-baseline); attack and defense sections plug in as further functions returning rows.
+Sections are generators of tidy rows, so a failure keeps the rows already produced: today the
+clean model (BPR-MF and a most-popular baseline); attack and defense sections plug in as further
+generators.
 """
 
 from __future__ import annotations
@@ -10,16 +11,23 @@ import dataclasses
 import functools
 import os
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 import jax
+import numpy as np
 
 from jaxrec import metrics, models, training
 from jaxrec.audit._config import AuditConfig, make_optimizer, prepare_split
-from jaxrec.data import Dataset, PositiveIndex, characteristics, concatenate, index_interactions
+from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
+                         index_interactions)
 from jaxrec.report import build_report, make_row, rows_from_evaluation, write_report
 
-__all__ = ["clean_section", "run_audit", "train_bpr_mf"]
+__all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_bpr_mf"]
+
+
+class TrainingDiverged(FloatingPointError):
+  """Training produced a non-finite loss or parameters (learning rate too large?)."""
 
 
 def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = False):
@@ -27,6 +35,10 @@ def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
 
   Returns:
     ``(params, curve)``: :class:`jaxrec.models.MFParams` and the per-epoch mean loss.
+
+  Raises:
+    TrainingDiverged: the loss or the parameters became NaN or infinite.
+    ValueError: data BPR cannot sample from (see :func:`jaxrec.data.check_sampleable`).
   """
   k_init, k_train = jax.random.split(jax.random.key(config.seed))
   tx = make_optimizer(config.optimizer, config.lr)
@@ -36,85 +48,124 @@ def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
   state, curve = training.train(
       state, train, objective=objective, tx=tx, batch_size=config.batch_size,
       num_epochs=config.epochs, progress="BPR-MF" if progress else False)
+  finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(state.params))
+  if not finite or not np.all(np.isfinite(curve)):
+    bad = np.flatnonzero(~np.isfinite(curve))
+    when = f" from epoch {int(bad[0]) + 1}" if bad.size else ""
+    raise TrainingDiverged(
+        f"BPR-MF training diverged: non-finite loss or parameters{when} (optimizer "
+        f"{config.optimizer}, lr {config.lr}, reg {config.reg}); lower the learning rate")
   return state.params, curve
 
 
 def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, *,
-                  progress: bool = False, echo: Callable[[str], None] = print) -> list[dict]:
+                  progress: bool = False,
+                  echo: Callable[[str], None] = print) -> Iterator[dict]:
   """Accuracy and beyond-accuracy of the clean BPR-MF model and of the most-popular baseline.
 
-  Returns:
-    Tidy rows with ``attack="none"``, ``defense="none"``, models ``"bpr-mf"`` and
-    ``"most-pop"``, and the BPR-MF final training loss as metric ``"train_loss"``.
+  Yields:
+    Tidy rows with ``attack="none"``, ``defense="none"``, models ``"most-pop"`` (first: it needs
+    no training) and ``"bpr-mf"``, plus the BPR-MF final training loss as metric
+    ``"train_loss"``.
   """
+  evaluate = functools.partial(metrics.evaluate, train=train, test=test, ks=config.ks,
+                               chunk_size=config.chunk_size)
+  popular = models.fit_popularity(train)
+  yield from rows_from_evaluation(evaluate(models.popularity.score_all, popular),
+                                  model="most-pop")
   t0 = time.perf_counter()
   params, curve = train_bpr_mf(train, config, progress=progress)
   echo(f"trained BPR-MF: {config.epochs} epochs in {time.perf_counter() - t0:.1f} s")
-  evaluate = functools.partial(metrics.evaluate, train=train, test=test, ks=config.ks,
-                               chunk_size=config.chunk_size)
-  rows = rows_from_evaluation(evaluate(models.mf.score_all, params), model="bpr-mf")
   if len(curve):
-    rows.append(make_row(model="bpr-mf", metric="train_loss", value=float(curve[-1])))
-  popular = models.fit_popularity(train)
-  rows += rows_from_evaluation(evaluate(models.popularity.score_all, popular), model="most-pop")
-  return rows
+    yield make_row(model="bpr-mf", metric="train_loss", value=float(curve[-1]))
+  yield from rows_from_evaluation(evaluate(models.mf.score_all, params), model="bpr-mf")
 
 
 def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike, *,
               progress: bool = True, echo: Callable[[str], None] = print) -> dict:
   """Runs the audit and writes ``out_dir/report.json`` and ``out_dir/report.md``.
 
-  If a section fails after the data were prepared, a report with ``"status": "partial"``, the
-  error message and the rows computed so far is written, then the error is re-raised; if the
-  data cannot be prepared, nothing is written.
+  Everything that can be checked before training is checked first (and then nothing is
+  written): the threshold and split, ids, ``k`` against the catalogue, a test user to evaluate,
+  users with every item (BPR cannot sample a negative for them), and that ``out_dir`` can be
+  written. If a section fails later (e.g. training diverges), a report with
+  ``"status": "partial"``, the error and the rows computed so far is written, and the error is
+  re-raised.
 
   Args:
     dataset: the loaded data (with or without a predefined test split).
     config: hyper-parameters.
     out_dir: output folder (created when missing).
-    progress: show progress bars.
+    progress: show progress bars (only on a terminal).
     echo: where status lines and the final table go.
 
   Returns:
     The report dict (see :mod:`jaxrec.report`).
 
   Raises:
-    ValueError: bad data (empty, k larger than the catalogue, ids out of range, ...).
+    ValueError: bad data (empty, k larger than the catalogue, ids out of range, a user with
+      every item, no test user, ...). OSError: ``out_dir`` cannot be written.
+    TrainingDiverged: non-finite loss or parameters (after writing a partial report).
   """
-  train, test, split_desc = prepare_split(dataset, config)
-  stats = characteristics(concatenate([_strip(train), _strip(test)]))
+  _check_writable(Path(out_dir))
+  train, test, split_desc, split_notes = prepare_split(dataset, config)
+  everything, _ = deduplicate(concatenate([train.replace(timestamps=None),
+                                           test.replace(timestamps=None)]))
+  stats = characteristics(everything)
+  notes = list(dataset.notes) + split_notes
   dataset_section = {
       "name": dataset.name, **stats, "split": split_desc, "train_interactions": len(train),
-      "test_interactions": len(test), "notes": list(dataset.notes)}
+      "test_interactions": len(test), "notes": notes}
   config_section = {"model": "bpr-mf", **dataclasses.asdict(config), "ks": list(config.ks)}
+  if dataset.test is not None:
+    config_section.update(split="predefined", test_ratio=None)
   train_idx = index_interactions(train)
   test_idx = index_interactions(test)
-  _check_ks(config, train_idx)
+  _preflight(train_idx, test_idx, config, dataset)
   echo(f"dataset {dataset.name!r}: {stats['users']} users, {stats['items']} items, "
        f"{len(train)} train / {len(test)} test interactions ({split_desc})")
+  for note in notes:
+    echo(f"note: {note}")
   rows: list[dict] = []
   try:
-    rows += clean_section(train_idx, test_idx, config, progress=progress, echo=echo)
+    rows.extend(clean_section(train_idx, test_idx, config, progress=progress, echo=echo))
+    report = build_report(dataset=dataset_section, config=config_section, rows=rows)
   except BaseException as e:
     report = build_report(dataset=dataset_section, config=config_section, rows=rows,
                           status="partial", error=f"{type(e).__name__}: {e}")
     json_path, _ = write_report(out_dir, report)
-    echo(f"audit failed; partial report written to {json_path}")
+    echo(f"audit failed; partial report ({len(rows)} rows) written to {json_path}")
     raise
-  report = build_report(dataset=dataset_section, config=config_section, rows=rows)
   json_path, md_path = write_report(out_dir, report)
-  with open(md_path, encoding="utf-8") as f:
-    echo(f.read())
+  echo(md_path.read_text(encoding="utf-8"))
   echo(f"report written to {json_path} and {md_path}")
   return report
 
 
-def _check_ks(config: AuditConfig, train: PositiveIndex) -> None:
+def _preflight(train: PositiveIndex, test: PositiveIndex, config: AuditConfig,
+               dataset: Dataset) -> None:
   too_big = [k for k in config.ks if k > train.num_items]
   if too_big:
     raise ValueError(f"k={too_big[0]} is larger than the catalogue (num_items={train.num_items})")
+  if int(np.sum(np.asarray(test.degrees()) > 0)) == 0:
+    raise ValueError("no user has a test item: nothing to evaluate")
+  if int(train.num_valid) == 0:
+    raise ValueError("the training split is empty")
+  full = np.flatnonzero(np.asarray(train.degrees()) >= train.num_items)
+  if full.size:
+    raise ValueError(
+        f"user {dataset.user_ids[full[0]]} (raw id) interacted with all {train.num_items} items "
+        "in training: BPR has no negative item to sample for them; remove such users")
 
 
-def _strip(inter):
-  # characteristics of train+test: timestamps are not needed and may be absent in one part
-  return inter.replace(timestamps=None)
+def _check_writable(out: Path) -> None:
+  """Fails early (before training) when ``out`` cannot become a report folder."""
+  probe = out
+  while not probe.exists():
+    if probe.parent == probe:
+      break
+    probe = probe.parent
+  if probe == out and not out.is_dir():
+    raise NotADirectoryError(f"--out {out} exists and is not a directory")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise PermissionError(f"cannot write the report under {probe}")

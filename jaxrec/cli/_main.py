@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -15,15 +16,18 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
   g = p.add_argument_group("data (default: the bundled MovieTweetings 10-core set, offline)")
   g.add_argument("--dataset", metavar="NAME",
                  help="a registered dataset: movietweetings-10core (bundled), ml-100k, ml-1m "
-                      "(downloaded once into the user cache)")
-  g.add_argument("--data", metavar="FILE", help="a local interaction file (see --format)")
+                      "(downloaded once into the user cache; with --data, read that local copy "
+                      "instead)")
+  g.add_argument("--data", metavar="FILE", help="a local interaction file (see --format), or "
+                 "the local copy of a --dataset")
   g.add_argument("--format", choices=FORMATS, default="delimited",
                  help="format of --data: ml-100k (u.data), ml-1m (ratings.dat) or a delimited "
                       "file described by --sep/--columns/--header (default)")
   g.add_argument("--sep", default="\t", help="field separator of a delimited file (default TAB)")
-  g.add_argument("--columns", default="0,1,2,3", metavar="U,I[,R[,T]]",
+  g.add_argument("--columns", default=None, metavar="U,I[,R[,T]]",
                  help="0-based column indices (or names with --header) of user, item, and "
-                      "optionally rating and timestamp; '-' skips one (default 0,1,2,3)")
+                      "optionally rating and timestamp; '-' skips one (default: user, item, "
+                      "rating, timestamp in the first 2 to 4 columns)")
   g.add_argument("--header", action="store_true", help="the delimited file has a header line")
   g.add_argument("--train", metavar="FILE", help="training file of a predefined split "
                  "(user<TAB>item<TAB>score<TAB>timestamp)")
@@ -34,34 +38,78 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _load(args):
   from jaxrec import data  # pylint: disable=import-outside-toplevel
-  sources = [x for x in ("dataset", "data", "train") if getattr(args, x)]
-  if len(sources) > 1:
-    raise ValueError("give only one of --dataset, --data, --train/--test")
-  if bool(args.train) != bool(args.test):
-    raise ValueError("--train and --test go together")
-  if args.train:
+  if args.train or args.test:
+    if not (args.train and args.test):
+      raise ValueError("--train and --test go together")
+    if args.dataset or args.data:
+      raise ValueError("give either --train/--test or --dataset/--data, not both")
     return data.load_tsv_split(args.train, args.test)
+  if args.dataset:
+    return data.load_dataset(args.dataset, path=args.data)
   if args.data:
     if args.format == "ml-100k":
       return data.load_movielens_100k(args.data)
     if args.format == "ml-1m":
       return data.load_movielens_1m(args.data)
+    return _load_delimited(args)
+  return data.load_dataset(DEFAULT_DATASET)
+
+
+def _load_delimited(args):
+  from jaxrec import data  # pylint: disable=import-outside-toplevel
+  first = _first_line(args.data)
+  if args.sep not in first:
+    raise ValueError(f"{args.data}: the separator {args.sep!r} does not occur in the first line "
+                     f"{first[:60]!r}; pass --sep (e.g. --sep , for CSV)")
+  if args.columns is None:
+    n = len(first.split(args.sep))
+    if args.header:
+      names = first.split(args.sep)
+      cols = names[:min(n, 4)]
+    else:
+      cols = [str(c) for c in range(min(n, 4))]
+  else:
     cols = [c.strip() for c in args.columns.split(",")]
-    if len(cols) < 2 or len(cols) > 4 or "-" in cols[:2]:
-      raise ValueError(f"--columns needs user and item columns, got {args.columns!r}")
-    cols += ["-"] * (4 - len(cols))
-    conv = (lambda c: None if c == "-" else c) if args.header else (
-        lambda c: None if c == "-" else int(c))
-    return data.load_delimited(
-        args.data, sep=args.sep, user_col=conv(cols[0]), item_col=conv(cols[1]),
-        rating_col=conv(cols[2]), timestamp_col=conv(cols[3]), header=args.header)
-  return data.load_dataset(args.dataset or DEFAULT_DATASET)
+  if len(cols) < 2 or len(cols) > 4 or "-" in cols[:2]:
+    raise ValueError(f"--columns needs user and item columns (then optionally rating, "
+                     f"timestamp), got {args.columns!r}")
+  cols += ["-"] * (4 - len(cols))
+
+  def conv(c):
+    if c == "-":
+      return None
+    if c.isdigit():
+      return int(c)
+    if not args.header:
+      raise ValueError(f"column {c!r} is a name: names need --header (or give 0-based indices)")
+    return c
+
+  picked = [c for c in cols if c != "-"]
+  if len(set(picked)) != len(picked):
+    raise ValueError(f"--columns names a column twice: {args.columns!r}")
+  return data.load_delimited(
+      args.data, sep=args.sep, user_col=conv(cols[0]), item_col=conv(cols[1]),
+      rating_col=conv(cols[2]), timestamp_col=conv(cols[3]), header=args.header)
+
+
+def _first_line(path: str) -> str:
+  import gzip  # pylint: disable=import-outside-toplevel
+  opener = gzip.open if str(path).endswith(".gz") else open
+  if os.path.isdir(path):
+    raise IsADirectoryError(f"--data {path} is a directory, not a data file")
+  with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+    line = f.readline()
+  if not line:
+    raise ValueError(f"{path} is empty")
+  return line.rstrip("\r\n")
 
 
 def _parser() -> argparse.ArgumentParser:
   from jaxrec.audit import AuditConfig  # pylint: disable=import-outside-toplevel
   d = AuditConfig()
+  import jaxrec  # pylint: disable=import-outside-toplevel
   p = argparse.ArgumentParser(prog="jaxrec", description=__doc__)
+  p.add_argument("--version", action="version", version=f"jaxrec {jaxrec.__version__}")
   sub = p.add_subparsers(dest="command", required=True)
 
   a = sub.add_parser("audit", help="train a recommender and write a robustness report",
@@ -115,7 +163,7 @@ def _stats(args) -> int:
   from jaxrec import data  # pylint: disable=import-outside-toplevel
   dataset = _load(args)
   parts = [dataset.interactions] + ([dataset.test] if dataset.test is not None else [])
-  inter = data.concatenate([p.replace(timestamps=None) for p in parts])
+  inter, _ = data.deduplicate(data.concatenate([p.replace(timestamps=None) for p in parts]))
   if args.threshold is not None:
     inter = data.binarize(inter, args.threshold)
   stats = data.characteristics(inter)
@@ -135,16 +183,20 @@ def _stats(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of the ``jaxrec`` console script; returns the exit status.
 
-  Exit status: 0 success; 2 bad arguments or bad data (the message names the problem, and the
-  file and line for data files); 1 any other failure.
+  Exit status: 0 success; 2 bad arguments, bad data or an unwritable/unreachable path (the
+  message names the problem, and the file and line for data files); 1 any other failure
+  (e.g. training diverged: a partial report is written).
   """
   parser = _parser()
   args = parser.parse_args(argv)
   try:
     return _audit(args) if args.command == "audit" else _stats(args)
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, OSError) as e:
     print(f"jaxrec {args.command}: error: {e}", file=sys.stderr)
     return 2
+  except FloatingPointError as e:  # training diverged; a partial report was written
+    print(f"jaxrec {args.command}: error: {e}", file=sys.stderr)
+    return 1
   except KeyboardInterrupt:
     print(f"jaxrec {args.command}: interrupted", file=sys.stderr)
     return 130

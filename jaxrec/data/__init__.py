@@ -20,6 +20,7 @@ from jaxrec.data._preprocess import binarize as binarize
 from jaxrec.data._preprocess import deduplicate as deduplicate
 from jaxrec.data._preprocess import remap_ids as remap_ids
 from jaxrec.data._registry import DatasetInfo as DatasetInfo
+from jaxrec.data._registry import DownloadError as DownloadError
 from jaxrec.data._registry import dataset_info as dataset_info
 from jaxrec.data._registry import list_datasets as list_datasets
 from jaxrec.data._registry import load_dataset as load_dataset
@@ -38,6 +39,7 @@ __all__ = [
     "DataFormatError",
     "Dataset",
     "DatasetInfo",
+    "DownloadError",
     "Interactions",
     "binarize",
     "characteristics",

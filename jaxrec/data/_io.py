@@ -243,6 +243,9 @@ def _resolve(path: PathLike, member: str | None) -> Path:
   p = Path(path)
   if member is not None and p.is_dir():
     p = p / member
+  if p.is_dir():
+    hint = f" (expected the file itself or a folder holding {member})" if member else ""
+    raise IsADirectoryError(errno.EISDIR, f"is a directory, not a data file{hint}", str(p))
   if not p.is_file():
     raise FileNotFoundError(errno.ENOENT, "no such data file", str(p))
   return p

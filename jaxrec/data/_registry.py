@@ -22,7 +22,7 @@ from jaxrec.data._interactions import Dataset
 from jaxrec.data._io import _movielens_1m, _movielens_100k, _resolve, load_delimited
 from jaxrec.data._io import load_movielens_1m, load_movielens_100k
 
-__all__ = ["DatasetInfo", "dataset_info", "list_datasets", "load_dataset"]
+__all__ = ["DatasetInfo", "DownloadError", "dataset_info", "list_datasets", "load_dataset"]
 
 _MOVIELENS_LICENSE = (
     "GroupLens MovieLens terms: research use only, acknowledge in publications, no "
@@ -151,7 +151,8 @@ def load_dataset(
     ValueError: unknown ``name``; a downloaded member whose hash does not match (the archive may
       be corrupt or altered); a downloaded file that is not a zip or lacks the member.
     FileNotFoundError: ``path`` does not exist. DataFormatError: a malformed line.
-    Whatever ``pooch.retrieve`` raises when the download fails or the archive MD5 differs.
+    DownloadError: the download failed (e.g. no network); the message says how to pass a local
+      copy. ``ValueError`` from ``pooch`` when the archive's MD5 differs.
   """
   info = dataset_info(name)
   if info.bundled:
@@ -172,14 +173,26 @@ def _movietweetings(file: Path, name: str) -> Dataset:
                         rating_col="rating", timestamp_col="timestamp", header=True, name=name)
 
 
+class DownloadError(OSError):
+  """A registered dataset could not be downloaded (no network, server error)."""
+
+
 def _download_member(info: DatasetInfo, cache_dir: str | Path | None) -> tuple[bytes, str]:
   """Downloads (or reuses) the archive, returns the verified member's bytes and a source name."""
   import platformdirs  # pylint: disable=import-outside-toplevel
   import pooch  # pylint: disable=import-outside-toplevel
 
   root = Path(cache_dir) if cache_dir is not None else Path(platformdirs.user_cache_dir("jaxrec"))
-  archive = pooch.retrieve(info.url, known_hash=f"md5:{info.archive_md5}", path=root,
-                           fname=info.url.rsplit("/", 1)[-1], progressbar=False)
+  try:
+    archive = pooch.retrieve(info.url, known_hash=f"md5:{info.archive_md5}", path=root,
+                             fname=info.url.rsplit("/", 1)[-1], progressbar=False)
+  except ValueError:  # pooch's hash mismatch
+    raise
+  except Exception as e:  # network failures come as requests/urllib/OS errors
+    raise DownloadError(
+        f"could not download {info.name} from {info.url} ({type(e).__name__}: {e}); without "
+        f"network, pass a local copy: load_dataset({info.name!r}, path=...) or, on the command "
+        f"line, --dataset {info.name} --data PATH") from e
   try:
     with zipfile.ZipFile(archive) as zf:
       data = zf.read(info.member)

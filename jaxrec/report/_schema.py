@@ -38,13 +38,16 @@ def make_row(*, model: str, metric: str, value: float, k: int | None = None,
   """One tidy row. Grid keys (e.g. ``seed=0``, ``eps=0.5``) are appended after the required ones.
 
   Raises:
-    ValueError: ``value`` is not a real number.
+    ValueError: ``value`` is not a finite real number (NaN or infinity usually means a diverged
+      model; the report refuses it rather than carry it silently).
   """
   if isinstance(value, bool) or not isinstance(value, (int, float)):
     try:
       value = float(value)
     except (TypeError, ValueError) as e:
       raise ValueError(f"row value for {metric!r} must be a number, got {value!r}") from e
+  if not math.isfinite(value):
+    raise ValueError(f"row value for {metric!r} (model {model!r}) is not finite: {value}")
   row = {"model": model, "defense": defense, "attack": attack, "budget": budget,
          "metric": metric, "k": None if k is None else int(k), "value": float(value)}
   row.update(grid)
@@ -167,6 +170,10 @@ def to_markdown(report: dict[str, Any]) -> str:
   if report["status"] != "complete":
     lines.append(f"**PARTIAL REPORT** (status {report['status']}): {report.get('error')}")
     lines.append("")
+  for note in report.get("dataset", {}).get("notes", []) or []:
+    lines.append(f"- note: {note}")
+  if report.get("dataset", {}).get("notes"):
+    lines.append("")
   lines.append("| " + " | ".join(ident + cols) + " |")
   lines.append("|" + "---|" * (len(ident) + len(cols)))
   for key, by_k in table.items():
@@ -190,6 +197,9 @@ def _atomic_write(path: Path, text: str) -> None:
   try:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
       f.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; reports are ordinary files
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -106,6 +106,11 @@ def fit(
 ) -> tuple[TrainState, Array]:
   """``num_epochs`` epochs as one ``lax.scan`` (pure, jittable, ``vmap``-able).
 
+  Nothing is checked under tracing: validate the index first with
+  :func:`jaxrec.data.check_sampleable` (a user whose positives cover the catalogue has no
+  negative item, and sampling would return an out-of-range id that JAX clamps silently);
+  :func:`train` does this for you.
+
   Returns:
     ``(final_state, curve)``, ``curve`` the ``(num_epochs,) float32`` mean objective per triple of
     each epoch.
@@ -164,7 +169,8 @@ def train(
   bar = None
   if progress:
     from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-    bar = tqdm(epochs, desc=progress if isinstance(progress, str) else "train", unit="epoch")
+    bar = tqdm(epochs, desc=progress if isinstance(progress, str) else "train", unit="epoch",
+               disable=None)  # None: no bar when the output is not a terminal
     epochs = bar
   for e in epochs:
     state, losses = run_epoch(state, index)

@@ -118,8 +118,8 @@ def test_git_blob_sha1_matches_git():
   assert _git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
 
 
-def test_download_ml100k_with_mocked_pooch(shared_data, tmp_path, monkeypatch):
-  data = (shared_data / "movielens-100k" / "u.data").read_bytes()
+def test_download_ml100k_with_mocked_pooch(shared_file, tmp_path, monkeypatch):
+  data = shared_file("movielens-100k/u.data").read_bytes()
   assert hashlib.sha256(data).hexdigest() == ML100K_SHA256 == dataset_info("ml-100k").member_sha256
   archive = make_zip(tmp_path / "ml-100k.zip", "ml-100k/u.data", data)
   calls = []
