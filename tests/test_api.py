@@ -5,7 +5,10 @@ import inspect
 
 import pytest
 
-SUBPACKAGES = ["data", "models", "losses", "training", "metrics", "report", "audit", "cli"]
+SUBPACKAGES = [
+    "data", "models", "losses", "training", "metrics", "report", "attacks", "defenses", "audit",
+    "cli",
+]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

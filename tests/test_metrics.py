@@ -219,3 +219,48 @@ def test_non_integer_k_is_an_error():
   train = _index([[0, 0]], 2, 4)
   with pytest.raises(ValueError, match="positive integer"):
     metrics.evaluate(_dense_scores, jnp.zeros((2, 4)), train, train, ks=(2.5,))
+
+
+class TestTargetExposure:
+  """Same toy problem as TestEvaluate: unseen rankings u0: 2,3,4,1; u1: 4,3,0; u2: 4,3,2,1,0."""
+
+  def _exposure(self, targets, **kw):
+    return metrics.target_exposure(_dense_scores, TestEvaluate.scores, TestEvaluate.train,
+                                   targets, **kw)
+
+  def test_population_excludes_users_who_have_the_target(self):
+    # item 0: u0 and u2 trained on it -> only u1 is eligible (rank 3)
+    r = self._exposure([0], ks=(2, 3))[0]
+    assert r["eligible_users"][None] == 1
+    assert r["target_hr"] == {2: 0.0, 3: 1.0}
+    assert r["target_rank"][None] == 3.0
+    assert r["target_ndcg"][3] == pytest.approx(0.5)
+    assert r["target_score"][None] == pytest.approx(1.0)
+
+  def test_hand_computed_ranks_and_ties(self):
+    # item 3: eligible u0 (rank 2), u1 (rank 2), u2 (rank 2) -> hr@2 = 1, ndcg@2 = 1/log2(3)
+    # item 1: u0 rank 4, u2 rank 4 (u1 trained on it)
+    r3, r1 = self._exposure([3, 1], ks=(2,))
+    assert r3["eligible_users"][None] == 3 and r3["target_rank"][None] == 2.0
+    assert r3["target_ndcg"][2] == pytest.approx(1 / LOG2_3)
+    assert r1["eligible_users"][None] == 2 and r1["target_hr"][2] == 0.0
+    assert r1["target_rank"][None] == 4.0
+    assert r1["target_score"][None] == pytest.approx((1.0 + 1.0) / 2)
+
+  def test_rank_agrees_with_the_lists_under_ties(self):
+    num_users, num_items = 500, 12
+    scores = jnp.asarray(np.random.default_rng(0).integers(0, 3, (num_users, num_items)),
+                         jnp.float32)  # many ties
+    train = build_index(np.arange(num_users), np.arange(num_users) % num_items,
+                        num_users=num_users, num_items=num_items)
+    items, _ = metrics.recommend(_dense_scores, scores, train, 3)
+    r = metrics.target_exposure(_dense_scores, scores, train, [5], ks=(3,))[0]
+    eligible = (np.arange(num_users) % num_items) != 5
+    expected = np.mean((items[eligible] == 5).any(axis=1))
+    assert r["target_hr"][3] == pytest.approx(expected)
+
+  def test_bad_targets(self):
+    with pytest.raises(ValueError, match="target ids"):
+      self._exposure([5])
+    with pytest.raises(ValueError, match="integer"):
+      self._exposure([1.5])

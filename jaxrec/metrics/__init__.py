@@ -1,20 +1,28 @@
-"""All-item ranking metrics (HR, Precision, Recall, nDCG, MRR) and beyond-accuracy metrics
-(coverage, Gini, ARP, APLT, novelty), chunked over users."""
+"""All-item ranking metrics (HR, Precision, Recall, nDCG, MRR), beyond-accuracy metrics
+(coverage, Gini, ARP, APLT, novelty) and target-item exposure, chunked over users."""
 
 from jaxrec.metrics._evaluate import BEYOND_ACCURACY_METRICS as BEYOND_ACCURACY_METRICS
+from jaxrec.metrics._evaluate import Evaluator as Evaluator
 from jaxrec.metrics._evaluate import evaluate as evaluate
 from jaxrec.metrics._evaluate import long_tail_items as long_tail_items
-from jaxrec.metrics._evaluate import recommend as recommend
-from jaxrec.metrics._evaluate import tie_priority as tie_priority
-from jaxrec.metrics._evaluate import top_k_random_ties as top_k_random_ties
+from jaxrec.metrics._evaluate import make_evaluator as make_evaluator
 from jaxrec.metrics._gini import gini as gini
 from jaxrec.metrics._ranking import ACCURACY_METRICS as ACCURACY_METRICS
 from jaxrec.metrics._ranking import POPULARITY_METRICS as POPULARITY_METRICS
 from jaxrec.metrics._ranking import accuracy_at_k as accuracy_at_k
 from jaxrec.metrics._ranking import popularity_at_k as popularity_at_k
+from jaxrec.metrics._target import TARGET_METRICS as TARGET_METRICS
+from jaxrec.metrics._target import TargetEvaluator as TargetEvaluator
+from jaxrec.metrics._target import make_target_evaluator as make_target_evaluator
+from jaxrec.metrics._target import target_exposure as target_exposure
+from jaxrec.metrics._topk import recommend as recommend
+from jaxrec.metrics._topk import tie_priority as tie_priority
+from jaxrec.metrics._topk import tie_seed as tie_seed
+from jaxrec.metrics._topk import top_k_random_ties as top_k_random_ties
 
 __all__ = [
-    "ACCURACY_METRICS", "BEYOND_ACCURACY_METRICS", "POPULARITY_METRICS", "accuracy_at_k",
-    "evaluate", "gini", "long_tail_items", "popularity_at_k", "recommend", "tie_priority",
-    "top_k_random_ties",
+    "ACCURACY_METRICS", "BEYOND_ACCURACY_METRICS", "Evaluator", "POPULARITY_METRICS",
+    "TARGET_METRICS", "TargetEvaluator", "accuracy_at_k", "evaluate", "gini", "long_tail_items",
+    "make_evaluator", "make_target_evaluator", "popularity_at_k", "recommend", "target_exposure",
+    "tie_priority", "tie_seed", "top_k_random_ties",
 ]

@@ -1,39 +1,35 @@
-"""All-item ranking evaluation, chunked over users so memory stays bounded.
+"""All-item ranking evaluation: accuracy and beyond-accuracy of top-k lists.
 
 Protocol: for every user, every item is a candidate except the user's training items, which are
-masked (score ``-inf``); the top-``k`` candidates form the list. Only ``chunk_size x num_items``
-scores exist at any time, never a dense all-users x all-items matrix.
+masked (score ``-inf``); the top-``k`` candidates form the list, ties at random
+(:mod:`jaxrec.metrics._topk`). Users are scored ``chunk_size`` at a time.
 
-Ties: items with equal scores are ordered at random, independently for every user, from
-``tie_key`` (default ``jax.random.key(0)``, so results are reproducible): each (user, item) gets
-a random priority and :func:`top_k_random_ties` ranks by (score, priority). Every order of tied
-items is equally likely, so a model that scores every item equally produces a uniformly random
-list for each user and scores like a random ranking (HR@k about ``k / candidates``), never
-better. A lowest-id-first rule (``lax.top_k``'s own) would instead favour whichever items happen
-to have small ids.
+Two entry points: :func:`evaluate` (host-side, returns plain floats) and :class:`Evaluator`,
+the same computation split into a host-prepared plan, a traceable :meth:`Evaluator.raw` (so a
+whole grid of models can be evaluated inside one ``jit``/``vmap``) and a host-side
+:meth:`Evaluator.summarize`.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from jaxrec.data._index import PositiveIndex, row_window
 from jaxrec.metrics._gini import gini
 from jaxrec.metrics._ranking import (
     ACCURACY_METRICS, POPULARITY_METRICS, accuracy_at_k, popularity_at_k)
+from jaxrec.metrics._topk import (
+    ScoreAll, check_cutoffs, chunk_mask, chunk_topk, padded_rows, raise_on_nan, tie_seed)
 from jaxrec.typing import Array, Params, PRNGKey
 
-__all__ = [
-    "BEYOND_ACCURACY_METRICS", "evaluate", "long_tail_items", "recommend", "tie_priority",
-    "top_k_random_ties",
-]
+__all__ = ["BEYOND_ACCURACY_METRICS", "Evaluator", "evaluate", "long_tail_items",
+           "make_evaluator"]
 
-ScoreAll = Callable[[Params, Array], Array]
 BEYOND_ACCURACY_METRICS = ("coverage", "gini") + POPULARITY_METRICS
 
 
@@ -60,176 +56,128 @@ def long_tail_items(item_popularity: np.ndarray, short_head_fraction: float = 0.
   return tail
 
 
-def _chunk_mask(rows_u: Array, rows_i: Array, indptr: Array, start: Array, chunk: int,
-                window: int, num_users: int, num_items: int) -> Array:
-  """``(chunk, I) bool`` positives of users ``[start, start + chunk)`` from padded CSR rows."""
-  lo = indptr[jnp.minimum(start, num_users)]
-  u = jax.lax.dynamic_slice_in_dim(rows_u, lo, window)
-  i = jax.lax.dynamic_slice_in_dim(rows_i, lo, window)
-  r = u - start
-  ok = (u < num_users) & (r >= 0) & (r < chunk)
-  mask = jnp.zeros((chunk, num_items), bool)
-  return mask.at[jnp.where(ok, r, chunk), i].set(True, mode="drop")
+@struct.dataclass(kw_only=True)
+class Evaluator:
+  """A prepared evaluation (see :func:`make_evaluator`); a pytree, so it can enter ``jit``.
 
-
-def _padded(index: PositiveIndex, window: int) -> tuple[Array, Array]:
-  pad_u = jnp.full((window,), index.num_users, jnp.int32)
-  pad_i = jnp.zeros((window,), jnp.int32)
-  return (jnp.concatenate([index.users, pad_u]), jnp.concatenate([index.items, pad_i]))
-
-
-def tie_priority(seed: Array, users: Array, items: Array) -> Array:
-  """Random tie-break priorities in ``[0, 1)``, a function of ``(seed, user, item)`` only.
-
-  A counter-based hash (the MurmurHash3 32-bit finaliser, Appleby 2011, over the user and item
-  ids mixed with ``seed``), so any subset of (user, item) pairs can be prioritised without
-  generating the rest, and results do not depend on how users are chunked.
-
-  Args:
-    seed: ``() uint32``, e.g. ``jax.random.bits(tie_key, (), jnp.uint32)``.
-    users: ``(C,) int32`` user ids.
-    items: ``(C, K)`` or ``(1, K)`` int32 item ids.
-
-  Returns:
-    ``(C, K) float32`` in ``[0, 1)`` with 24 random bits.
-  """
-  h = (jnp.asarray(items).astype(jnp.uint32) * jnp.uint32(0x9E3779B1)) ^ (
-      jnp.asarray(users).astype(jnp.uint32)[:, None] * jnp.uint32(0x85EBCA77)) ^ seed
-  h = h ^ (h >> 16)
-  h = h * jnp.uint32(0x85EBCA6B)
-  h = h ^ (h >> 13)
-  h = h * jnp.uint32(0xC2B2AE35)
-  h = h ^ (h >> 16)
-  return (h >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
-
-
-def _top_k(x: Array, k: int) -> tuple[Array, Array]:
-  # The optimization barrier keeps XLA:CPU on its dedicated TopK kernel: when the results are
-  # fused into consumers it falls back to sorting whole rows (measured 7 ms vs 130 ms for a
-  # 256 x 3706 chunk at k = 100, jax 0.10.2).
-  return jax.lax.optimization_barrier(jax.lax.top_k(x, k))
-
-
-def top_k_random_ties(scores: Array, users: Array, seed: Array, k: int) -> Array:
-  """Indices of the ``k`` largest scores per row, ties broken by :func:`tie_priority`.
-
-  Exact for any pattern of ties: the items strictly above the k-th largest score are all in;
-  when more items equal the k-th score than slots remain, the slots go to those with the largest
-  priorities; the list is then ordered by (score, priority), both descending. With random
-  priorities every order of tied items is equally likely. The priority pass over whole rows only
-  runs when a chunk has such a boundary tie.
-
-  Args:
-    scores: ``(C, I) float32`` (``-inf`` for excluded items; no NaN).
-    users: ``(C,) int32`` user id of each row (seeds the priorities).
+  Attributes:
+    train: training positives (masked from the lists; popularity source).
+    test: held-out positives.
+    popularity: ``(I,) float32`` training users per item.
+    long_tail: ``(I,) bool``.
     seed: ``() uint32`` tie seed.
-    k: static list length, ``k <= I``.
-
-  Returns:
-    ``(C, k) int32`` item indices, best first.
+    ks: static sorted cut-offs.
+    chunk_size, train_window, test_window: static chunking.
+    num_evaluated: static number of users with a test item.
   """
-  num_items = scores.shape[1]
-  kk = min(k + 1, num_items)
-  vals, idx = _top_k(scores, kk)
-  kth = vals[:, k - 1:k]
-  n_above = jnp.sum(vals[:, :k] > kth, axis=1, keepdims=True, dtype=jnp.int32)
-  # more items tie with the k-th score than fit: the (k+1)-th largest equals the k-th
-  boundary_tie = (vals[:, k] == vals[:, k - 1]) if kk > k else jnp.zeros(vals.shape[:1], bool)
-  idx = idx[:, :k]
-  slot = jnp.arange(k, dtype=jnp.int32)[None, :]
 
-  def fill(idx):
-    prio = tie_priority(seed, users, jnp.arange(num_items, dtype=jnp.int32)[None, :])
-    _, tied = _top_k(jnp.where(scores == kth, prio, -1.0), k)
-    chosen = jnp.take_along_axis(tied, jnp.clip(slot - n_above, 0, k - 1), axis=1)
-    return jnp.where(slot < n_above, idx, chosen)
+  train: PositiveIndex
+  test: PositiveIndex
+  popularity: Array
+  long_tail: Array
+  seed: Array
+  ks: tuple[int, ...] = struct.field(pytree_node=False)
+  chunk_size: int = struct.field(pytree_node=False)
+  train_window: int = struct.field(pytree_node=False)
+  test_window: int = struct.field(pytree_node=False)
+  num_evaluated: int = struct.field(pytree_node=False)
 
-  idx = jax.lax.cond(jnp.any(boundary_tie), fill, lambda i: i, idx)
-  s = jnp.take_along_axis(scores, idx, axis=1)
-  p = tie_priority(seed, users, idx)
-  _, _, idx = jax.lax.sort((-s, -p, idx), dimension=1, num_keys=2)
-  return idx.astype(jnp.int32)
+  def raw(self, score_all: ScoreAll, params: Params) -> dict[str, Array]:
+    """Traceable sums for :meth:`summarize`: per-chunk metric sums, exposure counts, NaN count.
+
+    Returns:
+      ``{"sums": {metric: (num_chunks, len(ks)) float32}, "counts": (len(ks), I) int32,
+      "num_nan": () int32}``.
+    """
+    train, test = self.train, self.test
+    nu, ni = train.num_users, train.num_items
+    chunk, ks = self.chunk_size, self.ks
+    train_rows = padded_rows(train, self.train_window)
+    test_rows = padded_rows(test, self.test_window)
+    n_test = test.degrees()
+    names = ACCURACY_METRICS + POPULARITY_METRICS
+
+    def body(carry, start):
+      counts, num_nan = carry
+      users, items, valid, chunk_nan = chunk_topk(
+          score_all, params, train_rows, train.indptr, self.seed, start, chunk=chunk,
+          window=self.train_window, num_users=nu, num_items=ni, k=max(ks))
+      in_range = (start + jnp.arange(chunk)) < nu
+      n_rel = jnp.where(in_range, n_test[users], 0)
+      active = (n_rel > 0).astype(jnp.float32)
+      relevant = chunk_mask(*test_rows, test.indptr, start, chunk, self.test_window, nu, ni)
+      hits = jnp.take_along_axis(relevant, items, axis=1) & valid
+      chunk_sums = {name: [] for name in names}
+      new_counts = []
+      for j, k in enumerate(ks):
+        per_user = accuracy_at_k(hits, n_rel, k)
+        per_user.update(popularity_at_k(items, valid, self.popularity, self.long_tail, nu, k))
+        for name in names:
+          chunk_sums[name].append(jnp.sum(per_user[name] * active))
+        shown = (valid[:, :k] & (active[:, None] > 0)).astype(jnp.int32)
+        new_counts.append(counts[j] + jax.ops.segment_sum(
+            shown.ravel(), items[:, :k].ravel(), num_segments=ni))
+      return (jnp.stack(new_counts), num_nan + chunk_nan), {
+          n: jnp.stack(v) for n, v in chunk_sums.items()}
+
+    starts = jnp.arange(0, nu, chunk, dtype=jnp.int32)
+    init = (jnp.zeros((len(ks), ni), jnp.int32), jnp.zeros((), jnp.int32))
+    (counts, num_nan), sums = jax.lax.scan(body, init, starts)
+    return {"sums": sums, "counts": counts, "num_nan": num_nan}
+
+  def summarize(self, raw: dict[str, Array]) -> dict[str, dict[int, float]]:
+    """Host-side means from :meth:`raw` (sums added in float64).
+
+    Raises:
+      ValueError: NaN scores.
+    """
+    raise_on_nan(raw["num_nan"])
+    sums = {name: np.asarray(v, np.float64).sum(axis=0) for name, v in raw["sums"].items()}
+    counts = np.asarray(raw["counts"])
+    out: dict[str, dict[int, float]] = {}
+    for j, k in enumerate(self.ks):
+      for name in ACCURACY_METRICS + POPULARITY_METRICS:
+        out.setdefault(name, {})[k] = float(sums[name][j]) / self.num_evaluated
+      out.setdefault("coverage", {})[k] = float(np.mean(counts[j] > 0))
+      out.setdefault("gini", {})[k] = float(gini(counts[j]))
+    out["users"] = {0: float(self.num_evaluated)}
+    return out
 
 
-def _chunk_topk(score_all, params, train_rows, train_indptr, key, start, *, chunk, window,
-                num_users, num_items, k):
-  """Top-k lists of users ``[start, start + chunk)``: ``(users, items, valid, num_nan)``."""
-  users = jnp.minimum(start + jnp.arange(chunk, dtype=jnp.int32), num_users - 1)
-  scores = score_all(params, users).astype(jnp.float32)
-  in_range = (start + jnp.arange(chunk)) < num_users
-  num_nan = jnp.sum(jnp.isnan(scores) & in_range[:, None])
-  seen = _chunk_mask(*train_rows, train_indptr, start, chunk, window, num_users, num_items)
-  scores = jnp.where(seen | jnp.isnan(scores), -jnp.inf, scores)
-  items = top_k_random_ties(scores, users, jax.random.bits(key, (), jnp.uint32), k)
-  valid = jnp.take_along_axis(scores, items, axis=1) > -jnp.inf
-  return users, items, valid, num_nan
-
-
-def _check(train: PositiveIndex, ks, chunk_size):
-  if not ks:
-    raise ValueError("ks must name at least one cut-off")
-  for k in ks:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-      raise ValueError(f"cut-off k must be a positive integer, got {k!r}")
-    if k > train.num_items:
-      raise ValueError(f"k={k} is larger than the catalogue (num_items={train.num_items})")
-  if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-      or chunk_size <= 0:
-    raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-
-
-def _raise_on_nan(num_nan) -> None:
-  if int(num_nan):
-    raise ValueError(
-        f"score_all returned NaN for {int(num_nan)} user-item pairs: the model diverged or its "
-        "parameters hold NaN; metrics would be meaningless")
-
-
-def recommend(
-    score_all: ScoreAll,
-    params: Params,
+def make_evaluator(
     train: PositiveIndex,
-    k: int,
+    test: PositiveIndex,
     *,
+    ks: tuple[int, ...] = (10,),
     chunk_size: int = 256,
     tie_key: PRNGKey | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-  """Top-``k`` lists of every user, training items excluded (ties as in the module docstring).
+    short_head_fraction: float = 0.2,
+) -> Evaluator:
+  """Validates the inputs and prepares an :class:`Evaluator` (host-side, concrete indices).
 
-  Args:
-    score_all: ``score_all(params, users (C,)) -> (C, I)`` (e.g. ``models.mf.score_all``).
-    params: the model parameters.
-    train: the training positives, masked from the lists.
-    k: list length, ``1 <= k <= num_items``.
-    chunk_size: users scored at once.
-    tie_key: key of the random tie order; default ``jax.random.key(0)``.
-
-  Returns:
-    ``(items, valid)``: ``(U, k) int32`` item ids by decreasing score and ``(U, k) bool``, False
-    for slots past a user's number of unseen items.
-
-  Raises:
-    ValueError: ``k`` outside ``[1, num_items]``, a non-positive ``chunk_size``, or NaN scores.
+  Arguments and errors as :func:`evaluate`.
   """
-  _check(train, (k,), chunk_size)
-  key = jax.random.key(0) if tie_key is None else tie_key
-  window = row_window(train, chunk_size)
-  items, valid, num_nan = _recommend_core(score_all, params, train, key, chunk=chunk_size,
-                                          window=window, k=k)
-  _raise_on_nan(num_nan)
-  return np.asarray(items)[: train.num_users], np.asarray(valid)[: train.num_users]
+  ks = (ks,) if isinstance(ks, (int, np.integer)) else tuple(ks)
+  check_cutoffs(train, ks, chunk_size)
+  if (train.num_users, train.num_items) != (test.num_users, test.num_items):
+    raise ValueError(
+        f"train id spaces ({train.num_users}, {train.num_items}) differ from test "
+        f"({test.num_users}, {test.num_items})")
+  n_eval = int(np.sum(np.asarray(test.degrees()) > 0))
+  if n_eval == 0:
+    raise ValueError("no user has a test item: nothing to evaluate")
+  pop = np.asarray(train.item_degrees(), np.float32)
+  return Evaluator(
+      train=train, test=test, popularity=jnp.asarray(pop),
+      long_tail=jnp.asarray(long_tail_items(pop, short_head_fraction)),
+      seed=tie_seed(tie_key), ks=tuple(sorted({int(k) for k in ks})), chunk_size=int(chunk_size),
+      train_window=row_window(train, chunk_size), test_window=row_window(test, chunk_size),
+      num_evaluated=n_eval)
 
 
-@functools.partial(jax.jit, static_argnames=("score_all", "chunk", "window", "k"))
-def _recommend_core(score_all, params, train, key, *, chunk, window, k):
-  nu, ni = train.num_users, train.num_items
-  rows = _padded(train, window)
-  starts = jnp.arange(0, nu, chunk, dtype=jnp.int32)
-  _, items, valid, num_nan = jax.lax.map(
-      lambda s: _chunk_topk(score_all, params, rows, train.indptr, key, s, chunk=chunk,
-                            window=window, num_users=nu, num_items=ni, k=k),
-      starts)
-  return items.reshape(-1, k), valid.reshape(-1, k), jnp.sum(num_nan)
+@functools.partial(jax.jit, static_argnames=("score_all",))
+def _raw(evaluator: Evaluator, score_all: ScoreAll, params: Params):
+  return evaluator.raw(score_all, params)
 
 
 def evaluate(
@@ -258,7 +206,9 @@ def evaluate(
   Per-chunk sums are added up on the host in float64, so the chunk size does not change results.
 
   Args:
-    score_all: ``score_all(params, users (C,)) -> (C, I)``.
+    score_all: ``score_all(params, users (C,)) -> (C, I)`` (e.g. ``models.mf.score_all``); it
+      may cover more users than ``train`` (e.g. a model trained with fake users): only users
+      ``0 .. train.num_users - 1`` are scored.
     params: model parameters.
     train: training positives (masked; the source of popularity).
     test: held-out positives over the same id spaces.
@@ -275,70 +225,6 @@ def evaluate(
     ValueError: a bad ``k`` (not a positive integer, or above ``num_items``), id spaces that
       differ between ``train`` and ``test``, no user with a test item, or NaN scores.
   """
-  ks = (ks,) if isinstance(ks, (int, np.integer)) else tuple(ks)
-  _check(train, ks, chunk_size)
-  ks = tuple(sorted({int(k) for k in ks}))
-  if (train.num_users, train.num_items) != (test.num_users, test.num_items):
-    raise ValueError(
-        f"train id spaces ({train.num_users}, {train.num_items}) differ from test "
-        f"({test.num_users}, {test.num_items})")
-  n_eval = int(np.sum(np.asarray(test.degrees()) > 0))
-  if n_eval == 0:
-    raise ValueError("no user has a test item: nothing to evaluate")
-  pop = np.asarray(train.item_degrees(), np.float32)
-  tail = long_tail_items(pop, short_head_fraction)
-  key = jax.random.key(0) if tie_key is None else tie_key
-  sums, counts, num_nan = _evaluate_core(
-      score_all, params, train, test, key, jnp.asarray(pop), jnp.asarray(tail),
-      chunk=chunk_size, w_train=row_window(train, chunk_size),
-      w_test=row_window(test, chunk_size), ks=ks)
-  _raise_on_nan(num_nan)
-  sums = {name: np.asarray(v, np.float64).sum(axis=0) for name, v in sums.items()}
-  counts = np.asarray(counts)
-  out: dict[str, dict[int, float]] = {}
-  for j, k in enumerate(ks):
-    for name in ACCURACY_METRICS + POPULARITY_METRICS:
-      out.setdefault(name, {})[k] = float(sums[name][j]) / n_eval
-    out.setdefault("coverage", {})[k] = float(np.mean(counts[j] > 0))
-    out.setdefault("gini", {})[k] = float(gini(counts[j]))
-  out["users"] = {0: float(n_eval)}
-  return out
-
-
-@functools.partial(
-    jax.jit, static_argnames=("score_all", "chunk", "w_train", "w_test", "ks"))
-def _evaluate_core(score_all, params, train, test, key, pop, tail, *, chunk, w_train, w_test, ks):
-  nu, ni = train.num_users, train.num_items
-  kmax = max(ks)
-  train_rows = _padded(train, w_train)
-  test_rows = _padded(test, w_test)
-  n_test = test.degrees()
-  names = ACCURACY_METRICS + POPULARITY_METRICS
-
-  def body(carry, start):
-    counts, num_nan = carry
-    users, items, valid, chunk_nan = _chunk_topk(
-        score_all, params, train_rows, train.indptr, key, start, chunk=chunk, window=w_train,
-        num_users=nu, num_items=ni, k=kmax)
-    in_range = (start + jnp.arange(chunk)) < nu
-    n_rel = jnp.where(in_range, n_test[users], 0)
-    active = (n_rel > 0).astype(jnp.float32)
-    relevant = _chunk_mask(*test_rows, test.indptr, start, chunk, w_test, nu, ni)
-    hits = jnp.take_along_axis(relevant, items, axis=1) & valid
-    chunk_sums = {name: [] for name in names}
-    new_counts = []
-    for j, k in enumerate(ks):
-      per_user = accuracy_at_k(hits, n_rel, k)
-      per_user.update(popularity_at_k(items, valid, pop, tail, nu, k))
-      for name in names:
-        chunk_sums[name].append(jnp.sum(per_user[name] * active))
-      shown = (valid[:, :k] & (active[:, None] > 0)).astype(jnp.int32)
-      new_counts.append(counts[j] + jax.ops.segment_sum(
-          shown.ravel(), items[:, :k].ravel(), num_segments=ni))
-    return (jnp.stack(new_counts), num_nan + chunk_nan), {
-        n: jnp.stack(v) for n, v in chunk_sums.items()}
-
-  starts = jnp.arange(0, nu, chunk, dtype=jnp.int32)
-  init = (jnp.zeros((len(ks), ni), jnp.int32), jnp.zeros((), jnp.int32))
-  (counts, num_nan), sums = jax.lax.scan(body, init, starts)
-  return sums, counts, num_nan
+  ev = make_evaluator(train, test, ks=ks, chunk_size=chunk_size, tie_key=tie_key,
+                      short_head_fraction=short_head_fraction)
+  return ev.summarize(_raw(ev, score_all, params))

@@ -7,5 +7,11 @@ from jaxrec.training._loop import fit as fit
 from jaxrec.training._loop import init_state as init_state
 from jaxrec.training._loop import steps_per_epoch as steps_per_epoch
 from jaxrec.training._loop import train as train
+from jaxrec.training._victim import Victim as Victim
+from jaxrec.training._victim import bpr_mf_victim as bpr_mf_victim
+from jaxrec.training._victim import fit_victim as fit_victim
 
-__all__ = ["Objective", "TrainState", "epoch", "fit", "init_state", "steps_per_epoch", "train"]
+__all__ = [
+    "Objective", "TrainState", "Victim", "bpr_mf_victim", "epoch", "fit", "fit_victim",
+    "init_state", "steps_per_epoch", "train",
+]

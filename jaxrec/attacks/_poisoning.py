@@ -1,0 +1,214 @@
+"""Poison -> retrain -> measure: the data-poisoning pipeline.
+
+One *cell* of an experiment generates fake profiles with a recipe, injects them into the clean
+training data (fake user ``f`` gets id ``num_users + f``; the real users' rows are never
+modified), retrains the victim from scratch with the same hyper-parameters and seed as the clean
+model, and measures target exposure (:mod:`jaxrec.metrics._target`) and accuracy/beyond-accuracy
+(:mod:`jaxrec.metrics._evaluate`) on the real users. A grid of cells (target sets x budgets x
+seeds) of one recipe runs as one ``jit(vmap(cell))`` program: budgets share the static capacity
+``F = max(budgets)`` and differ only in the traced number of active fake users.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles
+from jaxrec.data._index import PositiveIndex, build_index
+from jaxrec.data._interactions import Interactions
+from jaxrec.metrics._evaluate import Evaluator
+from jaxrec.metrics._target import TargetEvaluator
+from jaxrec.training._victim import Victim, fit_victim
+from jaxrec.typing import Array, ArrayLike, PRNGKey
+
+__all__ = ["CellResult", "Recipe", "inject", "poisoned_interactions", "run_poisoning"]
+
+Recipe = Callable[[PRNGKey, AttackKnowledge, Array, Any], FakeProfiles]
+"""``recipe(key, knowledge, targets (T,), num_fake) -> FakeProfiles``: an attack recipe with its
+static arguments bound, e.g. ``functools.partial(attacks.random_attack, capacity=47,
+filler_size=106)``."""
+
+
+def inject(clean: PositiveIndex, profiles: FakeProfiles) -> PositiveIndex:
+  """The poisoned training positives: the clean rows plus the fake profiles' interactions.
+
+  Fake user ``f`` becomes user ``clean.num_users + f``; inactive fake users and slots that are
+  not interactions of the victim (:meth:`FakeProfiles.mask`) are masked, so the capacity (and
+  the compiled program) does not depend on the budget. Pure and jittable; returns new arrays.
+
+  Args:
+    clean: the clean training positives (``U`` real users).
+    profiles: ``(F, L)`` fake profiles.
+
+  Returns:
+    A :class:`PositiveIndex` over ``U + F`` users and the same items.
+  """
+  u, ni = clean.num_users, clean.num_items
+  f, slots = profiles.items.shape
+  real_valid = jnp.arange(clean.capacity) < clean.num_valid
+  fake_users = jnp.broadcast_to(u + jnp.arange(f, dtype=jnp.int32)[:, None], (f, slots))
+  return build_index(
+      jnp.concatenate([clean.users, fake_users.ravel()]),
+      jnp.concatenate([clean.items, profiles.items.ravel()]),
+      num_users=u + f, num_items=ni,
+      valid=jnp.concatenate([real_valid, profiles.mask().ravel()]))
+
+
+def poisoned_interactions(clean: Interactions, profiles: FakeProfiles) -> tuple[Interactions,
+                                                                                 np.ndarray]:
+  """Host-side poisoned :class:`~jaxrec.data.Interactions` (for detectors), and the fake flags.
+
+  Real rows keep their ratings (1 when the data has none); fake rows carry the profile ratings
+  of the slots that are interactions. Only active fake users are appended, as users
+  ``U .. U + num_fake - 1``.
+
+  Returns:
+    ``(interactions, is_fake)`` with ``is_fake`` a ``(U + num_fake,) bool`` array.
+  """
+  mask = np.asarray(profiles.mask())
+  active = np.asarray(profiles.active)
+  n_fake = int(active.sum())
+  fu, slot = np.nonzero(mask)
+  users = np.concatenate([np.asarray(clean.users), clean.num_users + fu]).astype(np.int32)
+  items = np.concatenate([np.asarray(clean.items), np.asarray(profiles.items)[fu, slot]])
+  real_r = (np.ones(len(clean), np.float32) if clean.ratings is None
+            else np.asarray(clean.ratings, np.float32))
+  ratings = np.concatenate([real_r, np.asarray(profiles.ratings)[fu, slot]])
+  inter = Interactions(users=users, items=items.astype(np.int32),
+                       ratings=None if clean.ratings is None else ratings,
+                       num_users=clean.num_users + n_fake, num_items=clean.num_items)
+  is_fake = np.arange(clean.num_users + n_fake) >= clean.num_users
+  return inter, is_fake
+
+
+@dataclasses.dataclass(frozen=True)
+class CellResult:
+  """One poisoned retraining, summarised on the host.
+
+  Attributes:
+    targets: ``(T,)`` target items. num_fake: active fake users. seed: victim seed.
+    evaluation: :meth:`jaxrec.metrics.Evaluator.summarize` of the poisoned model.
+    exposure: per-target :meth:`jaxrec.metrics.TargetEvaluator.summarize`.
+    train_loss: final mean training loss.
+    profiles: the fake profiles (NumPy arrays) of this cell.
+  """
+
+  targets: np.ndarray
+  num_fake: int
+  seed: int
+  evaluation: dict
+  exposure: list
+  train_loss: float
+  profiles: FakeProfiles
+
+
+def _cell(key, victim_key, targets, num_fake, knowledge, clean, evaluator, target_evaluator, *,
+          recipe, victim):
+  profiles = recipe(key, knowledge, targets, num_fake)
+  params, curve = fit_victim(victim, inject(clean, profiles), victim_key)
+  return {"eval": evaluator.raw(victim.score_all, params),
+          "target": target_evaluator.raw(victim.score_all, params, targets),
+          "loss": curve[-1] if curve.shape[0] else jnp.float32(0.0), "profiles": profiles}
+
+
+def run_poisoning(
+    recipe: Recipe,
+    *,
+    knowledge: AttackKnowledge,
+    clean: PositiveIndex,
+    victim: Victim,
+    evaluator: Evaluator,
+    target_evaluator: TargetEvaluator,
+    target_sets: ArrayLike,
+    budgets: list[int],
+    seeds: list[int],
+    vectorize: bool = True,
+    max_lanes: int | None = None,
+) -> list[CellResult]:
+  """Runs every (target set, budget, seed) cell of one attack recipe.
+
+  With ``vectorize=True`` the cells run as ``jit(vmap(cell))`` (in groups of ``max_lanes``
+  cells, all cells by default); with ``False`` the same jitted cell runs in a Python loop
+  (for comparison: both give the same numbers). The recipe must have been built with
+  ``capacity >= max(budgets)``. The attack key of a cell is ``fold_in(key(seed), 1)``; the
+  victim is retrained with ``key(seed)``, the key of the clean model.
+
+  Args:
+    recipe: an attack recipe with its static arguments bound (:data:`Recipe`).
+    knowledge: :func:`jaxrec.attacks.attacker_knowledge` of the clean training data.
+    clean: the clean training positives.
+    victim: the model and its training recipe.
+    evaluator: accuracy evaluation over the real users (:func:`jaxrec.metrics.make_evaluator`).
+    target_evaluator: target exposure over the real users.
+    target_sets: ``(S, T)`` integer target items (one attack per row).
+    budgets: numbers of fake users (each in ``[1, capacity]``).
+    seeds: victim seeds.
+    vectorize: vmap the cells (default) or loop over them.
+    max_lanes: cells per vmapped program (bounds memory); default all.
+
+  Returns:
+    One :class:`CellResult` per cell, in ``itertools.product(target_sets, budgets, seeds)``
+    order.
+
+  Raises:
+    ValueError: target ids outside the catalogue or repeated within a set, budgets outside
+      ``[1, capacity]``, an empty grid.
+  """
+  target_sets = np.atleast_2d(np.asarray(target_sets))
+  if target_sets.size == 0 or not np.issubdtype(target_sets.dtype, np.integer):
+    raise ValueError(f"target_sets must be a non-empty (S, T) integer array, got {target_sets!r}")
+  if target_sets.min() < 0 or target_sets.max() >= clean.num_items:
+    raise ValueError(f"target ids must lie in [0, {clean.num_items}), got "
+                     f"{target_sets.tolist()}")
+  for row in target_sets:
+    if np.unique(row).size != row.size:
+      raise ValueError(f"a target set repeats an item: {row.tolist()}")
+  if not budgets or not seeds:
+    raise ValueError("budgets and seeds must not be empty")
+  probe = jax.eval_shape(lambda: recipe(jax.random.key(0), knowledge,
+                                        jnp.asarray(target_sets[0], jnp.int32), 1))
+  capacity = probe.items.shape[0]
+  for b in budgets:
+    if not 1 <= int(b) <= capacity:
+      raise ValueError(f"budget {b} fake users is outside [1, capacity={capacity}]")
+  cells = list(itertools.product(range(len(target_sets)), [int(b) for b in budgets],
+                                 [int(s) for s in seeds]))
+  # data enter as arguments (not closed over), so they are not baked into the program
+  cell = functools.partial(_cell, recipe=recipe, victim=victim)
+  shared = (knowledge, clean, evaluator, target_evaluator)
+
+  def arrays(group):
+    keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for _, _, s in group])
+    keys = jax.random.wrap_key_data(keys)
+    return (jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys), keys,
+            jnp.asarray(np.stack([target_sets[t] for t, _, _ in group]), jnp.int32),
+            jnp.asarray([b for _, b, _ in group], jnp.int32))
+
+  outs = []
+  if vectorize:
+    run = jax.jit(jax.vmap(cell, in_axes=(0, 0, 0, 0, None, None, None, None)))
+    size = len(cells) if max_lanes is None else max(1, int(max_lanes))
+    for start in range(0, len(cells), size):
+      group = cells[start:start + size]
+      out = jax.device_get(run(*arrays(group), *shared))
+      outs += [jax.tree.map(lambda x, i=i: x[i], out) for i in range(len(group))]
+  else:
+    run = jax.jit(cell)
+    for c in cells:
+      a = jax.tree.map(lambda x: x[0], arrays([c]))
+      outs.append(jax.device_get(run(*a, *shared)))
+  results = []
+  for (t, b, s), out in zip(cells, outs):
+    results.append(CellResult(
+        targets=target_sets[t], num_fake=b, seed=s,
+        evaluation=evaluator.summarize(out["eval"]),
+        exposure=target_evaluator.summarize(out["target"]),
+        train_loss=float(out["loss"]), profiles=out["profiles"]))
+  return results

@@ -1,0 +1,228 @@
+"""Fake-profile recipes, target selection and the poison -> retrain -> measure pipeline."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrec import attacks, data, metrics, training
+
+NUM_USERS, NUM_ITEMS = 60, 40
+
+
+def _toy(ratings=True, seed=0):
+  rng = np.random.default_rng(seed)
+  users = np.repeat(np.arange(NUM_USERS), 8)
+  items = np.concatenate([rng.choice(NUM_ITEMS - 5, 8, replace=False) for _ in range(NUM_USERS)])
+  r = rng.integers(1, 6, users.size).astype(float) if ratings else None
+  return data.from_arrays(users, items, num_users=NUM_USERS, num_items=NUM_ITEMS, ratings=r)
+
+
+KNOW = attacks.attacker_knowledge(_toy())
+TARGETS = jnp.array([37, 38])
+SEGMENT = np.zeros(NUM_ITEMS, bool)
+SEGMENT[:12] = True
+
+RECIPES = {
+    "random": attacks.random_attack,
+    "average": attacks.average_attack,
+    "bandwagon": functools.partial(attacks.bandwagon_attack, num_selected=3),
+    "segment": functools.partial(attacks.segment_attack, segment=SEGMENT, num_selected=4),
+    "love_hate": functools.partial(attacks.love_hate_attack, intent="nuke"),
+    "reverse_bandwagon": functools.partial(attacks.reverse_bandwagon_attack, num_selected=2,
+                                           intent="nuke"),
+    "power_user": attacks.power_user_attack,
+}
+
+
+def _make(name, key=0, num_fake=7, capacity=10, filler_size=12, knowledge=KNOW, **kw):
+  return RECIPES[name](jax.random.key(key), knowledge, TARGETS, num_fake, capacity=capacity,
+                       filler_size=filler_size, **kw)
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_profile_invariants(name):
+  p = _make(name)
+  items = np.asarray(p.items)
+  assert items.shape == (10, 2 + 12)  # exact slot budget: targets + filler_size
+  np.testing.assert_array_equal(p.active, np.arange(10) < 7)
+  for row in items:
+    assert len(set(row.tolist())) == row.size, "a profile repeats an item"
+    np.testing.assert_array_equal(row[:2], TARGETS)
+    assert not set(row[2:].tolist()) & {37, 38}, "a filler is a target"
+  r = np.asarray(p.ratings)
+  assert r.min() >= 1 and r.max() <= 5 and np.all(r == np.round(r))
+  nuke = name in ("love_hate", "reverse_bandwagon")
+  np.testing.assert_array_equal(r[:, :2], 1.0 if nuke else 5.0)
+  np.testing.assert_array_equal(np.asarray(p.negative)[:, :2], nuke)
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_same_key_same_profiles(name):
+  a, b, c = _make(name, key=3), _make(name, key=3), _make(name, key=4)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  if name not in ("segment",):  # segment: fixed selected items, fillers differ
+    assert not np.array_equal(a.items, c.items) or name == "power_user"
+
+
+def test_recipe_specifics():
+  pop = np.asarray(KNOW.item_count)
+  b = _make("bandwagon")
+  top3 = set(np.argsort(-pop, kind="stable")[:3].tolist())
+  assert set(np.asarray(b.items)[0, 2:5].tolist()) == top3
+  np.testing.assert_array_equal(np.asarray(b.ratings)[:, 2:5], 5.0)
+  s = _make("segment")
+  assert SEGMENT[np.asarray(s.items)[:, 2:6]].all()
+  np.testing.assert_array_equal(np.asarray(s.ratings)[:, 6:], 1.0)  # fillers rated min
+  assert np.asarray(s.negative)[:, 6:].all()
+  lh = _make("love_hate")
+  np.testing.assert_array_equal(np.asarray(lh.ratings)[:, 2:], 5.0)
+  with pytest.raises(ValueError, match="nuke attack"):
+    _make("love_hate", intent="push")
+
+
+def test_power_users_are_copied():
+  inter = _toy()
+  p = _make("power_user", filler_size=8)
+  deg = np.bincount(inter.users, minlength=NUM_USERS)
+  power0 = np.lexsort((np.arange(NUM_USERS), -deg))[0]
+  own = set(np.asarray(inter.items)[np.asarray(inter.users) == power0].tolist()) - {37, 38}
+  assert set(np.asarray(p.items)[0, 2:].tolist()) == own
+
+
+def test_feedback_rule_decides_the_interactions():
+  implicit = attacks.attacker_knowledge(_toy(ratings=False))
+  p = _make("love_hate", knowledge=implicit)
+  mask = np.asarray(p.mask())
+  assert not mask[:, :2].any(), "an implicit victim cannot receive a dislike: target left out"
+  assert mask[:7, 2:].all() and not mask[7:].any()
+  p = _make("random")  # explicit data, every interaction positive
+  assert np.asarray(p.mask()).sum() == 7 * 14  # exact interaction budget
+  thresholded = attacks.attacker_knowledge(_toy(), positive_threshold=4.0)
+  p = _make("random", knowledge=thresholded)
+  np.testing.assert_array_equal(np.asarray(p.mask()),
+                                (np.asarray(p.ratings) >= 4) & (np.arange(10) < 7)[:, None])
+
+
+def test_static_argument_errors():
+  with pytest.raises(ValueError, match="filler_size=39 exceeds"):
+    _make("random", filler_size=39)
+  with pytest.raises(ValueError, match="capacity"):
+    _make("random", capacity=0)
+  with pytest.raises(ValueError, match="intent"):
+    _make("random", intent="boost")
+  with pytest.raises(ValueError, match="num_selected"):
+    _make("bandwagon", num_selected=13)
+  with pytest.raises(ValueError, match="segment has"):
+    attacks.segment_attack(jax.random.key(0), KNOW, TARGETS, 3, capacity=4, filler_size=12,
+                           segment=np.arange(NUM_ITEMS) < 3, num_selected=4)
+
+
+def test_budgets_and_targets():
+  assert attacks.num_fake_users(0.01, 943) == 9
+  assert attacks.num_fake_users(0.05, 943) == 47
+  assert attacks.num_fake_users(0.001, 100) == 1
+  assert attacks.num_fake_users(12, 943) == 12
+  for bad in (0, -3, 0.0, 1.0, 1.5, float("nan"), True):
+    with pytest.raises(ValueError, match="budget"):
+      attacks.num_fake_users(bad, 943)
+  pop = np.array([50, 40, 30, 20, 10, 5, 4, 3, 2, 1, 0, 0])
+  t = attacks.select_targets(pop, 3, "unpopular", seed=1)
+  assert set(t.tolist()) <= set(range(2, 10))  # long tail (head = 2 items), popularity >= 1
+  assert set(attacks.select_targets(pop, 2, "popular").tolist()) == {0, 1}
+  np.testing.assert_array_equal(attacks.select_targets(pop, 3, "unpopular", seed=1), t)
+  with pytest.raises(ValueError, match="fewer than"):
+    attacks.select_targets(pop, 9, "unpopular")
+  assert attacks.default_filler_size(_toy()) == 8
+
+
+def test_inject_appends_fake_users_and_leaves_the_clean_data_alone():
+  inter = _toy(ratings=False)
+  clean = data.index_interactions(inter)
+  before = jax.tree.map(np.array, clean)
+  p = _make("random", knowledge=attacks.attacker_knowledge(inter))
+  poisoned = attacks.inject(clean, p)
+  assert poisoned.num_users == NUM_USERS + 10
+  deg = np.asarray(poisoned.degrees())
+  np.testing.assert_array_equal(deg[:NUM_USERS], np.asarray(clean.degrees()))
+  np.testing.assert_array_equal(deg[NUM_USERS:], [14] * 7 + [0] * 3)
+  for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(clean)):
+    np.testing.assert_array_equal(a, b)
+  host, is_fake = attacks.poisoned_interactions(inter, p)
+  assert host.num_users == NUM_USERS + 7 and is_fake.sum() == 7 and len(host) == len(inter) + 98
+
+
+def _pipeline(recipe, vectorize, epochs=3, targets=((37,), (38,)), budgets=(3, 6), seeds=(0,),
+              inter=None):
+  inter = _toy(ratings=False) if inter is None else inter
+  train, test = data.leave_one_out(inter, seed=0)
+  tr, te = data.index_interactions(train), data.index_interactions(test)
+  victim = training.bpr_mf_victim(dim=8, num_epochs=epochs, batch_size=64, reg=0.01)
+  return attacks.run_poisoning(
+      recipe, knowledge=attacks.attacker_knowledge(train), clean=tr, victim=victim,
+      evaluator=metrics.make_evaluator(tr, te, ks=(5,)),
+      target_evaluator=metrics.make_target_evaluator(tr, ks=(5,)),
+      target_sets=np.asarray(targets), budgets=list(budgets), seeds=list(seeds),
+      vectorize=vectorize)
+
+
+def test_vmapped_grid_equals_python_loop():
+  recipe = functools.partial(attacks.random_attack, capacity=6, filler_size=5)
+  vec = _pipeline(recipe, True, seeds=(0, 1))
+  loop = _pipeline(recipe, False, seeds=(0, 1))
+  assert [(r.targets.tolist(), r.num_fake, r.seed) for r in vec] == \
+      [(r.targets.tolist(), r.num_fake, r.seed) for r in loop]
+  assert [(r.targets.tolist(), r.num_fake, r.seed) for r in vec][:3] == \
+      [([37], 3, 0), ([37], 3, 1), ([37], 6, 0)]
+  for a, b in zip(vec, loop):
+    assert a.exposure[0]["target_rank"][None] == pytest.approx(b.exposure[0]["target_rank"][None],
+                                                               rel=1e-5)
+    assert a.exposure[0]["target_score"][None] == pytest.approx(
+        b.exposure[0]["target_score"][None], rel=1e-4, abs=1e-6)
+    assert a.evaluation["ndcg"][5] == pytest.approx(b.evaluation["ndcg"][5], abs=1e-6)
+    np.testing.assert_array_equal(a.profiles.items, b.profiles.items)
+
+
+def test_pipeline_rejects_bad_grids():
+  recipe = functools.partial(attacks.random_attack, capacity=6, filler_size=5)
+  with pytest.raises(ValueError, match="outside"):
+    _pipeline(recipe, True, budgets=(7,))
+  with pytest.raises(ValueError, match="outside"):
+    _pipeline(recipe, True, budgets=(0,))
+  with pytest.raises(ValueError, match="target ids"):
+    _pipeline(recipe, True, targets=((40,),))
+  with pytest.raises(ValueError, match="repeats"):
+    _pipeline(recipe, True, targets=((3, 3),))
+
+
+def test_push_raises_and_nuke_lowers_the_target():
+  """Against BPR-MF, a large push attack moves the target up the real users' rankings (lower
+  mean rank, positive prediction shift) and a nuke attack moves it down. The push is a segment
+  attack aimed at the target's fans (segment = the items they like). On implicit data a dislike
+  cannot be injected; the love/hate nuke instead makes fake users interact with almost every
+  other item, so BPR samples the target as their negative item at a high rate."""
+  inter = _toy(ratings=False)
+  train, _ = data.leave_one_out(inter, seed=0)
+  tr = data.index_interactions(train)
+  victim = training.bpr_mf_victim(dim=8, num_epochs=40, batch_size=64, reg=0.01)
+  clean_params, _ = jax.jit(training.fit_victim, static_argnums=0)(victim, tr, jax.random.key(0))
+  targets = np.array([[20], [25], [30]])
+  clean = metrics.target_exposure(victim.score_all, clean_params, tr, targets[:, 0], ks=(5,))
+  u, i = np.asarray(train.users), np.asarray(train.items)
+  moved = {"push": ([], []), "nuke": ([], [])}
+  for t, c in zip(targets, clean):
+    fans_items = i[np.isin(u, np.unique(u[i == t[0]]))]
+    segment = np.isin(np.arange(NUM_ITEMS), fans_items) & (np.arange(NUM_ITEMS) != t[0])
+    for name, recipe in [
+        ("push", functools.partial(attacks.segment_attack, segment=segment, capacity=30,
+                                   filler_size=6, num_selected=6)),
+        ("nuke", functools.partial(attacks.love_hate_attack, capacity=30, filler_size=36))]:
+      r = _pipeline(recipe, True, epochs=40, targets=[t], budgets=(30,), inter=inter)[0]
+      moved[name][0].append(r.exposure[0]["target_rank"][None] - c["target_rank"][None])
+      moved[name][1].append(r.exposure[0]["target_score"][None] - c["target_score"][None])
+  (push_ranks, push_shifts), (nuke_ranks, nuke_shifts) = moved["push"], moved["nuke"]
+  assert all(d < 0 for d in push_ranks) and all(d > 0 for d in push_shifts), moved
+  assert all(d > 0 for d in nuke_ranks) and all(d < 0 for d in nuke_shifts), moved
