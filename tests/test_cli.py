@@ -7,7 +7,7 @@ import pytest
 from jaxrec import audit, data, report
 from jaxrec.cli import main
 
-FAST = ["--epochs", "2", "--dim", "8", "--no-progress"]
+FAST = ["--epochs", "2", "--dim", "8", "--no-progress", "--attacks", "none"]
 
 
 def test_audit_default_dataset(tmp_path, capsys):
@@ -183,3 +183,52 @@ def test_config_validation():
     audit.AuditConfig(optimizer="rmsprop")
   with pytest.raises(ValueError, match="ks"):
     audit.AuditConfig(ks=(0,))
+
+
+def test_attack_section(tmp_path, capsys):
+  out = tmp_path / "out"
+  args = ["audit", "--epochs", "3", "--dim", "8", "--no-progress", "--k", "10",
+          "--attacks", "random", "love_hate", "--budgets", "0.01", "30", "--targets", "2",
+          "--filler-size", "12", "--out", str(out)]
+  assert main(args) == 0
+  printed = capsys.readouterr().out
+  assert "per-target rows are in the files only" in printed
+  r = report.load_report(out)
+  rows = r["rows"]
+  attacks = {(row["attack"], row["budget"]) for row in rows}
+  assert {("random", 0.01), ("random", 30), ("love_hate", 0.01), ("love_hate", 30)} <= attacks
+  targets = {row["target"] for row in rows if row.get("target") is not None}
+  assert len(targets) == 2
+  def value(**kw):
+    hit = [row["value"] for row in rows if all(row.get(k) == v for k, v in kw.items())]
+    assert len(hit) == 1, (kw, hit)
+    return hit[0]
+  for attack in ("random", "love_hate"):
+    for budget, n in ((0.01, 21), (30, 30)):
+      shift = value(attack=attack, budget=budget, metric="prediction_shift", target=None)
+      assert isinstance(shift, float)
+      prec = value(attack=attack, budget=budget, metric="detection_precision",
+                   defense="pca-detector")
+      assert 0.0 <= prec <= 1.0
+      assert value(attack=attack, budget=budget, metric="random_flagger_precision",
+                   defense="pca-detector") == pytest.approx(n / (2059 + n))
+      assert value(attack=attack, budget=budget, metric="delta_ndcg", k=10) == pytest.approx(
+          value(attack=attack, budget=budget, metric="ndcg", k=10)
+          - value(attack="none", model="bpr-mf", metric="ndcg", k=10, defense="none"), abs=1e-9)
+  clean_hr = value(attack="none", metric="target_hr", k=10, target=None)
+  assert 0.0 <= clean_hr <= 1.0
+
+
+def test_attack_options_are_validated_before_training(tmp_path, capsys):
+  out = ["--out", str(tmp_path / "out")]
+  assert main(["audit", *FAST[:-2], *out, "--attacks", "shilling"]) == 2
+  assert "unknown attack" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--budgets", "0"]) == 2
+  assert "budget" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--target-ids", "999999999"]) == 2
+  assert "not in the dataset" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--budgets", "5000"]) == 2
+  assert "fake users" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--filler-size", "5000"]) == 2
+  assert "filler" in capsys.readouterr().err
+  assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ def test_bpr_mf_reaches_published_accuracy_on_ml100k_loo(shared_file, tmp_path):
   BPR-MF on this exact leave-one-out split (64 factors, 200 epochs, lr 0.05)."""
   dataset = data.load_tsv_split(shared_file("loo-splits/movielens100k/trainingset.tsv"),
                                 shared_file("loo-splits/movielens100k/testset.tsv"))
-  config = audit.AuditConfig(dim=64, epochs=200, lr=0.05, ks=(10,))
+  config = audit.AuditConfig(dim=64, epochs=200, lr=0.05, ks=(10,), attacks=())
   r = audit.run_audit(dataset, config, tmp_path, progress=False, echo=lambda s: None)
   values = {(row["model"], row["metric"], row["k"]): row["value"] for row in r["rows"]}
   assert values[("bpr-mf", "hr", 10)] >= 0.12

@@ -14,6 +14,9 @@ __all__ = ["AuditConfig", "make_optimizer", "prepare_split"]
 
 OPTIMIZERS = ("adagrad", "sgd", "adam")
 SPLITS = ("loo", "ratio")
+ATTACKS = ("random", "average", "bandwagon", "power_user", "love_hate", "reverse_bandwagon")
+NUKE_ATTACKS = ("love_hate", "reverse_bandwagon")
+TARGET_STRATEGIES = ("unpopular", "popular", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +44,15 @@ class AuditConfig:
     test_ratio: share of each user's interactions held out by the ``"ratio"`` split.
     threshold: explicit-to-implicit conversion: keep ratings ``>= threshold`` (drop the rest);
       ``None`` keeps every interaction as positive feedback.
+    attacks: fake-profile attacks of the attack section (names in ``ATTACKS``; empty = no attack
+      section). Push attacks push the targets; ``love_hate`` and ``reverse_bandwagon`` nuke them.
+    budgets: attack sizes: fractions of the real users in ``(0, 1)`` (see
+      :func:`jaxrec.attacks.num_fake_users`) or integer counts of fake users.
+    num_targets: target items, each attacked separately.
+    target_strategy: how targets are drawn (:func:`jaxrec.attacks.select_targets`).
+    target_ids: explicit raw item ids to attack instead (overrides the two above).
+    filler_size: non-target items per fake profile; ``None`` = the mean real profile length.
+    num_selected: popular (bandwagon) or disliked (reverse bandwagon) items per profile.
   """
 
   dim: int = 64
@@ -55,6 +67,13 @@ class AuditConfig:
   split: str = "loo"
   test_ratio: float = 0.2
   threshold: float | None = None
+  attacks: tuple[str, ...] = ("random", "average", "bandwagon")
+  budgets: tuple[float, ...] = (0.01, 0.05)
+  num_targets: int = 5
+  target_strategy: str = "unpopular"
+  target_ids: tuple[int, ...] | None = None
+  filler_size: int | None = None
+  num_selected: int = 1
 
   def __post_init__(self):
     for name in ("dim", "batch_size", "chunk_size"):
@@ -79,6 +98,26 @@ class AuditConfig:
     if not self.ks or any(int(k) <= 0 for k in self.ks):
       raise ValueError(f"ks must be positive integers, got {self.ks}")
     object.__setattr__(self, "ks", tuple(sorted({int(k) for k in self.ks})))
+    unknown = [a for a in self.attacks if a not in ATTACKS]
+    if unknown:
+      raise ValueError(f"unknown attack {unknown[0]!r}; choose from {ATTACKS}")
+    if len(set(self.attacks)) != len(self.attacks):
+      raise ValueError(f"attacks repeat a name: {self.attacks}")
+    if self.attacks and not self.budgets:
+      raise ValueError("budgets must name at least one attack size")
+    for b in self.budgets:  # the same rule as jaxrec.attacks.num_fake_users
+      if isinstance(b, bool) or (isinstance(b, int) and b < 1) or (
+          isinstance(b, float) and not 0.0 < b < 1.0):
+        raise ValueError(f"budget {b!r} must be a fraction in (0, 1) or a count >= 1")
+    if self.num_targets < 1:
+      raise ValueError(f"num_targets must be >= 1, got {self.num_targets}")
+    if self.target_strategy not in TARGET_STRATEGIES:
+      raise ValueError(f"target_strategy must be one of {TARGET_STRATEGIES}, got "
+                       f"{self.target_strategy!r}")
+    if self.filler_size is not None and self.filler_size < 0:
+      raise ValueError(f"filler_size must be >= 0, got {self.filler_size}")
+    if self.num_selected < 0:
+      raise ValueError(f"num_selected must be >= 0, got {self.num_selected}")
 
 
 def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:

@@ -18,10 +18,11 @@ import jax
 import numpy as np
 
 from jaxrec import metrics, models, training
+from jaxrec.audit._attack_section import attack_section, preflight_attacks
 from jaxrec.audit._config import AuditConfig, make_optimizer, prepare_split
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
-from jaxrec.report import build_report, make_row, rows_from_evaluation, write_report
+from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, write_report
 
 __all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_bpr_mf"]
 
@@ -31,7 +32,8 @@ class TrainingDiverged(FloatingPointError):
 
 
 def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = False):
-  """Trains BPR-MF with the hyper-parameters of ``config``.
+  """Trains BPR-MF with the hyper-parameters of ``config`` (the same recipe as the poisoned
+  retrainings: :func:`jaxrec.training.bpr_mf_victim` with key ``jax.random.key(seed)``).
 
   Returns:
     ``(params, curve)``: :class:`jaxrec.models.MFParams` and the per-epoch mean loss.
@@ -40,14 +42,11 @@ def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
     TrainingDiverged: the loss or the parameters became NaN or infinite.
     ValueError: data BPR cannot sample from (see :func:`jaxrec.data.check_sampleable`).
   """
-  k_init, k_train = jax.random.split(jax.random.key(config.seed))
-  tx = make_optimizer(config.optimizer, config.lr)
-  params = models.mf.init(k_init, train.num_users, train.num_items, config.dim)
-  state = training.init_state(params, tx, k_train)
-  objective = functools.partial(models.mf_bpr_objective, reg=config.reg)
+  victim = _victim(config)
+  state = victim.init(train, jax.random.key(config.seed))
   state, curve = training.train(
-      state, train, objective=objective, tx=tx, batch_size=config.batch_size,
-      num_epochs=config.epochs, progress="BPR-MF" if progress else False)
+      state, train, objective=victim.objective, tx=victim.tx, batch_size=victim.batch_size,
+      num_epochs=victim.num_epochs, progress="BPR-MF" if progress else False)
   finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(state.params))
   if not finite or not np.all(np.isfinite(curve)):
     bad = np.flatnonzero(~np.isfinite(curve))
@@ -58,15 +57,22 @@ def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
   return state.params, curve
 
 
+def _victim(config: AuditConfig) -> training.Victim:
+  return training.bpr_mf_victim(dim=config.dim, num_epochs=config.epochs,
+                                batch_size=config.batch_size, reg=config.reg,
+                                tx=make_optimizer(config.optimizer, config.lr))
+
+
 def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, *,
-                  progress: bool = False,
-                  echo: Callable[[str], None] = print) -> Iterator[dict]:
+                  progress: bool = False, echo: Callable[[str], None] = print,
+                  state: dict | None = None) -> Iterator[dict]:
   """Accuracy and beyond-accuracy of the clean BPR-MF model and of the most-popular baseline.
 
   Yields:
     Tidy rows with ``attack="none"``, ``defense="none"``, models ``"most-pop"`` (first: it needs
     no training) and ``"bpr-mf"``, plus the BPR-MF final training loss as metric
-    ``"train_loss"``.
+    ``"train_loss"``. When ``state`` is a dict, the trained parameters and the BPR-MF
+    evaluation are stored in it (``"params"``, ``"evaluation"``) for later sections.
   """
   evaluate = functools.partial(metrics.evaluate, train=train, test=test, ks=config.ks,
                                chunk_size=config.chunk_size)
@@ -78,7 +84,10 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
   echo(f"trained BPR-MF: {config.epochs} epochs in {time.perf_counter() - t0:.1f} s")
   if len(curve):
     yield make_row(model="bpr-mf", metric="train_loss", value=float(curve[-1]))
-  yield from rows_from_evaluation(evaluate(models.mf.score_all, params), model="bpr-mf")
+  evaluation = evaluate(models.mf.score_all, params)
+  if state is not None:
+    state.update(params=params, evaluation=evaluation)
+  yield from rows_from_evaluation(evaluation, model="bpr-mf")
 
 
 def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike, *,
@@ -113,10 +122,15 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
                                            test.replace(timestamps=None)]))
   stats = characteristics(everything)
   notes = list(dataset.notes) + split_notes
+  if config.threshold is None and {"random", "average"} <= set(config.attacks):
+    notes.append("the victim counts every interaction, so the random and average attacks "
+                 "inject the same interactions (they differ only in ratings, and draw the same "
+                 "fillers); pass a threshold to make ratings matter")
   dataset_section = {
       "name": dataset.name, **stats, "split": split_desc, "train_interactions": len(train),
       "test_interactions": len(test), "notes": notes}
-  config_section = {"model": "bpr-mf", **dataclasses.asdict(config), "ks": list(config.ks)}
+  config_section = {"model": "bpr-mf", **dataclasses.asdict(config), "ks": list(config.ks),
+                    "attacks": list(config.attacks), "budgets": list(config.budgets)}
   if dataset.test is not None:
     config_section.update(split="predefined", test_ratio=None)
   train_idx = index_interactions(train)
@@ -128,7 +142,12 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     echo(f"note: {note}")
   rows: list[dict] = []
   try:
-    rows.extend(clean_section(train_idx, test_idx, config, progress=progress, echo=echo))
+    clean: dict = {}
+    rows.extend(clean_section(train_idx, test_idx, config, progress=progress, echo=echo,
+                              state=clean))
+    if config.attacks:
+      rows.extend(attack_section(dataset, train, train_idx, test_idx, clean["params"],
+                                 clean["evaluation"], config, echo=echo))
     report = build_report(dataset=dataset_section, config=config_section, rows=rows)
   except BaseException as e:
     report = build_report(dataset=dataset_section, config=config_section, rows=rows,
@@ -137,8 +156,11 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     echo(f"audit failed; partial report ({len(rows)} rows) written to {json_path}")
     raise
   json_path, md_path = write_report(out_dir, report)
-  echo(md_path.read_text(encoding="utf-8"))
-  echo(f"report written to {json_path} and {md_path}")
+  summary = dict(report, rows=[r for r in rows if r.get("target") is None])
+  echo(to_markdown(summary))
+  hidden = len(rows) - len(summary["rows"])
+  more = f" ({hidden} per-target rows are in the files only)" if hidden else ""
+  echo(f"report written to {json_path} and {md_path}{more}")
   return report
 
 
@@ -151,6 +173,8 @@ def _preflight(train: PositiveIndex, test: PositiveIndex, config: AuditConfig,
     raise ValueError("no user has a test item: nothing to evaluate")
   if int(train.num_valid) == 0:
     raise ValueError("the training split is empty")
+  if config.attacks:
+    preflight_attacks(dataset, train, config)
   full = np.flatnonzero(np.asarray(train.degrees()) >= train.num_items)
   if full.size:
     raise ValueError(

@@ -104,6 +104,17 @@ def _first_line(path: str) -> str:
   return line.rstrip("\r\n")
 
 
+def _budget(text: str) -> float | int:
+  """``0.05`` -> a fraction of the real users; ``10`` -> a count of fake users."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+  if value >= 1 and value == int(value) and "." not in text:
+    return int(value)
+  return value
+
+
 def _parser() -> argparse.ArgumentParser:
   from jaxrec.audit import AuditConfig  # pylint: disable=import-outside-toplevel
   d = AuditConfig()
@@ -114,8 +125,10 @@ def _parser() -> argparse.ArgumentParser:
 
   a = sub.add_parser("audit", help="train a recommender and write a robustness report",
                      description="Train BPR-MF, evaluate it (accuracy and beyond-accuracy, next "
-                                 "to a most-popular baseline) and write DIR/report.json, "
-                                 "DIR/report.md and the same table to the terminal.")
+                                 "to a most-popular baseline), attack it with fake profiles "
+                                 "(target exposure, side effects, detectability) and write "
+                                 "DIR/report.json, DIR/report.md and a summary table to the "
+                                 "terminal.")
   _add_data_args(a)
   m = a.add_argument_group("model and training")
   m.add_argument("--dim", type=int, default=d.dim, help=f"factors (default {d.dim})")
@@ -127,6 +140,24 @@ def _parser() -> argparse.ArgumentParser:
   m.add_argument("--optimizer", choices=("adagrad", "sgd", "adam"), default=d.optimizer,
                  help=f"default {d.optimizer}")
   m.add_argument("--seed", type=int, default=d.seed, help="seed of init, sampling and split")
+  t = a.add_argument_group("fake-profile attacks (retrain BPR-MF on poisoned data, measure, "
+                           "detect)")
+  t.add_argument("--attacks", nargs="+", default=list(d.attacks), metavar="NAME",
+                 help="attacks to run, or 'none': random average bandwagon power_user (push) "
+                      "love_hate reverse_bandwagon (nuke) (default: random average bandwagon)")
+  t.add_argument("--budgets", nargs="+", type=_budget, default=list(d.budgets), metavar="B",
+                 help="attack sizes: fractions of the real users (0.05 = 5%%) or counts of fake "
+                      "users (default 0.01 0.05)")
+  t.add_argument("--targets", type=int, default=d.num_targets, metavar="N",
+                 help=f"number of target items, each attacked separately (default "
+                      f"{d.num_targets})")
+  t.add_argument("--target-strategy", choices=("unpopular", "popular", "random"),
+                 default=d.target_strategy, help="how targets are drawn (default unpopular: the "
+                 "long tail outside the 20%% most popular items)")
+  t.add_argument("--target-ids", type=int, nargs="+", default=None, metavar="ID",
+                 help="raw item ids to attack instead of drawn targets")
+  t.add_argument("--filler-size", type=int, default=None,
+                 help="non-target items per fake profile (default: mean real profile length)")
   e = a.add_argument_group("evaluation and output")
   e.add_argument("--k", type=int, nargs="+", default=list(d.ks), metavar="K",
                  help=f"cut-offs (default {' '.join(map(str, d.ks))})")
@@ -153,7 +184,12 @@ def _audit(args) -> int:
   config = AuditConfig(
       dim=args.dim, epochs=args.epochs, lr=args.lr, reg=args.reg, batch_size=args.batch_size,
       optimizer=args.optimizer, seed=args.seed, ks=tuple(args.k), chunk_size=args.chunk_size,
-      split=args.split, test_ratio=args.test_ratio, threshold=args.threshold)
+      split=args.split, test_ratio=args.test_ratio, threshold=args.threshold,
+      attacks=() if args.attacks == ["none"] else tuple(args.attacks),
+      budgets=tuple(args.budgets), num_targets=args.targets,
+      target_strategy=args.target_strategy,
+      target_ids=None if args.target_ids is None else tuple(args.target_ids),
+      filler_size=args.filler_size)
   dataset = _load(args)
   run_audit(dataset, config, args.out, progress=not args.no_progress)
   return 0

@@ -62,8 +62,7 @@ def init(key: PRNGKey, num_users: int, num_items: int, dim: int = 64, *,
 
 def score(params: MFParams, users: ArrayLike, items: ArrayLike) -> Array:
   """``s(u, i) = p_u . q_i + b_i`` for aligned ``(B,)`` user and item ids; returns ``(B,)``."""
-  pu = params.user_emb[users]
-  return jnp.sum(pu * params.item_emb[items], axis=-1) + params.item_bias[items]
+  return _rowdot(params.user_emb[users], params.item_emb[items]) + params.item_bias[items]
 
 
 def score_all(params: MFParams, users: ArrayLike) -> Array:
@@ -87,9 +86,19 @@ def mf_bpr_objective(params: MFParams, batch: BPRBatch, *, reg: float | Array = 
   """
   u, i, j = batch
   pu, qi, qj = params.user_emb[u], params.item_emb[i], params.item_emb[j]
-  x_ui = jnp.sum(pu * qi, axis=-1) + params.item_bias[i]
-  x_uj = jnp.sum(pu * qj, axis=-1) + params.item_bias[j]
+  x_ui = _rowdot(pu, qi) + params.item_bias[i]
+  x_uj = _rowdot(pu, qj) + params.item_bias[j]
   return losses.bpr(x_ui, x_uj) + reg * losses.l2(pu, qi, qj)
+
+
+def _rowdot(a: Array, b: Array) -> Array:
+  """Row-wise dot products ``(..., D) x (..., D) -> (...)`` as a ``dot_general``.
+
+  Not ``jnp.sum(a * b, -1)``: under ``vmap`` XLA:CPU lowers that multiply-reduce (followed by a
+  log-sigmoid) to a path about 3x slower per training step (measured with jax 0.10.2; the
+  einsum form is equally fast with and without ``vmap``).
+  """
+  return jnp.einsum("...d,...d->...", a, b)
 
 
 mf = Recommender(init=init, score=score, score_all=score_all, name="bpr-mf")
