@@ -144,12 +144,13 @@ def _torch_sample_epoch(torch, gen, u_all, i_all, keys, num_items):
   are redrawn (only those) until none does.
   """
   n = u_all.numel()
-  idx = torch.randint(n, (n,), generator=gen)
+  dev = u_all.device
+  idx = torch.randint(n, (n,), generator=gen, device=dev)
   su, sp = u_all[idx], i_all[idx]
-  sn = torch.empty(n, dtype=torch.int64)
-  todo = torch.arange(n)
+  sn = torch.empty(n, dtype=torch.int64, device=dev)
+  todo = torch.arange(n, device=dev)
   while todo.numel():
-    sn[todo] = torch.randint(num_items, (todo.numel(),), generator=gen)
+    sn[todo] = torch.randint(num_items, (todo.numel(),), generator=gen, device=dev)
     q = su[todo] * num_items + sn[todo]
     pos = torch.searchsorted(keys, q).clamp_(max=keys.numel() - 1)
     todo = todo[keys[pos] == q]
@@ -158,7 +159,7 @@ def _torch_sample_epoch(torch, gen, u_all, i_all, keys, num_items):
 
 def torch_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, batch_size=4096,
                           lr=None, reg=1e-4, optimizer="adam", repeats=5, warmup=1, seed=0,
-                          threads=2):
+                          threads=2, device="cpu"):
   """Epoch times of a plain PyTorch mini-batch BPR-MF, the way typical research code writes it.
 
   Model: ``nn.Embedding`` user and item tables of width ``dim`` (dense gradients) plus an item
@@ -186,6 +187,7 @@ def torch_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, batch_s
     warmup: untimed epochs run first.
     seed: seeds the initialisation and the sampler.
     threads: ``torch.set_num_threads`` for the run (restored afterwards).
+    device: ``"cpu"`` or ``"cuda"`` (epochs are then timed after ``torch.cuda.synchronize``).
 
   Returns:
     The dict described in the module docstring, plus ``train_loss`` (mean per-triple BPR term of
@@ -204,9 +206,9 @@ def torch_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, batch_s
   torch.set_num_threads(threads)
   try:
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    u_all = torch.as_tensor(np.asarray(users, np.int64))
-    i_all = torch.as_tensor(np.asarray(items, np.int64))
+    gen = torch.Generator(device=device).manual_seed(seed)
+    u_all = torch.as_tensor(np.asarray(users, np.int64), device=device)
+    i_all = torch.as_tensor(np.asarray(items, np.int64), device=device)
     n = u_all.numel()
     keys = torch.unique(u_all * num_items + i_all)  # sorted
 
@@ -216,6 +218,8 @@ def torch_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, batch_s
     torch.nn.init.normal_(user_emb.weight, std=0.01)
     torch.nn.init.normal_(item_emb.weight, std=0.01)
     torch.nn.init.zeros_(item_bias.weight)
+    for m in (user_emb, item_emb, item_bias):
+      m.to(device)
     params = [user_emb.weight, item_emb.weight, item_bias.weight]
     if optimizer == "adam":
       opt = torch.optim.Adam(params, lr=1e-3 if lr is None else lr)
@@ -241,12 +245,15 @@ def torch_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, batch_s
     for e in range(warmup + repeats):
       t0 = time.perf_counter()
       train_loss = epoch()
+      if device != "cpu":
+        torch.cuda.synchronize()
       dt = time.perf_counter() - t0
       first = dt if first is None else first
       if e >= warmup:
         times.append(dt)
-    final = bpr_sample_loss(user_emb.weight.detach().numpy(), item_emb.weight.detach().numpy(),
-                            item_bias.weight.detach().numpy(), users, items, num_items)
+    final = bpr_sample_loss(*(m.weight.detach().cpu().numpy()
+                              for m in (user_emb, item_emb, item_bias)),
+                            users, items, num_items)
     return _summary(times, first, final, train_loss=train_loss)
   finally:
     torch.set_num_threads(prev_threads)

@@ -75,6 +75,14 @@ def _own_seconds() -> float:
   return r.ru_utime + r.ru_stime
 
 
+def _cuda_available() -> bool:
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+    return torch.cuda.is_available()
+  except ImportError:
+    return False
+
+
 def time_jaxrec(users, items, num_users, num_items, *, optimizer, batch_size, repeats):
   """Median seconds of a jitted ``training.epoch`` and its compile time."""
   index = data.build_index(users, items, num_users=num_users, num_items=num_items)
@@ -126,6 +134,10 @@ def main(argv=None) -> int:
           users, items, nu, ni, dim=DIM, repeats=args.repeats, threads=2)
       base["torch-adam"] = _baselines.torch_bpr_epoch_times(
           users, items, nu, ni, dim=DIM, batch_size=4096, repeats=args.repeats)
+      if _cuda_available():
+        base["torch-adam-cuda"] = _baselines.torch_bpr_epoch_times(
+            users, items, nu, ni, dim=DIM, batch_size=4096, repeats=args.repeats,
+            device="cuda")
     with OtherLoad() as load3:
       for opt, bs in configs:
         jax_runs[(opt, bs, 2)] = time_jaxrec(users, items, nu, ni, optimizer=opt, batch_size=bs,

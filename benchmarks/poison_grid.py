@@ -38,6 +38,8 @@ ATTACKS = {"random": attacks.random_attack, "average": attacks.average_attack,
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--epochs", type=int, default=200)
+  p.add_argument("--max-lanes", type=int, default=None,
+                 help="cells per vmapped program (default: all 20 cells of an attack)")
   p.add_argument("--out", default=None, help="write DIR/report.json")
   args = p.parse_args(argv)
   root = Path(os.environ.get("JAXREC_SHARED_DATA",
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
     for vectorize in (True, False):
       t = {}
       results[vectorize] = attacks.run_poisoning(recipe, vectorize=vectorize, timings=t,
-                                                 **common)
+                                                 max_lanes=args.max_lanes, **common)
       for key in t:
         totals[vectorize][key] += t[key]
       print(f"  {name:10s} {'vmap' if vectorize else 'loop'}: {len(results[vectorize])} cells, "
@@ -93,6 +95,7 @@ def main(argv=None) -> int:
     rep = report.build_report(
         dataset={"name": "ml-100k"},
         config={"benchmark": "poison_grid", "epochs": args.epochs, "cells": cells,
+                "max_lanes": args.max_lanes, "backend": jax.default_backend(),
                 "attacks": list(ATTACKS), "budgets": budgets, "targets": targets.tolist(),
                 "seeds": [0, 1]}, rows=rows)
     print("wrote", report.write_report(args.out, rep)[0])
