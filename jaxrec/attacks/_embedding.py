@@ -1,0 +1,103 @@
+"""Test-time attacks on the embeddings of a trained matrix-factorisation model.
+
+The perturbation is a pair of tables ``(delta_user (U, D), delta_item (I, D))`` added to the
+user and item factors (not to the biases); the attacker maximises the BPR loss of the training
+triples (He et al., SIGIR 2018, Sec. 3.1), i.e. minimises its negative. This is the white-box
+worst case a defence such as APR must survive.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrec import losses
+from jaxrec.attacks._evasion import pgd
+from jaxrec.attacks._run import run
+from jaxrec.attacks._transforms import random_start
+from jaxrec.data._index import PositiveIndex
+from jaxrec.data._sampling import BPRBatch, sample_negatives
+from jaxrec.models._mf import MFParams, _rowdot
+from jaxrec.typing import Array, ArrayLike, PRNGKey
+
+__all__ = ["EmbeddingDelta", "attack_triples", "bpr_of_perturbed", "perturb", "perturb_embeddings"]
+
+
+class EmbeddingDelta(NamedTuple):
+  """A perturbation of BPR-MF's factors: ``user (U, D) float32``, ``item (I, D) float32``."""
+
+  user: Array
+  item: Array
+
+
+def perturb(params: MFParams, delta: EmbeddingDelta) -> MFParams:
+  """``params`` with ``delta`` added to the user and item factors."""
+  return params.replace(user_emb=params.user_emb + delta.user,
+                        item_emb=params.item_emb + delta.item)
+
+
+def bpr_of_perturbed(delta: EmbeddingDelta, params: MFParams, batch: BPRBatch,
+                     weights: ArrayLike | None = None) -> Array:
+  """BPR loss (summed, no regulariser) of the perturbed model on ``batch``: the quantity the
+  adversary of He et al. (SIGIR 2018, Eq. 6) maximises."""
+  p = perturb(params, delta)
+  u, i, j = batch
+  pu = p.user_emb[u]
+  x = _rowdot(pu, p.item_emb[i] - p.item_emb[j]) + p.item_bias[i] - p.item_bias[j]
+  return losses.bpr(x, jnp.zeros_like(x), weights)
+
+
+def attack_triples(key: PRNGKey, index: PositiveIndex) -> tuple[BPRBatch, Array]:
+  """Every training pair with one uniformly sampled negative: the triples the test-time attack
+  differentiates (as Anelli et al.'s code does for its full-gradient FGSM).
+
+  Returns:
+    ``(batch, weights)``: ``(N,)`` triples over the index's capacity and ``(N,) float32``
+    weights, 0 for padding rows.
+  """
+  valid = jnp.arange(index.capacity) < index.num_valid
+  users = jnp.where(valid, index.users, 0)
+  neg = sample_negatives(key, index, users)
+  return BPRBatch(users, jnp.where(valid, index.items, 0), neg), valid.astype(jnp.float32)
+
+
+def perturb_embeddings(key: PRNGKey, params: MFParams, batch: BPRBatch, weights: ArrayLike, *,
+                       eps: ArrayLike, num_steps: int = 1, step_size: ArrayLike | None = None,
+                       norm: str = "l2", axis: int | None = -1, direction: str | None = None,
+                       random_init: bool = False) -> tuple[MFParams, EmbeddingDelta]:
+  """FGSM / BIM / PGD on BPR-MF's factors: the perturbed model and the perturbation.
+
+  Threat model: white-box, test time (the model is not retrained). The attacker maximises the
+  summed BPR loss of ``batch`` (:func:`attack_triples`) over ``delta`` in the budget ball.
+
+  * FGSM (He et al., SIGIR 2018): ``num_steps=1``, ``step_size=None`` (= ``eps``), no random
+    start: ``delta = eps * g / ||g||`` per row.
+  * BIM / PGD (Anelli et al., FLAIRS 2021): ``num_steps > 1``; ``random_init=True`` for PGD.
+    The default step is ``2.5 * eps / num_steps`` (Madry et al.'s rule: the iterates can cross
+    the ball from any start).
+
+  Units: ``eps`` is an absolute Euclidean radius per embedding row in embedding space
+  (``norm="l2", axis=-1``), or per element with ``norm="linf"``.
+
+  Args:
+    key: PRNG key (random start only).
+    params: the trained model.
+    batch, weights: the triples and their weights.
+    eps: budget (may be a tracer). num_steps: static steps.
+    step_size: step length; default ``eps`` for one step, ``2.5 * eps / num_steps`` otherwise.
+    norm, axis, direction: as :func:`jaxrec.attacks.pgd`.
+    random_init: start from a uniform point of the ball (PGD) instead of 0 (FGSM/BIM).
+
+  Returns:
+    ``(perturbed_params, delta)``.
+  """
+  if step_size is None:
+    step_size = eps if num_steps == 1 else 2.5 * eps / num_steps
+  zeros = EmbeddingDelta(jnp.zeros_like(params.user_emb), jnp.zeros_like(params.item_emb))
+  delta0 = random_start(key, zeros, eps, norm=norm, axis=axis) if random_init else zeros
+  tx = pgd(eps, step_size, norm=norm, axis=axis, direction=direction)
+  loss = lambda d, args: -bpr_of_perturbed(d, *args)  # noqa: E731  (minimise -BPR)
+  delta, _ = run(tx, loss, delta0, (params, batch, weights), num_steps=num_steps)
+  return perturb(params, delta), delta
