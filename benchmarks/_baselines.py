@@ -358,3 +358,50 @@ def _main() -> None:
 
 if __name__ == "__main__":
   _main()
+
+
+def torch_pgd_step_times(users, items, negs, num_users, num_items, *, dim=64, eps=0.5,
+                         step_size=0.125, repeats=5, warmup=1, threads=2, device="cpu"):
+  """Seconds per full-gradient PGD step on BPR-MF's factors, the way PyTorch code writes it.
+
+  One step = BPR loss of all ``(users, items, negs)`` triples under the current perturbation,
+  backward to the perturbation tables, per-row L2 normalisation of the gradient, an ascent step
+  of ``step_size`` and the projection of every row back into the L2 ball of radius ``eps``.
+  Returns ``{"step_s": [...], "median_s": ...}`` or ``None`` without PyTorch.
+  """
+  try:
+    import torch
+    import torch.nn.functional as F
+  except ImportError:
+    print("torch_pgd_step_times: PyTorch is not installed; skipped")
+    return None
+  prev = torch.get_num_threads()
+  torch.set_num_threads(threads)
+  try:
+    g = torch.Generator(device="cpu").manual_seed(0)
+    p = (0.1 * torch.randn(num_users, dim, generator=g)).to(device)
+    q = (0.1 * torch.randn(num_items, dim, generator=g)).to(device)
+    u, i, j = (torch.as_tensor(np.asarray(x, np.int64), device=device) for x in (users, items,
+                                                                                 negs))
+    du = torch.zeros_like(p, requires_grad=True)
+    dq = torch.zeros_like(q, requires_grad=True)
+
+    def step():
+      loss = -F.logsigmoid(((p + du)[u] * ((q + dq)[i] - (q + dq)[j])).sum(1)).sum()
+      gu, gq = torch.autograd.grad(loss, (du, dq))
+      with torch.no_grad():
+        for d, gr in ((du, gu), (dq, gq)):
+          d += step_size * gr / gr.norm(dim=1, keepdim=True).clamp_min(1e-15)
+          d *= (eps / d.norm(dim=1, keepdim=True).clamp_min(1e-15)).clamp(max=1.0)
+      if device != "cpu":
+        torch.cuda.synchronize()
+
+    times = []
+    for e in range(warmup + repeats):
+      t0 = time.perf_counter()
+      step()
+      if e >= warmup:
+        times.append(time.perf_counter() - t0)
+    return {"step_s": times, "median_s": statistics.median(times)}
+  finally:
+    torch.set_num_threads(prev)

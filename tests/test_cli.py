@@ -232,3 +232,37 @@ def test_attack_options_are_validated_before_training(tmp_path, capsys):
   assert main(["audit", *FAST[:-2], *out, "--filler-size", "5000"]) == 2
   assert "filler" in capsys.readouterr().err
   assert not (tmp_path / "out").exists()
+
+
+def test_apr_section(tmp_path):
+  out = tmp_path / "out"
+  assert main(["audit", *FAST, "--epochs", "4", "--k", "10", "--defense", "apr", "--apr-eps",
+               "0.1", "1.0", "--apr-lambda", "1.0", "--robustness-eps", "0.5", "--pgd-steps",
+               "3", "--out", str(out)]) == 0
+  r = report.load_report(out)
+  assert (out / "apr.png").stat().st_size > 10_000
+  grid = [row for row in r["rows"] if "eps" in row]
+  settings = {(row["defense"], row["eps"], row["lambda"]) for row in grid}
+  assert settings == {("none", 0.0, 0.0), ("apr", 0.1, 1.0), ("apr", 1.0, 1.0)}
+
+  def value(**kw):
+    hit = [row["value"] for row in grid if all(row.get(k) == v for k, v in kw.items())]
+    assert len(hit) == 1, kw
+    return hit[0]
+
+  for e, l in ((0.0, 0.0), (0.1, 1.0), (1.0, 1.0)):
+    for metric in ("hr", "ndcg", "coverage", "gini", "arp", "aplt", "novelty"):
+      assert value(eps=e, **{"lambda": l}, attack="none", metric=metric, k=10) >= 0
+    for attack in ("fgsm", "pgd"):
+      clean = value(eps=e, **{"lambda": l}, attack="none", metric="hr", k=10)
+      hit = value(eps=e, **{"lambda": l}, attack=attack, budget=0.5, metric="hr", k=10)
+      drop = value(eps=e, **{"lambda": l}, attack=attack, budget=0.5, metric="hr_drop", k=10)
+      assert drop == pytest.approx((clean - hit) / clean if clean else 0.0)
+  assert r["config"]["defense"] == "apr" and r["config"]["apr_eps"] == [0.1, 1.0]
+
+
+def test_apr_options_are_validated(capsys):
+  assert main(["audit", *FAST, "--defense", "apr", "--apr-eps", "-1"]) == 2
+  assert "apr_eps" in capsys.readouterr().err
+  assert main(["audit", *FAST, "--defense", "apr", "--apr-pretrain-epochs", "5"]) == 2
+  assert "apr_pretrain_epochs" in capsys.readouterr().err

@@ -204,3 +204,22 @@ def test_perturb_embeddings_lowers_accuracy_proxy():
     assert attacks.bpr_of_perturbed(delta, PARAMS, batch, w) > clean
     np.testing.assert_allclose(p.user_emb, PARAMS.user_emb + delta.user)
     assert float(jnp.linalg.norm(delta.user, axis=1).max()) <= 0.3 * (1 + 1e-5)
+
+
+def test_apr_grid_lambda_zero_lane_is_bpr_and_grid_equals_loop():
+  idx = data.build_index([0, 0, 1, 2, 3, 4, 5, 6, 1, 3], [0, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+                         num_users=U, num_items=I)
+  victim = training.bpr_mf_victim(dim=D, num_epochs=4, batch_size=4, reg=0.01)
+  fit = jax.jit(functools.partial(defenses.fit_apr_grid, victim=victim, pretrain_epochs=2,
+                                  adversarial_epochs=2, reg=0.01))
+  eps, lam = jnp.array([0.0, 0.5, 0.5]), jnp.array([0.0, 1.0, 0.1])
+  params, curves = fit(idx, jax.random.key(0), eps=eps, lam=lam)
+  assert curves.shape == (3, 2)
+  bpr, _ = jax.jit(training.fit_victim, static_argnums=0)(victim, idx, jax.random.key(0))
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(bpr)):
+    np.testing.assert_allclose(a[0], b, rtol=1e-5, atol=1e-7)
+  for g in (1, 2):  # one lane at a time gives the same models
+    single, _ = fit(idx, jax.random.key(0), eps=eps[g:g + 1], lam=lam[g:g + 1])
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(single)):
+      np.testing.assert_allclose(a[g], b[0], rtol=1e-5, atol=1e-7)
+  assert not np.allclose(params.user_emb[1], params.user_emb[0])

@@ -17,6 +17,7 @@ SPLITS = ("loo", "ratio")
 ATTACKS = ("random", "average", "bandwagon", "power_user", "love_hate", "reverse_bandwagon")
 NUKE_ATTACKS = ("love_hate", "reverse_bandwagon")
 TARGET_STRATEGIES = ("unpopular", "popular", "random")
+DEFENSES = ("none", "apr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,14 @@ class AuditConfig:
     target_ids: explicit raw item ids to attack instead (overrides the two above).
     filler_size: non-target items per fake profile; ``None`` = the mean real profile length.
     num_selected: popular (bandwagon) or disliked (reverse bandwagon) items per profile.
+    defense: ``"none"`` or ``"apr"``: add the APR side-effects section (BPR pre-training for
+      ``apr_pretrain_epochs``, default ``epochs // 2``, then APR for the rest of ``epochs``
+      over the ``apr_eps`` x ``apr_lambda`` grid, next to BPR for ``epochs``).
+    apr_eps: APR radii per embedding row (absolute embedding units).
+    apr_lambda: APR adversarial weights.
+    apr_pretrain_epochs: BPR epochs before the adversarial phase.
+    robustness_eps: budgets of the test-time FGSM and PGD attacks on the factors (per-row L2).
+    pgd_steps: PGD iterations of the robustness attacks.
   """
 
   dim: int = 64
@@ -74,6 +83,12 @@ class AuditConfig:
   target_ids: tuple[int, ...] | None = None
   filler_size: int | None = None
   num_selected: int = 1
+  defense: str = "none"
+  apr_eps: tuple[float, ...] = (0.01, 0.1, 1.0)
+  apr_lambda: tuple[float, ...] = (0.01, 0.1, 1.0)
+  apr_pretrain_epochs: int | None = None
+  robustness_eps: tuple[float, ...] = (0.1, 0.5, 1.0)
+  pgd_steps: int = 10
 
   def __post_init__(self):
     for name in ("dim", "batch_size", "chunk_size"):
@@ -118,6 +133,17 @@ class AuditConfig:
       raise ValueError(f"filler_size must be >= 0, got {self.filler_size}")
     if self.num_selected < 0:
       raise ValueError(f"num_selected must be >= 0, got {self.num_selected}")
+    if self.defense not in DEFENSES:
+      raise ValueError(f"defense must be one of {DEFENSES}, got {self.defense!r}")
+    for name in ("apr_eps", "apr_lambda", "robustness_eps"):
+      values = getattr(self, name)
+      if not values or any(not (math.isfinite(v) and v >= 0) for v in values):
+        raise ValueError(f"{name} must be non-empty finite numbers >= 0, got {values}")
+    if self.apr_pretrain_epochs is not None and not 0 <= self.apr_pretrain_epochs <= self.epochs:
+      raise ValueError(f"apr_pretrain_epochs must lie in [0, epochs={self.epochs}], got "
+                       f"{self.apr_pretrain_epochs}")
+    if self.pgd_steps < 1:
+      raise ValueError(f"pgd_steps must be >= 1, got {self.pgd_steps}")
 
 
 def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:

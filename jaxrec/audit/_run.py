@@ -20,6 +20,7 @@ import numpy as np
 from jaxrec import metrics, models, training
 from jaxrec.audit._attack_section import attack_section, preflight_attacks
 from jaxrec.audit._config import AuditConfig, make_optimizer, prepare_split
+from jaxrec.audit._defense_section import apr_section
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
 from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, write_report
@@ -129,8 +130,9 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   dataset_section = {
       "name": dataset.name, **stats, "split": split_desc, "train_interactions": len(train),
       "test_interactions": len(test), "notes": notes}
-  config_section = {"model": "bpr-mf", **dataclasses.asdict(config), "ks": list(config.ks),
-                    "attacks": list(config.attacks), "budgets": list(config.budgets)}
+  config_section = {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(config).items()}
+  config_section = {"model": "bpr-mf", **config_section}
   if dataset.test is not None:
     config_section.update(split="predefined", test_ratio=None)
   train_idx = index_interactions(train)
@@ -148,6 +150,8 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     if config.attacks:
       rows.extend(attack_section(dataset, train, train_idx, test_idx, clean["params"],
                                  clean["evaluation"], config, echo=echo))
+    if config.defense == "apr":
+      rows.extend(apr_section(train_idx, test_idx, config, echo=echo))
     report = build_report(dataset=dataset_section, config=config_section, rows=rows)
   except BaseException as e:
     report = build_report(dataset=dataset_section, config=config_section, rows=rows,
@@ -156,6 +160,10 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     echo(f"audit failed; partial report ({len(rows)} rows) written to {json_path}")
     raise
   json_path, md_path = write_report(out_dir, report)
+  if config.defense == "apr":
+    from jaxrec.report import plot_apr_grid  # pylint: disable=import-outside-toplevel
+    figure = plot_apr_grid(rows, Path(out_dir) / "apr.png", k=config.ks[0])
+    echo(f"APR figure written to {figure}")
   summary = dict(report, rows=[r for r in rows if r.get("target") is None])
   echo(to_markdown(summary))
   hidden = len(rows) - len(summary["rows"])

@@ -158,6 +158,22 @@ def _parser() -> argparse.ArgumentParser:
                  help="raw item ids to attack instead of drawn targets")
   t.add_argument("--filler-size", type=int, default=None,
                  help="non-target items per fake profile (default: mean real profile length)")
+  f = a.add_argument_group("defence: APR adversarial training and its side effects")
+  f.add_argument("--defense", choices=("none", "apr"), default=d.defense,
+                 help="apr: BPR pre-training, then APR over --apr-eps x --apr-lambda next to "
+                      "BPR; accuracy, robustness to FGSM/PGD and beyond-accuracy per setting, "
+                      "and DIR/apr.png (default none)")
+  f.add_argument("--apr-eps", type=float, nargs="+", default=list(d.apr_eps), metavar="EPS",
+                 help="APR radii per embedding row (default 0.01 0.1 1.0)")
+  f.add_argument("--apr-lambda", type=float, nargs="+", default=list(d.apr_lambda),
+                 metavar="L", help="APR adversarial weights (default 0.01 0.1 1.0)")
+  f.add_argument("--apr-pretrain-epochs", type=int, default=None,
+                 help="BPR epochs before APR (default: half of --epochs)")
+  f.add_argument("--robustness-eps", type=float, nargs="+", default=list(d.robustness_eps),
+                 metavar="EPS", help="test-time FGSM/PGD budgets on the factors, per-row L2 "
+                 "(default 0.1 0.5 1.0)")
+  f.add_argument("--pgd-steps", type=int, default=d.pgd_steps,
+                 help=f"PGD iterations (default {d.pgd_steps})")
   e = a.add_argument_group("evaluation and output")
   e.add_argument("--k", type=int, nargs="+", default=list(d.ks), metavar="K",
                  help=f"cut-offs (default {' '.join(map(str, d.ks))})")
@@ -189,7 +205,9 @@ def _audit(args) -> int:
       budgets=tuple(args.budgets), num_targets=args.targets,
       target_strategy=args.target_strategy,
       target_ids=None if args.target_ids is None else tuple(args.target_ids),
-      filler_size=args.filler_size)
+      filler_size=args.filler_size, defense=args.defense, apr_eps=tuple(args.apr_eps),
+      apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
+      robustness_eps=tuple(args.robustness_eps), pgd_steps=args.pgd_steps)
   dataset = _load(args)
   run_audit(dataset, config, args.out, progress=not args.no_progress)
   return 0

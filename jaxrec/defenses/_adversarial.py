@@ -15,6 +15,8 @@ Reference code:
 from __future__ import annotations
 
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -23,9 +25,10 @@ from jaxrec.attacks._evasion import pgd
 from jaxrec.attacks._run import run
 from jaxrec.data._sampling import BPRBatch
 from jaxrec.models._mf import MFParams, mf_bpr_objective
+from jaxrec.training._loop import fit
 from jaxrec.typing import Array, ArrayLike
 
-__all__ = ["adversarial_delta", "apr_objective"]
+__all__ = ["adversarial_delta", "apr_objective", "fit_apr_grid"]
 
 
 def adversarial_delta(params: MFParams, batch: BPRBatch, *, eps: ArrayLike, num_steps: int = 1,
@@ -84,3 +87,39 @@ def apr_objective(params: MFParams, batch: BPRBatch, *, reg: ArrayLike = 0.0,
   delta = adversarial_delta(params, batch, eps=eps, num_steps=num_steps, step_size=step_size,
                             norm=norm, axis=axis)
   return clean + lam * bpr_of_perturbed(delta, params, batch)
+
+
+def fit_apr_grid(index, key, *, eps, lam, victim, pretrain_epochs: int,
+                 adversarial_epochs: int, reg: ArrayLike = 0.0, num_steps: int = 1):
+  """BPR pre-training once, then APR for every ``(eps, lam)`` pair, as one vmapped program.
+
+  The schedule of He et al.: ``pretrain_epochs`` of BPR (shared by every setting), then
+  ``adversarial_epochs`` of :func:`apr_objective` continuing from the pre-trained parameters and
+  optimiser state. A pair with ``lam = 0`` is plain BPR for ``pretrain_epochs +
+  adversarial_epochs`` epochs (the baseline, in the same program). Pure and jittable.
+
+  Args:
+    index: training positives.
+    key: PRNG key of initialisation and sampling (every setting continues the same stream).
+    eps, lam: ``(G,)`` arrays of adversarial radii and weights.
+    victim: BPR-MF and its recipe (:func:`jaxrec.training.bpr_mf_victim`): initialisation,
+      optimiser and batch size; its objective is the pre-training objective.
+    pretrain_epochs, adversarial_epochs: static epoch counts.
+    reg: L2 coefficient of APR's clean term (use the victim's).
+    num_steps: inner attack steps (1 = FGSM, as He et al.).
+
+  Returns:
+    ``(params, curves)``: :class:`jaxrec.models.MFParams` with a leading ``(G,)`` axis and the
+    ``(G, adversarial_epochs)`` mean losses of the adversarial phase.
+  """
+  state = victim.init(index, key)
+  state, _ = fit(state, index, objective=victim.objective, tx=victim.tx,
+                 batch_size=victim.batch_size, num_epochs=pretrain_epochs)
+
+  def adversarial(e, l):
+    objective = functools.partial(apr_objective, reg=reg, eps=e, lam=l, num_steps=num_steps)
+    final, curve = fit(state, index, objective=objective, tx=victim.tx,
+                       batch_size=victim.batch_size, num_epochs=adversarial_epochs)
+    return final.params, curve
+
+  return jax.vmap(adversarial)(jnp.asarray(eps, jnp.float32), jnp.asarray(lam, jnp.float32))

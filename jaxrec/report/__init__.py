@@ -1,5 +1,6 @@
 """The tidy ``report.json`` schema shared by the CLI, experiments, results store and plots."""
 
+from jaxrec.report._plots import plot_apr_grid as plot_apr_grid
 from jaxrec.report._schema import REQUIRED_KEYS as REQUIRED_KEYS
 from jaxrec.report._schema import SCHEMA_VERSION as SCHEMA_VERSION
 from jaxrec.report._schema import build_report as build_report
@@ -12,6 +13,6 @@ from jaxrec.report._schema import versions as versions
 from jaxrec.report._schema import write_report as write_report
 
 __all__ = [
-    "REQUIRED_KEYS", "SCHEMA_VERSION", "build_report", "load_report", "make_row",
+    "REQUIRED_KEYS", "SCHEMA_VERSION", "build_report", "load_report", "make_row", "plot_apr_grid",
     "rows_from_evaluation", "to_markdown", "validate_report", "versions", "write_report",
 ]

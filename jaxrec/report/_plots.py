@@ -1,0 +1,70 @@
+"""Figures drawn from tidy report rows (matplotlib, imported lazily, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["plot_apr_grid"]
+
+# (metric, attack, title): panels of the APR figure; a metric under attack uses the largest
+# robustness budget present in the rows
+_PANELS = (("hr", "none", "HR@{k}"), ("ndcg", "none", "nDCG@{k}"),
+           ("coverage", "none", "item coverage@{k}"), ("gini", "none", "Gini of exposure@{k}"),
+           ("arp", "none", "ARP@{k} (mean training popularity)"), ("aplt", "none", "APLT@{k}"),
+           ("hr_drop", "fgsm", "relative HR@{k} drop, FGSM eps={b:g}"),
+           ("hr_drop", "pgd", "relative HR@{k} drop, PGD eps={b:g}"))
+
+
+def plot_apr_grid(rows: list[dict], path: str | os.PathLike, *, k: int = 10) -> Path:
+  """Metric versus APR's eps, one line per lambda, BPR dashed, for every panel of the grid.
+
+  Args:
+    rows: tidy rows with grid keys ``eps`` and ``lambda`` (as written by the APR section of
+      ``jaxrec audit`` and ``experiments/apr_bias.py``).
+    path: the PNG to write.
+    k: the cut-off shown.
+
+  Returns:
+    The path written.
+
+  Raises:
+    ValueError: no rows with ``eps``/``lambda`` keys at cut-off ``k``.
+  """
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  grid = [r for r in rows if "eps" in r and "lambda" in r and r.get("k") == k]
+  if not grid:
+    raise ValueError(f"no rows with eps and lambda keys at k={k} to plot")
+  fig, axes = plt.subplots(2, 4, figsize=(16, 7), squeeze=False)
+  for ax, (metric, attack, title) in zip(axes.ravel(), _PANELS):
+    sel = [r for r in grid if r["metric"] == metric and r["attack"] == attack]
+    if attack != "none" and sel:
+      budget = max(r["budget"] for r in sel)
+      sel = [r for r in sel if r["budget"] == budget]
+      title = title.format(k=k, b=budget)
+    else:
+      title = title.format(k=k)
+    ax.set_title(title, fontsize=10)
+    if not sel:
+      ax.set_axis_off()
+      continue
+    for r in sel:
+      if r["lambda"] == 0:
+        ax.axhline(r["value"], color="black", linestyle="--", label="BPR")
+    for lam in sorted({r["lambda"] for r in sel if r["lambda"] > 0}):
+      pts = sorted((r["eps"], r["value"]) for r in sel if r["lambda"] == lam)
+      ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"APR lambda={lam:g}")
+    if any(r["eps"] > 0 for r in sel):
+      ax.set_xscale("log")
+    ax.set_xlabel("APR eps")
+    ax.grid(alpha=0.3)
+  axes[0, 0].legend(fontsize=8)
+  fig.tight_layout()
+  out = Path(path)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(out, dpi=100)
+  plt.close(fig)
+  return out
