@@ -107,6 +107,42 @@ def test_feedback_rule_decides_the_interactions():
                                 (np.asarray(p.ratings) >= 4) & (np.arange(10) < 7)[:, None])
 
 
+def test_concrete_targets_and_budgets_are_checked():
+  with pytest.raises(ValueError, match="target ids"):
+    attacks.random_attack(jax.random.key(0), KNOW, jnp.array([40]), 3, capacity=4,
+                          filler_size=5)
+  with pytest.raises(ValueError, match="repeat"):
+    attacks.random_attack(jax.random.key(0), KNOW, jnp.array([3, 3]), 3, capacity=4,
+                          filler_size=5)
+  with pytest.raises(ValueError, match="num_fake"):
+    attacks.random_attack(jax.random.key(0), KNOW, TARGETS, 5, capacity=4, filler_size=5)
+  # a segment of 3 non-target items suffices for num_selected=3 when the target is outside it
+  seg = np.arange(NUM_ITEMS) < 3
+  p = attacks.segment_attack(jax.random.key(0), KNOW, jnp.array([30]), 2, capacity=2,
+                             filler_size=5, segment=seg, num_selected=3)
+  assert set(np.asarray(p.items)[0, 1:4].tolist()) == {0, 1, 2}
+
+
+def test_no_negative_slot_ever_becomes_an_interaction():
+  """Even when the victim's threshold is at or below the scale minimum, dislikes stay out."""
+  low = attacks.attacker_knowledge(_toy(), positive_threshold=1.0)
+  for name in ("love_hate", "segment", "reverse_bandwagon"):
+    p = _make(name, knowledge=low)
+    assert not np.any(np.asarray(p.mask()) & np.asarray(p.negative)), name
+
+
+def test_power_user_profiles_have_distinct_items_even_with_duplicate_rows():
+  inter = _toy()
+  dup = data.from_arrays(np.concatenate([inter.users, inter.users[:8]]),
+                         np.concatenate([inter.items, inter.items[:8]]),
+                         ratings=np.concatenate([inter.ratings, inter.ratings[:8]]),
+                         num_users=NUM_USERS, num_items=NUM_ITEMS)
+  know = attacks.attacker_knowledge(dup)
+  p = attacks.power_user_attack(jax.random.key(0), know, TARGETS, 5, capacity=5, filler_size=12)
+  for row in np.asarray(p.items):
+    assert len(set(row.tolist())) == row.size
+
+
 def test_static_argument_errors():
   with pytest.raises(ValueError, match="filler_size=39 exceeds"):
     _make("random", filler_size=39)
@@ -188,10 +224,13 @@ def test_vmapped_grid_equals_python_loop():
 
 def test_pipeline_rejects_bad_grids():
   recipe = functools.partial(attacks.random_attack, capacity=6, filler_size=5)
-  with pytest.raises(ValueError, match="outside"):
-    _pipeline(recipe, True, budgets=(7,))
-  with pytest.raises(ValueError, match="outside"):
-    _pipeline(recipe, True, budgets=(0,))
+  for bad in ((7,), (0,), (2.5,)):
+    with pytest.raises(ValueError, match="budget"):
+      _pipeline(recipe, True, budgets=bad)
+  with pytest.raises(ValueError, match="seeds"):
+    _pipeline(recipe, True, seeds=(-1,))
+  with pytest.raises(ValueError, match="whole catalogue"):
+    _pipeline(functools.partial(attacks.random_attack, capacity=6, filler_size=39), True)
   with pytest.raises(ValueError, match="target ids"):
     _pipeline(recipe, True, targets=((40,),))
   with pytest.raises(ValueError, match="repeats"):

@@ -231,6 +231,14 @@ def test_attack_options_are_validated_before_training(tmp_path, capsys):
   assert "fake users" in capsys.readouterr().err
   assert main(["audit", *FAST[:-2], *out, "--filler-size", "5000"]) == 2
   assert "filler" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--filler-size", "1094"]) == 2  # 1094 + 5 targets
+  assert "whole catalogue" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--budgets", "0.0001", "1"]) == 2
+  assert "both mean 1 fake users" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--attacks", "reverse_bandwagon"]) == 2
+  assert "--threshold" in capsys.readouterr().err
+  assert main(["audit", *FAST[:-2], *out, "--target-ids", "6", "6"]) == 2
+  assert "repeat" in capsys.readouterr().err
   assert not (tmp_path / "out").exists()
 
 

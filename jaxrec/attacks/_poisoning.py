@@ -26,6 +26,7 @@ from jaxrec.data._index import PositiveIndex, build_index
 from jaxrec.data._interactions import Interactions
 from jaxrec.metrics._evaluate import Evaluator
 from jaxrec.metrics._target import TargetEvaluator
+from jaxrec.training._loop import steps_per_epoch
 from jaxrec.training._victim import Victim, fit_victim
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
@@ -67,21 +68,25 @@ def poisoned_interactions(clean: Interactions, profiles: FakeProfiles) -> tuple[
   """Host-side poisoned :class:`~jaxrec.data.Interactions` (for detectors), and the fake flags.
 
   Real rows keep their ratings (1 when the data has none); fake rows carry the profile ratings
-  of the slots that are interactions. Only active fake users are appended, as users
-  ``U .. U + num_fake - 1``.
+  of the slots that are interactions. Only fake users with at least one interaction are
+  appended (an account with no activity is invisible in interaction data), as users
+  ``U .. U + n - 1``.
 
   Returns:
-    ``(interactions, is_fake)`` with ``is_fake`` a ``(U + num_fake,) bool`` array.
+    ``(interactions, is_fake)`` with ``is_fake`` a ``(U + n,) bool`` array.
   """
   mask = np.asarray(profiles.mask())
-  active = np.asarray(profiles.active)
-  n_fake = int(active.sum())
+  present = np.flatnonzero(mask.any(axis=1))
+  n_fake = int(present.size)
+  mask = mask[present]
   fu, slot = np.nonzero(mask)
+  items_all = np.asarray(profiles.items)[present]
+  ratings_all = np.asarray(profiles.ratings)[present]
   users = np.concatenate([np.asarray(clean.users), clean.num_users + fu]).astype(np.int32)
-  items = np.concatenate([np.asarray(clean.items), np.asarray(profiles.items)[fu, slot]])
+  items = np.concatenate([np.asarray(clean.items), items_all[fu, slot]])
   real_r = (np.ones(len(clean), np.float32) if clean.ratings is None
             else np.asarray(clean.ratings, np.float32))
-  ratings = np.concatenate([real_r, np.asarray(profiles.ratings)[fu, slot]])
+  ratings = np.concatenate([real_r, ratings_all[fu, slot]])
   inter = Interactions(users=users, items=items.astype(np.int32),
                        ratings=None if clean.ratings is None else ratings,
                        num_users=clean.num_users + n_fake, num_items=clean.num_items)
@@ -111,9 +116,9 @@ class CellResult:
 
 
 def _cell(key, victim_key, targets, num_fake, knowledge, clean, evaluator, target_evaluator, *,
-          recipe, victim):
+          recipe, victim, num_steps):
   profiles = recipe(key, knowledge, targets, num_fake)
-  params, curve = fit_victim(victim, inject(clean, profiles), victim_key)
+  params, curve = fit_victim(victim, inject(clean, profiles), victim_key, num_steps=num_steps)
   return {"eval": evaluator.raw(victim.score_all, params),
           "target": target_evaluator.raw(victim.score_all, params, targets),
           "loss": curve[-1] if curve.shape[0] else jnp.float32(0.0), "profiles": profiles}
@@ -140,7 +145,10 @@ def run_poisoning(
   cells, all cells by default); with ``False`` the same jitted cell runs in a Python loop
   (for comparison: both give the same numbers). The recipe must have been built with
   ``capacity >= max(budgets)``. The attack key of a cell is ``fold_in(key(seed), 1)``; the
-  victim is retrained with ``key(seed)``, the key of the clean model.
+  victim is retrained with ``key(seed)``, the key of the clean model, and with the clean
+  model's schedule: ``ceil(N / batch_size)`` steps per epoch for the ``N`` clean interactions,
+  whatever the capacity reserved for fake users (so a cell with no active fake user reproduces
+  the clean model exactly).
 
   Args:
     recipe: an attack recipe with its static arguments bound (:data:`Recipe`).
@@ -162,8 +170,10 @@ def run_poisoning(
     order.
 
   Raises:
-    ValueError: target ids outside the catalogue or repeated within a set, budgets outside
-      ``[1, capacity]``, an empty grid.
+    ValueError: target ids outside the catalogue or repeated within a set, budgets that are not
+      integers in ``[1, capacity]``, seeds outside ``[0, 2**32)``, ``max_lanes < 1``, fake
+      profiles that could cover the whole catalogue (BPR could then sample no negative for
+      them), an empty grid.
   """
   target_sets = np.atleast_2d(np.asarray(target_sets))
   if target_sets.size == 0 or not np.issubdtype(target_sets.dtype, np.integer):
@@ -176,16 +186,27 @@ def run_poisoning(
       raise ValueError(f"a target set repeats an item: {row.tolist()}")
   if not budgets or not seeds:
     raise ValueError("budgets and seeds must not be empty")
+  for s in seeds:
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**32:
+      raise ValueError(f"seeds must be integers in [0, 2**32), got {s!r}")
+  if max_lanes is not None and (not isinstance(max_lanes, (int, np.integer)) or max_lanes < 1):
+    raise ValueError(f"max_lanes must be a positive integer, got {max_lanes!r}")
   probe = jax.eval_shape(lambda: recipe(jax.random.key(0), knowledge,
                                         jnp.asarray(target_sets[0], jnp.int32), 1))
-  capacity = probe.items.shape[0]
+  capacity, slots = probe.items.shape
   for b in budgets:
-    if not 1 <= int(b) <= capacity:
-      raise ValueError(f"budget {b} fake users is outside [1, capacity={capacity}]")
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= capacity:
+      raise ValueError(f"budget {b!r} must be an integer number of fake users in "
+                       f"[1, capacity={capacity}]")
+  if slots >= clean.num_items:
+    raise ValueError(f"a fake profile of {slots} items could cover the whole catalogue of "
+                     f"{clean.num_items}: BPR would have no negative item for it; lower "
+                     "filler_size")
+  num_steps = steps_per_epoch(int(clean.num_valid), victim.batch_size)
   cells = list(itertools.product(range(len(target_sets)), [int(b) for b in budgets],
                                  [int(s) for s in seeds]))
   # data enter as arguments (not closed over), so they are not baked into the program
-  cell = functools.partial(_cell, recipe=recipe, victim=victim)
+  cell = functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps)
   shared = (knowledge, clean, evaluator, target_evaluator)
 
   def arrays(group):

@@ -48,14 +48,15 @@ class FakeProfiles:
   def mask(self) -> Array:
     """``(F, L) bool`` slots that become interactions of the victim.
 
-    With a ``positive_threshold`` (explicit data binarised by the victim): ratings at or above
-    it. Without one (every interaction counts as positive): every slot except the negative ones,
-    since implicit feedback cannot express a dislike, the attacker leaves those items out.
+    A negative slot (a dislike by design) is never an interaction: a victim that counts every
+    interaction cannot receive a dislike, so the attacker leaves the item out, and a victim that
+    binarises ratings drops it. With a ``positive_threshold`` (explicit data binarised by the
+    victim) the other slots count when their rating is at or above it; without one, they all
+    count.
     """
-    if self.positive_threshold is None:
-      keep = ~self.negative
-    else:
-      keep = self.ratings >= self.positive_threshold
+    keep = ~self.negative
+    if self.positive_threshold is not None:
+      keep = keep & (self.ratings >= self.positive_threshold)
     return keep & self.active[:, None]
 
 
@@ -107,6 +108,9 @@ def attacker_knowledge(
   """What a high-knowledge attacker knows: rating statistics, popularity, power users.
 
   Host-side, from the clean training interactions (the attacker never sees the test split).
+  When the victim binarises ratings at a threshold, pass the training ratings *before*
+  binarisation (the platform's rating distribution), so that the scale and the rating
+  statistics are the real ones.
 
   Args:
     train: training interactions (ratings optional; ``None`` = implicit, every rating 1).
@@ -154,6 +158,9 @@ def attacker_knowledge(
   starts = np.searchsorted(users[order], power)
   for row, (u, s) in enumerate(zip(power, starts)):
     rows = order[s:s + degree[u]]
+    # one slot per distinct item (the last row of a repeated pair, as the loaders keep)
+    _, last = np.unique(items[rows][::-1], return_index=True)
+    rows = rows[::-1][last]
     p_items[row, :rows.size] = items[rows]
     p_ratings[row, :rows.size] = r[rows]
     p_mask[row, :rows.size] = True

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles, sample_distinct
 from jaxrec.typing import Array, ArrayLike, PRNGKey
@@ -30,9 +31,14 @@ __all__ = ["average_attack", "bandwagon_attack", "love_hate_attack", "power_user
 INTENTS = ("push", "nuke")
 
 
+def _concrete(x) -> bool:
+  return not isinstance(x, jax.core.Tracer)
+
+
 def _check(knowledge: AttackKnowledge, targets: Array, *, capacity: int, filler_size: int,
-           intent: str, num_selected: int = 0, nuke_only: bool = False) -> None:
-  """Static argument checks (trace time); traced values are checked by the pipeline."""
+           intent: str, num_selected: int = 0, nuke_only: bool = False, num_fake=None) -> None:
+  """Argument checks at trace time: static arguments always, ``targets`` and ``num_fake`` when
+  they are concrete (under ``vmap`` they are checked by the pipeline)."""
   if intent not in INTENTS:
     raise ValueError(f"intent must be one of {INTENTS}, got {intent!r}")
   if nuke_only and intent != "nuke":
@@ -47,6 +53,16 @@ def _check(knowledge: AttackKnowledge, targets: Array, *, capacity: int, filler_
   free = knowledge.num_items - targets.shape[0]
   if filler_size > free:
     raise ValueError(f"filler_size={filler_size} exceeds the {free} items that are not targets")
+  if targets.ndim != 1:
+    raise ValueError(f"targets must be a 1-D array of item ids, got shape {targets.shape}")
+  if _concrete(targets) and targets.size:
+    t = np.asarray(targets)
+    if t.min() < 0 or t.max() >= knowledge.num_items:
+      raise ValueError(f"target ids must lie in [0, {knowledge.num_items}), got {t.tolist()}")
+    if np.unique(t).size != t.size:
+      raise ValueError(f"targets repeat an item: {t.tolist()}")
+  if num_fake is not None and _concrete(num_fake) and not 0 <= int(num_fake) <= capacity:
+    raise ValueError(f"num_fake={int(num_fake)} must lie in [0, capacity={capacity}]")
 
 
 def _active(num_fake, capacity: int) -> Array:
@@ -121,7 +137,8 @@ def random_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike, 
     ValueError: bad static arguments (intent, sizes).
   """
   targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent)
+  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+         num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   fill = _random_fillers(k_items, knowledge, capacity, filler_size, targets)
   return _assemble(knowledge, targets, intent, capacity, num_fake,
@@ -136,7 +153,8 @@ def average_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike,
   2007, Sec. 3.1. Arguments, returns and errors as :func:`random_attack`.
   """
   targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent)
+  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+         num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   fill = _random_fillers(k_items, knowledge, capacity, filler_size, targets)
   noise = jax.random.normal(k_rate, fill.shape, jnp.float32)
@@ -157,7 +175,7 @@ def bandwagon_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLik
   """
   targets = jnp.asarray(targets, jnp.int32)
   _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
-         num_selected=num_selected)
+         num_selected=num_selected, num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   not_target = _excluding(knowledge, 1, targets)[0]
   sel = _top_items(knowledge.item_count, not_target, num_selected)
@@ -187,15 +205,20 @@ def segment_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike,
   """
   targets = jnp.asarray(targets, jnp.int32)
   _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
-         num_selected=num_selected)
+         num_selected=num_selected, num_fake=num_fake)
   segment = jnp.asarray(segment, bool)
   if segment.shape != (knowledge.num_items,):
     raise ValueError(f"segment must be a ({knowledge.num_items},) bool mask, got {segment.shape}")
-  if not isinstance(segment, jax.core.Tracer):
-    available = int(segment.sum()) - targets.shape[0]
+  if _concrete(segment):
+    seg = np.asarray(segment).copy()
+    if _concrete(targets):
+      seg[np.asarray(targets)] = False  # targets never count as selected items
+      available = int(seg.sum())
+    else:
+      available = int(seg.sum()) - targets.shape[0]  # conservative under tracing
     if available < num_selected:
-      raise ValueError(f"the segment has {int(segment.sum())} items (some may be targets), "
-                       f"fewer than num_selected={num_selected} plus the targets")
+      raise ValueError(f"the segment has {available} items that are not targets, fewer than "
+                       f"num_selected={num_selected}")
   allowed = segment & _excluding(knowledge, 1, targets)[0]
   sel = jnp.broadcast_to(_top_items(knowledge.item_count, allowed, num_selected),
                          (capacity, num_selected))
@@ -214,7 +237,7 @@ def love_hate_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLik
   """
   targets = jnp.asarray(targets, jnp.int32)
   _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
-         nuke_only=True)
+         nuke_only=True, num_fake=num_fake)
   fill = _random_fillers(key, knowledge, capacity, filler_size, targets)
   return _assemble(knowledge, targets, intent, capacity, num_fake,
                    [(fill, jnp.full(fill.shape, knowledge.rating_max), False)])
@@ -234,10 +257,13 @@ def reverse_bandwagon_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: 
   """
   targets = jnp.asarray(targets, jnp.int32)
   _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
-         num_selected=num_selected, nuke_only=True)
+         num_selected=num_selected, nuke_only=True, num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   rated = knowledge.item_count >= jnp.median(knowledge.item_count)
   allowed = rated & _excluding(knowledge, 1, targets)[0]
+  if _concrete(allowed) and int(allowed.sum()) < num_selected:
+    raise ValueError(f"only {int(allowed.sum())} non-target items have at least the median "
+                     f"number of ratings, fewer than num_selected={num_selected}")
   sel = jnp.broadcast_to(_top_items(-knowledge.item_mean, allowed, num_selected),
                          (capacity, num_selected))
   fill = _random_fillers(k_items, knowledge, capacity, filler_size - num_selected, targets, sel)
@@ -259,7 +285,8 @@ def power_user_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLi
   recommender systems with power items", ACM RecSys 2014. Arguments as :func:`random_attack`.
   """
   targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent)
+  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+         num_fake=num_fake)
   k_pick, k_fill, k_rate = jax.random.split(key, 3)
   p_items, p_ratings, p_mask = knowledge.power_items, knowledge.power_ratings, knowledge.power_mask
   width = p_items.shape[1]

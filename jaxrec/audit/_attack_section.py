@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from jaxrec import attacks, defenses, metrics
-from jaxrec.audit._config import NUKE_ATTACKS, AuditConfig, make_optimizer
+from jaxrec.audit._config import NUKE_ATTACKS, AuditConfig, attacker_view, make_optimizer
 from jaxrec.data import Dataset, Interactions, PositiveIndex
 from jaxrec.report import make_row
 from jaxrec.training import bpr_mf_victim
@@ -53,6 +53,8 @@ def resolve_targets(dataset: Dataset, train_index: PositiveIndex, config: AuditC
     ValueError: a raw id not in the dataset, or too few candidate items.
   """
   if config.target_ids is not None:
+    if len(set(config.target_ids)) != len(config.target_ids):
+      raise ValueError(f"target ids repeat an item: {list(config.target_ids)}")
     lookup = {int(r): d for d, r in enumerate(np.asarray(dataset.item_ids))}
     missing = [t for t in config.target_ids if int(t) not in lookup]
     if missing:
@@ -71,19 +73,25 @@ def preflight_attacks(dataset: Dataset, train_index: PositiveIndex, config: Audi
   """
   targets = resolve_targets(dataset, train_index, config)
   num_real = int(np.sum(np.asarray(train_index.degrees()) > 0))
+  seen: dict[int, object] = {}
   for b in config.budgets:
     n = attacks.num_fake_users(b, train_index.num_users)
     if n >= num_real:
       raise ValueError(f"budget {b} means {n} fake users, not fewer than the {num_real} real "
                        "users with training data")
-  if config.filler_size is not None:
-    free = train_index.num_items - len(targets)
-    if config.filler_size > free:
-      raise ValueError(f"filler_size={config.filler_size} exceeds the {free} items that are "
-                       "not targets")
-    if config.num_selected > config.filler_size:
-      raise ValueError(f"num_selected={config.num_selected} exceeds filler_size="
-                       f"{config.filler_size}")
+    if n in seen:
+      raise ValueError(f"budgets {seen[n]} and {b} both mean {n} fake users; give distinct "
+                       "sizes")
+    seen[n] = b
+  if "reverse_bandwagon" in config.attacks and config.threshold is None:
+    raise ValueError("reverse_bandwagon injects dislikes only (the target and the disliked "
+                     "items rated at the minimum): a victim that counts every interaction "
+                     "receives none of them; pass --threshold to use it")
+  filler = config.filler_size
+  if filler is not None and filler + len(targets) >= train_index.num_items:
+    raise ValueError(f"filler_size={filler} plus {len(targets)} target(s) would cover the whole "
+                     f"catalogue of {train_index.num_items} items: BPR could sample no negative "
+                     "for the fake users")
 
 
 def _exposure_rows(exposure: list[dict], raw_targets: np.ndarray, **keys) -> list[dict]:
@@ -97,18 +105,28 @@ def _exposure_rows(exposure: list[dict], raw_targets: np.ndarray, **keys) -> lis
   return rows
 
 
-def attack_section(dataset: Dataset, train: Interactions, train_index: PositiveIndex,
-                   test_index: PositiveIndex, clean_params, clean_evaluation: dict,
-                   config: AuditConfig, *, echo: Callable[[str], None] = print
-                   ) -> Iterator[dict]:
-  """Yields the tidy rows of the attack section (module docstring)."""
+def attack_section(dataset: Dataset, train: Interactions, test_interactions: Interactions,
+                   train_index: PositiveIndex, test_index: PositiveIndex, clean_params,
+                   clean_evaluation: dict, config: AuditConfig, *,
+                   echo: Callable[[str], None] = print) -> Iterator[dict]:
+  """Yields the tidy rows of the attack section (module docstring).
+
+  The attacker's statistics (rating scale, means, power users) come from the training ratings
+  before any threshold (:func:`jaxrec.audit.attacker_view`); the victim keeps the fake slots
+  its feedback rule keeps (:meth:`jaxrec.attacks.FakeProfiles.mask`).
+  """
   num_real = train.num_users
   targets = resolve_targets(dataset, train_index, config)
   raw_targets = np.asarray(dataset.item_ids)[targets]
   counts = [attacks.num_fake_users(b, num_real) for b in config.budgets]
   filler = config.filler_size if config.filler_size is not None else \
       attacks.default_filler_size(train)
-  knowledge = attacks.attacker_knowledge(train, positive_threshold=config.threshold)
+  view = attacker_view(dataset, test_interactions)
+  scale = None
+  if view.ratings is not None and len(view):
+    scale = (float(np.min(view.ratings)), float(np.max(view.ratings)))
+  knowledge = attacks.attacker_knowledge(view, positive_threshold=config.threshold,
+                                         rating_scale=scale)
   victim = bpr_mf_victim(dim=config.dim, num_epochs=config.epochs, batch_size=config.batch_size,
                          reg=config.reg, tx=make_optimizer(config.optimizer, config.lr))
   evaluator = metrics.make_evaluator(train_index, test_index, ks=config.ks,
@@ -124,7 +142,7 @@ def attack_section(dataset: Dataset, train: Interactions, train_index: PositiveI
   budget_of = dict(zip(counts, config.budgets))
   for name in config.attacks:
     intent = "nuke" if name in NUKE_ATTACKS else "push"
-    extra = {"num_selected": config.num_selected} if name in _SELECTED else {}
+    extra = {"num_selected": min(config.num_selected, filler)} if name in _SELECTED else {}
     recipe = functools.partial(_RECIPES[name], capacity=max(counts), filler_size=filler,
                                intent=intent, **extra)
     t0 = time.perf_counter()
@@ -165,10 +183,17 @@ def _lanes() -> int | None:
 def _detection_rows(train: Interactions, cell: attacks.CellResult, keys: dict) -> list[dict]:
   poisoned, is_fake = attacks.poisoned_interactions(train, cell.profiles)
   n_fake = int(is_fake.sum())
+  if n_fake == 0:
+    return []
+  # users without any interaction cannot be injected profiles: never flag them
+  present = np.bincount(np.asarray(poisoned.users), minlength=poisoned.num_users) > 0
+  neighbors = max(1, min(10, int(present.sum()) - 1))
   rows = []
   for detector, scores in (
       ("pca-detector", defenses.pca_suspicion(poisoned)),
-      ("profile-detector", defenses.profile_suspicion(poisoned)["score"])):
+      ("profile-detector",
+       defenses.profile_suspicion(poisoned, num_neighbors=neighbors)["score"])):
+    scores = np.where(present, np.asarray(scores, np.float64), -np.inf)
     m = defenses.detection_metrics(defenses.flag_top(scores, n_fake), is_fake)
     for metric, value in (("detection_precision", m["precision"]),
                           ("detection_recall", m["recall"]), ("detection_f1", m["f1"]),

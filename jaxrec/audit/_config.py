@@ -10,7 +10,7 @@ import optax
 
 from jaxrec.data import Dataset, Interactions, binarize, leave_one_out, random_holdout
 
-__all__ = ["AuditConfig", "make_optimizer", "prepare_split"]
+__all__ = ["AuditConfig", "attacker_view", "make_optimizer", "prepare_split"]
 
 OPTIMIZERS = ("adagrad", "sgd", "adam")
 SPLITS = ("loo", "ratio")
@@ -193,6 +193,17 @@ def prepare_split(dataset: Dataset, config: AuditConfig
     raise ValueError(f"the {config.split} split left no test interaction (every user has fewer "
                      "than 2 interactions?)")
   return train, test, desc, _split_notes(train, test, dataset)
+
+
+def attacker_view(dataset: Dataset, test: Interactions) -> Interactions:
+  """The training interactions *with their original ratings* (before any threshold): what an
+  attacker knows of the platform. Every raw row whose (user, item) pair is held out for testing
+  is removed."""
+  raw = dataset.interactions
+  n = max(raw.num_items, 1)
+  held = np.asarray(test.users, np.int64) * n + np.asarray(test.items)
+  keep = ~np.isin(np.asarray(raw.users, np.int64) * n + np.asarray(raw.items), held)
+  return raw.select(keep)
 
 
 def _rating_range(inter: Interactions) -> str:

@@ -148,7 +148,7 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     rows.extend(clean_section(train_idx, test_idx, config, progress=progress, echo=echo,
                               state=clean))
     if config.attacks:
-      rows.extend(attack_section(dataset, train, train_idx, test_idx, clean["params"],
+      rows.extend(attack_section(dataset, train, test, train_idx, test_idx, clean["params"],
                                  clean["evaluation"], config, echo=echo))
     if config.defense == "apr":
       rows.extend(apr_section(train_idx, test_idx, config, echo=echo))

@@ -158,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
                  help="raw item ids to attack instead of drawn targets")
   t.add_argument("--filler-size", type=int, default=None,
                  help="non-target items per fake profile (default: mean real profile length)")
+  t.add_argument("--num-selected", type=int, default=d.num_selected,
+                 help="popular (bandwagon) or disliked (reverse bandwagon) items per profile, "
+                      f"part of the filler budget (default {d.num_selected})")
   f = a.add_argument_group("defence: APR adversarial training and its side effects")
   f.add_argument("--defense", choices=("none", "apr"), default=d.defense,
                  help="apr: BPR pre-training, then APR over --apr-eps x --apr-lambda next to "
@@ -205,7 +208,7 @@ def _audit(args) -> int:
       budgets=tuple(args.budgets), num_targets=args.targets,
       target_strategy=args.target_strategy,
       target_ids=None if args.target_ids is None else tuple(args.target_ids),
-      filler_size=args.filler_size, defense=args.defense, apr_eps=tuple(args.apr_eps),
+      filler_size=args.filler_size, num_selected=args.num_selected, defense=args.defense, apr_eps=tuple(args.apr_eps),
       apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
       robustness_eps=tuple(args.robustness_eps), pgd_steps=args.pgd_steps)
   dataset = _load(args)

@@ -82,13 +82,13 @@ class TargetEvaluator:
       seen = chunk_mask(*rows, train.indptr, start, chunk, self.window, nu, ni)
       masked = jnp.where(seen | jnp.isnan(scores), -jnp.inf, scores)
       prio = tie_priority(self.seed, users, jnp.arange(ni, dtype=jnp.int32)[None, :])
-      s_t = jnp.take(masked, targets, axis=1)  # (C, T)
-      p_t = jnp.take(prio, targets, axis=1)
       eligible = in_range[:, None] & ~jnp.take(seen, targets, axis=1)  # (C, T)
-      above = jnp.sum(masked[:, None, :] > s_t[:, :, None], axis=2)
-      tied = jnp.sum((masked[:, None, :] == s_t[:, :, None]) & (prio[:, None, :] > p_t[:, :, None]),
-                     axis=2)
-      rank = (1 + above + tied).astype(jnp.float32)  # (C, T)
+
+      def rank_of(t):  # (C,) rank of item t; one (C, I) comparison at a time, not (C, T, I)
+        s_t, p_t = masked[:, t][:, None], prio[:, t][:, None]
+        return 1 + jnp.sum(masked > s_t, axis=1) + jnp.sum((masked == s_t) & (prio > p_t), axis=1)
+
+      rank = jax.lax.map(rank_of, targets).T.astype(jnp.float32)  # (C, T)
       w = eligible.astype(jnp.float32)
       hit = (rank[:, :, None] <= ks[None, None, :]) * w[:, :, None]  # (C, T, K)
       gain = hit / jnp.log2(rank + 1.0)[:, :, None]

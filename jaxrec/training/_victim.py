@@ -43,14 +43,22 @@ class Victim(NamedTuple):
   score_all: Callable[[Params, Array], Array]
 
 
-def fit_victim(victim: Victim, index: PositiveIndex, key: PRNGKey) -> tuple[Params, Array]:
+def fit_victim(victim: Victim, index: PositiveIndex, key: PRNGKey, *,
+               num_steps: int | None = None) -> tuple[Params, Array]:
   """Trains ``victim`` from scratch on ``index`` (pure, jittable, ``vmap``-able).
+
+  Args:
+    victim: the model and its recipe. index: training positives. key: PRNG key.
+    num_steps: static steps per epoch; default ``ceil(index.capacity / batch_size)``. Poisoned
+      retraining passes the clean data's count, so that padding slots reserved for fake users
+      do not change the training schedule.
 
   Returns:
     ``(params, curve)``, ``curve`` the ``(num_epochs,)`` mean loss per triple.
   """
   state, curve = fit(victim.init(index, key), index, objective=victim.objective, tx=victim.tx,
-                     batch_size=victim.batch_size, num_epochs=victim.num_epochs)
+                     batch_size=victim.batch_size, num_epochs=victim.num_epochs,
+                     num_steps=num_steps)
   return state.params, curve
 
 
