@@ -249,7 +249,7 @@ def test_push_raises_and_nuke_lowers_the_target():
   victim = training.bpr_mf_victim(dim=8, num_epochs=40, batch_size=64, reg=0.01)
   clean_params, _ = jax.jit(training.fit_victim, static_argnums=0)(victim, tr, jax.random.key(0))
   targets = np.array([[20], [25], [30]])
-  clean = metrics.target_exposure(victim.score_all, clean_params, tr, targets[:, 0], ks=(5,))
+  clean = metrics.target_exposure(*victim.scorer(clean_params, tr), tr, targets[:, 0], ks=(5,))
   u, i = np.asarray(train.users), np.asarray(train.items)
   moved = {"push": ([], []), "nuke": ([], [])}
   for t, c in zip(targets, clean):

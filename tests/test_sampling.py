@@ -88,3 +88,20 @@ def test_check_sampleable():
   empty = data.build_index(np.zeros(0, int), np.zeros(0, int), num_users=2, num_items=2)
   with pytest.raises(ValueError, match="empty"):
     data.check_sampleable(empty)
+
+
+def test_graph_from_index_and_user_rows():
+  idx = data.build_index([0, 0, 2, 2, 2], [1, 1, 0, 3, 3], num_users=3, num_items=4)
+  g = data.graph_from_index(idx)
+  assert float(g.weights.sum()) == 3.0  # duplicates count once
+  du, di = data.graph_degrees(g)
+  np.testing.assert_array_equal(du, [1, 0, 2])
+  np.testing.assert_array_equal(di, [1, 1, 0, 1])
+  rows = data.user_rows(g, jnp.array([2, 1, 0]))
+  np.testing.assert_array_equal(rows, [[1, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0]])
+  # differentiable in the weights
+  grad = jax.grad(lambda w: jnp.sum(data.user_rows(g.replace(weights=w), jnp.array([2])) *
+                                    jnp.arange(4.0)[None, :]))(g.weights)
+  expected = np.zeros(idx.capacity)
+  expected[np.asarray(idx.users)[: int(idx.num_valid)] == 2] = [0.0, 3.0]
+  np.testing.assert_array_equal(grad, expected)

@@ -118,9 +118,11 @@ class CellResult:
 def _cell(key, victim_key, targets, num_fake, knowledge, clean, evaluator, target_evaluator, *,
           recipe, victim, num_steps):
   profiles = recipe(key, knowledge, targets, num_fake)
-  params, curve = fit_victim(victim, inject(clean, profiles), victim_key, num_steps=num_steps)
-  return {"eval": evaluator.raw(victim.score_all, params),
-          "target": target_evaluator.raw(victim.score_all, params, targets),
+  poisoned = inject(clean, profiles)
+  params, curve = fit_victim(victim, poisoned, victim_key, num_steps=num_steps)
+  score_all, score_params = victim.scorer(params, poisoned)
+  return {"eval": evaluator.raw(score_all, score_params),
+          "target": target_evaluator.raw(score_all, score_params, targets),
           "loss": curve[-1] if curve.shape[0] else jnp.float32(0.0), "profiles": profiles}
 
 

@@ -135,8 +135,9 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
                                             chunk_size=config.chunk_size)
   echo(f"attack section: targets {raw_targets.tolist()} (raw ids), budgets "
        f"{list(config.budgets)} = {counts} fake users, {filler} filler items per profile")
+  score_all, score_params = victim.scorer(clean_params, train_index)
   clean = target_ev.summarize(jax.jit(target_ev.raw, static_argnums=0)(
-      victim.score_all, clean_params, targets))
+      score_all, score_params, targets))
   yield from _exposure_rows(clean, raw_targets, model="bpr-mf")
   clean_score = [e["target_score"][None] for e in clean]
   budget_of = dict(zip(counts, config.budgets))

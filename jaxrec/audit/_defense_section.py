@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec import attacks, defenses, metrics
+from jaxrec import attacks, defenses, metrics, models
 from jaxrec.audit._config import AuditConfig, make_optimizer
 from jaxrec.data import PositiveIndex
 from jaxrec.report import make_row, rows_from_evaluation
@@ -71,7 +71,7 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
   finite = np.all([np.all(np.isfinite(x), axis=tuple(range(1, x.ndim)))
                    for x in jax.tree.leaves(params)], axis=0)
   evaluator = metrics.make_evaluator(train, test, ks=config.ks, chunk_size=config.chunk_size)
-  score_all = victim.score_all
+  score_all = models.mf.score_all  # APR is defined for BPR-MF's factors
   clean_raw = jax.jit(jax.vmap(lambda p, ev: ev.raw(score_all, p), in_axes=(0, None)))(
       params, evaluator)
   clean = []

@@ -46,7 +46,8 @@ def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
   victim = _victim(config)
   state = victim.init(train, jax.random.key(config.seed))
   state, curve = training.train(
-      state, train, objective=victim.objective, tx=victim.tx, batch_size=victim.batch_size,
+      state, train, objective=functools.partial(victim.objective, index=train), tx=victim.tx,
+      batch_size=victim.batch_size,
       num_epochs=victim.num_epochs, progress="BPR-MF" if progress else False)
   finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(state.params))
   if not finite or not np.all(np.isfinite(curve)):

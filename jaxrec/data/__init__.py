@@ -4,6 +4,10 @@ from jaxrec.data._interactions import Dataset as Dataset
 from jaxrec.data._interactions import Interactions as Interactions
 from jaxrec.data._interactions import concatenate as concatenate
 from jaxrec.data._interactions import from_arrays as from_arrays
+from jaxrec.data._graph import Graph as Graph
+from jaxrec.data._graph import graph_degrees as graph_degrees
+from jaxrec.data._graph import graph_from_index as graph_from_index
+from jaxrec.data._graph import user_rows as user_rows
 from jaxrec.data._index import PositiveIndex as PositiveIndex
 from jaxrec.data._index import build_index as build_index
 from jaxrec.data._index import index_interactions as index_interactions
@@ -30,6 +34,10 @@ from jaxrec.data._stats import characteristics as characteristics
 
 __all__ = [
     "BPRBatch",
+    "Graph",
+    "graph_degrees",
+    "graph_from_index",
+    "user_rows",
     "PositiveIndex",
     "build_index",
     "check_sampleable",

@@ -113,7 +113,8 @@ def fit_apr_grid(index, key, *, eps, lam, victim, pretrain_epochs: int,
     ``(G, adversarial_epochs)`` mean losses of the adversarial phase.
   """
   state = victim.init(index, key)
-  state, _ = fit(state, index, objective=victim.objective, tx=victim.tx,
+  state, _ = fit(state, index, objective=functools.partial(victim.objective, index=index),
+                 tx=victim.tx,
                  batch_size=victim.batch_size, num_epochs=pretrain_epochs)
 
   def adversarial(e, l):

@@ -10,8 +10,9 @@ from jaxrec.training._loop import train as train
 from jaxrec.training._victim import Victim as Victim
 from jaxrec.training._victim import bpr_mf_victim as bpr_mf_victim
 from jaxrec.training._victim import fit_victim as fit_victim
+from jaxrec.training._victim import scores_of as scores_of
 
 __all__ = [
     "Objective", "TrainState", "Victim", "bpr_mf_victim", "epoch", "fit", "fit_victim",
-    "init_state", "steps_per_epoch", "train",
+    "init_state", "scores_of", "steps_per_epoch", "train",
 ]
