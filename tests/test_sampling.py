@@ -103,5 +103,6 @@ def test_graph_from_index_and_user_rows():
   grad = jax.grad(lambda w: jnp.sum(data.user_rows(g.replace(weights=w), jnp.array([2])) *
                                     jnp.arange(4.0)[None, :]))(g.weights)
   expected = np.zeros(idx.capacity)
-  expected[np.asarray(idx.users)[: int(idx.num_valid)] == 2] = [0.0, 3.0]
+  valid = np.arange(idx.capacity) < int(idx.num_valid)
+  expected[valid & (np.asarray(idx.users) == 2)] = [0.0, 3.0]  # items 0 and 3 of user 2
   np.testing.assert_array_equal(grad, expected)
