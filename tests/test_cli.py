@@ -274,3 +274,20 @@ def test_apr_options_are_validated(capsys):
   assert "apr_eps" in capsys.readouterr().err
   assert main(["audit", *FAST, "--defense", "apr", "--apr-pretrain-epochs", "5"]) == 2
   assert "apr_pretrain_epochs" in capsys.readouterr().err
+
+
+def test_model_option(tmp_path, capsys):
+  """--model trains another victim with its own recipe; EASE is deterministic, so its report
+  repeats exactly, and it is far more accurate than 2 epochs of BPR-MF."""
+  out = tmp_path / "ease"
+  assert main(["audit", "--model", "ease", "--no-progress", "--attacks", "none", "--k", "10",
+               "--out", str(out)]) == 0
+  r = report.load_report(out)
+  assert r["config"]["model"] == "ease" and r["config"]["reg"] == 500.0
+  assert r["config"]["epochs"] == 0 and r["config"]["lr"] is None
+  hr = {row["model"]: row["value"] for row in r["rows"] if row["metric"] == "hr"}
+  assert set(hr) == {"ease", "most-pop"} and hr["ease"] > hr["most-pop"]
+  assert main(["audit", "--model", "ease", "--lr", "0.1", "--attacks", "none"]) == 2
+  assert "has no lr setting" in capsys.readouterr().err
+  assert main(["audit", "--model", "neumf", "--defense", "apr", "--attacks", "none"]) == 2
+  assert "needs model 'bpr-mf'" in capsys.readouterr().err

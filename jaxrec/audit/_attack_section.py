@@ -1,8 +1,8 @@
 """The audit's fake-profile section: poison -> retrain -> measure, and detection of the fakes.
 
 For every attack and budget, each target item is attacked separately (one vmapped program per
-attack: targets x budgets); the victim is BPR-MF retrained from scratch with the audit's
-hyper-parameters and seed. Rows (tidy, see :mod:`jaxrec.report`):
+attack: targets x budgets); the victim (``config.model``) is retrained from scratch with the
+audit's hyper-parameters and seed. Rows (tidy, see :mod:`jaxrec.report`):
 
 * ``attack="none"``: the clean model's target exposure (``target_hr``, ``target_ndcg`` @k,
   ``target_rank``, ``target_score``), per target (grid key ``target`` = raw item id) and averaged
@@ -26,10 +26,9 @@ import jax
 import numpy as np
 
 from jaxrec import attacks, defenses, metrics
-from jaxrec.audit._config import NUKE_ATTACKS, AuditConfig, attacker_view, make_optimizer
+from jaxrec.audit._config import NUKE_ATTACKS, AuditConfig, attacker_view
 from jaxrec.data import Dataset, Interactions, PositiveIndex
 from jaxrec.report import make_row
-from jaxrec.training import bpr_mf_victim
 
 __all__ = ["DELTA_METRICS", "attack_section", "preflight_attacks", "resolve_targets"]
 
@@ -127,8 +126,7 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
     scale = (float(np.min(view.ratings)), float(np.max(view.ratings)))
   knowledge = attacks.attacker_knowledge(view, positive_threshold=config.threshold,
                                          rating_scale=scale)
-  victim = bpr_mf_victim(dim=config.dim, num_epochs=config.epochs, batch_size=config.batch_size,
-                         reg=config.reg, tx=make_optimizer(config.optimizer, config.lr))
+  victim = config.victim()
   evaluator = metrics.make_evaluator(train_index, test_index, ks=config.ks,
                                      chunk_size=config.chunk_size)
   target_ev = metrics.make_target_evaluator(train_index, ks=config.ks,
@@ -138,7 +136,7 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
   score_all, score_params = victim.scorer(clean_params, train_index)
   clean = target_ev.summarize(jax.jit(target_ev.raw, static_argnums=0)(
       score_all, score_params, targets))
-  yield from _exposure_rows(clean, raw_targets, model="bpr-mf")
+  yield from _exposure_rows(clean, raw_targets, model=config.model)
   clean_score = [e["target_score"][None] for e in clean]
   budget_of = dict(zip(counts, config.budgets))
   for name in config.attacks:
@@ -154,7 +152,7 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
     echo(f"  {name} ({intent}): {len(cells)} poisoned retrainings in "
          f"{time.perf_counter() - t0:.1f} s")
     for count in counts:
-      keys = dict(model="bpr-mf", attack=name, budget=budget_of[count], num_fake=count)
+      keys = dict(model=config.model, attack=name, budget=budget_of[count], num_fake=count)
       mine = [c for c in cells if c.num_fake == count]  # one per target, in target order
       exposure = [c.exposure[0] for c in mine]
       yield from _exposure_rows(exposure, raw_targets, **keys)

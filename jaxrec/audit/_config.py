@@ -6,13 +6,14 @@ import dataclasses
 import math
 
 import numpy as np
-import optax
 
 from jaxrec.data import Dataset, Interactions, binarize, leave_one_out, random_holdout
+from jaxrec.training import MODELS, Victim, make_victim, model_defaults
+from jaxrec.training._zoo import OPTIMIZERS
 
-__all__ = ["AuditConfig", "attacker_view", "make_optimizer", "prepare_split"]
+__all__ = ["AuditConfig", "attacker_view", "prepare_split"]
 
-OPTIMIZERS = ("adagrad", "sgd", "adam")
+_TRAINING = ("dim", "epochs", "lr", "reg", "batch_size", "optimizer")
 SPLITS = ("loo", "ratio")
 ATTACKS = ("random", "average", "bandwagon", "power_user", "love_hate", "reverse_bandwagon")
 NUKE_ATTACKS = ("love_hate", "reverse_bandwagon")
@@ -24,17 +25,23 @@ DEFENSES = ("none", "apr")
 class AuditConfig:
   """Hyper-parameters of ``jaxrec audit``.
 
-  Defaults follow Anelli, Di Noia, Merra (RecSys 2021) for BPR-MF on MovieLens-100K: 64 factors,
-  200 epochs, learning rate 0.05, Adagrad; jaxrec uses batches of 4096 triples instead of their
-  512 (fewer, larger steps run faster on CPU and reach the same accuracy) and L2 0.01 (their grid
-  searched it; 0.01 is at least as accurate on MovieLens-100K and clearly better on the bundled
+  The training settings (``dim`` to ``optimizer``) default to ``None``: the model's own recipe
+  (:func:`jaxrec.training.model_defaults`); after construction they hold the values used, and
+  stay ``None`` where the model has no such setting (the closed-form EASE and ItemKNN). BPR-MF's
+  recipe follows Anelli, Di Noia, Merra (RecSys 2021) on MovieLens-100K: 64 factors, 200 epochs,
+  learning rate 0.05, Adagrad; jaxrec uses batches of 4096 triples instead of their 512 (fewer,
+  larger steps run faster on CPU and reach the same accuracy) and L2 0.01 (their grid searched
+  it; 0.01 is at least as accurate on MovieLens-100K and clearly better on the bundled
   MovieTweetings set). See docs/training.md for the measurements.
 
   Attributes:
+    model: the victim, one of :data:`jaxrec.training.MODELS` (``"bpr-mf"``, ``"lightgcn"``,
+      ``"neumf"``, ``"ease"``, ``"itemknn"``); the clean model, and the model retrained on
+      poisoned data in the attack section. The APR section needs ``"bpr-mf"``.
     dim: number of factors ``D``.
     epochs: training epochs (an epoch draws as many triples as there are training rows).
     lr: learning rate of ``optimizer`` (per-triple step: the BPR loss is summed over a batch).
-    reg: L2 coefficient on the factors of each triple.
+    reg: L2 coefficient on the factors of each triple (EASE: its ridge ``lambda``).
     batch_size: triples per step.
     optimizer: one of ``"adagrad"`` (initial accumulator 0.1, as Keras), ``"sgd"``, ``"adam"``.
     seed: seed of initialisation, sampling and the random split (same seed, same report).
@@ -64,12 +71,13 @@ class AuditConfig:
     pgd_steps: PGD iterations of the robustness attacks.
   """
 
-  dim: int = 64
-  epochs: int = 200
-  lr: float = 0.05
-  reg: float = 0.01
-  batch_size: int = 4096
-  optimizer: str = "adagrad"
+  model: str = "bpr-mf"
+  dim: int | None = None
+  epochs: int | None = None
+  lr: float | None = None
+  reg: float | None = None
+  batch_size: int | None = None
+  optimizer: str | None = None
   seed: int = 0
   ks: tuple[int, ...] = (10, 50, 100)
   chunk_size: int = 256
@@ -91,22 +99,37 @@ class AuditConfig:
   pgd_steps: int = 10
 
   def __post_init__(self):
+    if self.model not in MODELS:
+      raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+    defaults = model_defaults(self.model)
+    for name in _TRAINING:
+      given, default = getattr(self, name), getattr(defaults, name)
+      if given is not None and default is None:
+        raise ValueError(f"model {self.model!r} has no {name} setting, got {name}={given!r}")
+      if given is None:
+        object.__setattr__(self, name, default)
+    if defaults.epochs == 0 and self.epochs != 0:
+      raise ValueError(f"model {self.model!r} is closed-form and trains no epochs, got "
+                       f"epochs={self.epochs}")
     for name in ("dim", "batch_size", "chunk_size"):
-      if int(getattr(self, name)) <= 0:
-        raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+      value = getattr(self, name)
+      if value is not None and int(value) <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
     if self.epochs < 0:
       raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-    if not (math.isfinite(self.lr) and self.lr > 0):
+    if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
       raise ValueError(f"lr must be a positive finite number, got {self.lr}")
-    if not (math.isfinite(self.reg) and self.reg >= 0):
+    if self.reg is not None and not (math.isfinite(self.reg) and self.reg >= 0):
       raise ValueError(f"reg must be a finite number >= 0, got {self.reg}")
+    if self.model == "ease" and not self.reg > 0:
+      raise ValueError(f"EASE needs reg > 0 (its ridge lambda), got {self.reg}")
     if not 0 <= self.seed < 2**32:
       raise ValueError(f"seed must lie in [0, 2**32), got {self.seed}")
     if not 0 < self.test_ratio < 1:
       raise ValueError(f"test_ratio must lie in (0, 1), got {self.test_ratio}")
     if self.threshold is not None and not math.isfinite(self.threshold):
       raise ValueError(f"threshold must be finite, got {self.threshold}")
-    if self.optimizer not in OPTIMIZERS:
+    if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
       raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
     if self.split not in SPLITS:
       raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
@@ -135,6 +158,9 @@ class AuditConfig:
       raise ValueError(f"num_selected must be >= 0, got {self.num_selected}")
     if self.defense not in DEFENSES:
       raise ValueError(f"defense must be one of {DEFENSES}, got {self.defense!r}")
+    if self.defense == "apr" and self.model != "bpr-mf":
+      raise ValueError(f"the APR defense perturbs BPR-MF's factors; it needs model 'bpr-mf', "
+                       f"got {self.model!r}")
     for name in ("apr_eps", "apr_lambda", "robustness_eps"):
       values = getattr(self, name)
       if not values or any(not (math.isfinite(v) and v >= 0) for v in values):
@@ -145,16 +171,9 @@ class AuditConfig:
     if self.pgd_steps < 1:
       raise ValueError(f"pgd_steps must be >= 1, got {self.pgd_steps}")
 
-
-def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
-  """The optax optimiser named in :class:`AuditConfig`."""
-  if name == "adagrad":
-    return optax.adagrad(lr, initial_accumulator_value=0.1)
-  if name == "sgd":
-    return optax.sgd(lr)
-  if name == "adam":
-    return optax.adam(lr)
-  raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+  def victim(self) -> Victim:
+    """The configured model with its training recipe (:func:`jaxrec.training.make_victim`)."""
+    return make_victim(self.model, **{name: getattr(self, name) for name in _TRAINING})
 
 
 def prepare_split(dataset: Dataset, config: AuditConfig

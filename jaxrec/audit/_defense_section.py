@@ -25,10 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec import attacks, defenses, metrics, models
-from jaxrec.audit._config import AuditConfig, make_optimizer
+from jaxrec.audit._config import AuditConfig
 from jaxrec.data import PositiveIndex
 from jaxrec.report import make_row, rows_from_evaluation
-from jaxrec.training import bpr_mf_victim
 
 __all__ = ["apr_section", "apr_settings"]
 
@@ -56,8 +55,7 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
   pre = config.apr_pretrain_epochs if config.apr_pretrain_epochs is not None else \
       config.epochs // 2
   adv = config.epochs - pre
-  victim = bpr_mf_victim(dim=config.dim, num_epochs=config.epochs, batch_size=config.batch_size,
-                         reg=config.reg, tx=make_optimizer(config.optimizer, config.lr))
+  victim = config.victim()  # BPR-MF (AuditConfig enforces it)
   echo(f"APR section: {len(eps) - 1} settings (eps {list(config.apr_eps)} x lambda "
        f"{list(config.apr_lambda)}) and BPR, {pre} BPR epochs then {adv} adversarial epochs")
   lanes = lanes or (2 if jax.default_backend() == "cpu" else len(eps))

@@ -1,8 +1,7 @@
 """The audit pipeline: split, train, evaluate, write one tidy report.
 
-Sections are generators of tidy rows, so a failure keeps the rows already produced: today the
-clean model (BPR-MF and a most-popular baseline); attack and defense sections plug in as further
-generators.
+Sections are generators of tidy rows, so a failure keeps the rows already produced: the clean
+model (``config.model`` and a most-popular baseline), then the attack and defense sections.
 """
 
 from __future__ import annotations
@@ -19,62 +18,60 @@ import numpy as np
 
 from jaxrec import metrics, models, training
 from jaxrec.audit._attack_section import attack_section, preflight_attacks
-from jaxrec.audit._config import AuditConfig, make_optimizer, prepare_split
+from jaxrec.audit._config import AuditConfig, prepare_split
 from jaxrec.audit._defense_section import apr_section
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
 from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, write_report
 
-__all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_bpr_mf"]
+__all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_victim"]
 
 
 class TrainingDiverged(FloatingPointError):
   """Training produced a non-finite loss or parameters (learning rate too large?)."""
 
 
-def train_bpr_mf(train: PositiveIndex, config: AuditConfig, *, progress: bool = False):
-  """Trains BPR-MF with the hyper-parameters of ``config`` (the same recipe as the poisoned
-  retrainings: :func:`jaxrec.training.bpr_mf_victim` with key ``jax.random.key(seed)``).
+def train_victim(train: PositiveIndex, config: AuditConfig, *, progress: bool = False):
+  """Trains ``config.model`` with its recipe (the same recipe and key,
+  ``jax.random.key(config.seed)``, as the poisoned retrainings of the attack section).
 
   Returns:
-    ``(params, curve)``: :class:`jaxrec.models.MFParams` and the per-epoch mean loss.
+    ``(params, curve)``: the model's parameters and the per-epoch mean loss (empty for the
+    closed-form models, whose ``init`` solves them).
 
   Raises:
     TrainingDiverged: the loss or the parameters became NaN or infinite.
     ValueError: data BPR cannot sample from (see :func:`jaxrec.data.check_sampleable`).
   """
-  victim = _victim(config)
+  victim = config.victim()
   state = victim.init(train, jax.random.key(config.seed))
-  state, curve = training.train(
-      state, train, objective=functools.partial(victim.objective, index=train), tx=victim.tx,
-      batch_size=victim.batch_size,
-      num_epochs=victim.num_epochs, progress="BPR-MF" if progress else False)
+  curve = np.zeros((0,))
+  if victim.num_epochs:
+    state, curve = training.train(
+        state, train, objective=functools.partial(victim.objective, index=train), tx=victim.tx,
+        batch_size=victim.batch_size, num_epochs=victim.num_epochs,
+        progress=victim.name if progress else False)
   finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(state.params))
   if not finite or not np.all(np.isfinite(curve)):
     bad = np.flatnonzero(~np.isfinite(curve))
     when = f" from epoch {int(bad[0]) + 1}" if bad.size else ""
     raise TrainingDiverged(
-        f"BPR-MF training diverged: non-finite loss or parameters{when} (optimizer "
+        f"{victim.name} training diverged: non-finite loss or parameters{when} (optimizer "
         f"{config.optimizer}, lr {config.lr}, reg {config.reg}); lower the learning rate")
   return state.params, curve
-
-
-def _victim(config: AuditConfig) -> training.Victim:
-  return training.bpr_mf_victim(dim=config.dim, num_epochs=config.epochs,
-                                batch_size=config.batch_size, reg=config.reg,
-                                tx=make_optimizer(config.optimizer, config.lr))
 
 
 def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, *,
                   progress: bool = False, echo: Callable[[str], None] = print,
                   state: dict | None = None) -> Iterator[dict]:
-  """Accuracy and beyond-accuracy of the clean BPR-MF model and of the most-popular baseline.
+  """Accuracy and beyond-accuracy of the clean model (``config.model``) and of the most-popular
+  baseline.
 
   Yields:
     Tidy rows with ``attack="none"``, ``defense="none"``, models ``"most-pop"`` (first: it needs
-    no training) and ``"bpr-mf"``, plus the BPR-MF final training loss as metric
-    ``"train_loss"``. When ``state`` is a dict, the trained parameters and the BPR-MF
-    evaluation are stored in it (``"params"``, ``"evaluation"``) for later sections.
+    no training) and ``config.model``, plus the final training loss as metric ``"train_loss"``
+    (trainable models). When ``state`` is a dict, the trained parameters and the evaluation are
+    stored in it (``"params"``, ``"evaluation"``) for later sections.
   """
   evaluate = functools.partial(metrics.evaluate, train=train, test=test, ks=config.ks,
                                chunk_size=config.chunk_size)
@@ -82,14 +79,15 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
   yield from rows_from_evaluation(evaluate(models.popularity.score_all, popular),
                                   model="most-pop")
   t0 = time.perf_counter()
-  params, curve = train_bpr_mf(train, config, progress=progress)
-  echo(f"trained BPR-MF: {config.epochs} epochs in {time.perf_counter() - t0:.1f} s")
+  params, curve = train_victim(train, config, progress=progress)
+  how = f"{config.epochs} epochs" if config.epochs else "closed form"
+  echo(f"trained {config.model}: {how} in {time.perf_counter() - t0:.1f} s")
   if len(curve):
-    yield make_row(model="bpr-mf", metric="train_loss", value=float(curve[-1]))
-  evaluation = evaluate(models.mf.score_all, params)
+    yield make_row(model=config.model, metric="train_loss", value=float(curve[-1]))
+  evaluation = evaluate(*config.victim().scorer(params, train))
   if state is not None:
     state.update(params=params, evaluation=evaluation)
-  yield from rows_from_evaluation(evaluation, model="bpr-mf")
+  yield from rows_from_evaluation(evaluation, model=config.model)
 
 
 def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike, *,
@@ -133,7 +131,6 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
       "test_interactions": len(test), "notes": notes}
   config_section = {k: list(v) if isinstance(v, tuple) else v
                     for k, v in dataclasses.asdict(config).items()}
-  config_section = {"model": "bpr-mf", **config_section}
   if dataset.test is not None:
     config_section.update(split="predefined", test_ratio=None)
   train_idx = index_interactions(train)

@@ -115,8 +115,22 @@ def _budget(text: str) -> float | int:
   return value
 
 
+def _recipe_help() -> str:
+  from jaxrec.training import MODELS, model_defaults  # pylint: disable=import-outside-toplevel
+  parts = []
+  for name in MODELS:
+    r = model_defaults(name)
+    if r.epochs:
+      parts.append(f"{name}: dim {r.dim}, {r.epochs} epochs, {r.optimizer} lr {r.lr}, reg {r.reg}, "
+                   f"batch {r.batch_size}")
+    else:
+      parts.append(f"{name}: closed form" + (f", reg {r.reg}" if r.reg is not None else ""))
+  return "; ".join(parts)
+
+
 def _parser() -> argparse.ArgumentParser:
   from jaxrec.audit import AuditConfig  # pylint: disable=import-outside-toplevel
+  from jaxrec.training import MODELS  # pylint: disable=import-outside-toplevel
   d = AuditConfig()
   import jaxrec  # pylint: disable=import-outside-toplevel
   p = argparse.ArgumentParser(prog="jaxrec", description=__doc__)
@@ -124,23 +138,27 @@ def _parser() -> argparse.ArgumentParser:
   sub = p.add_subparsers(dest="command", required=True)
 
   a = sub.add_parser("audit", help="train a recommender and write a robustness report",
-                     description="Train BPR-MF, evaluate it (accuracy and beyond-accuracy, next "
+                     description="Train a recommender (default BPR-MF), evaluate it (accuracy "
+                                 "and beyond-accuracy, next "
                                  "to a most-popular baseline), attack it with fake profiles "
                                  "(target exposure, side effects, detectability) and write "
                                  "DIR/report.json, DIR/report.md and a summary table to the "
                                  "terminal.")
   _add_data_args(a)
-  m = a.add_argument_group("model and training")
-  m.add_argument("--dim", type=int, default=d.dim, help=f"factors (default {d.dim})")
-  m.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
-  m.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
-  m.add_argument("--reg", type=float, default=d.reg, help=f"L2 coefficient (default {d.reg})")
-  m.add_argument("--batch-size", type=int, default=d.batch_size,
-                 help=f"BPR triples per step (default {d.batch_size})")
-  m.add_argument("--optimizer", choices=("adagrad", "sgd", "adam"), default=d.optimizer,
-                 help=f"default {d.optimizer}")
+  m = a.add_argument_group(
+      "model and training (defaults: the model's own recipe, see docs/training.md; "
+      f"{_recipe_help()})")
+  m.add_argument("--model", choices=MODELS, default=d.model,
+                 help=f"the victim model (default {d.model})")
+  m.add_argument("--dim", type=int, default=None, help="factors (NeuMF: GMF size)")
+  m.add_argument("--epochs", type=int, default=None, help="training epochs")
+  m.add_argument("--lr", type=float, default=None, help="learning rate")
+  m.add_argument("--reg", type=float, default=None,
+                 help="L2 coefficient (EASE: its ridge lambda)")
+  m.add_argument("--batch-size", type=int, default=None, help="BPR triples per step")
+  m.add_argument("--optimizer", choices=("adagrad", "sgd", "adam"), default=None)
   m.add_argument("--seed", type=int, default=d.seed, help="seed of init, sampling and split")
-  t = a.add_argument_group("fake-profile attacks (retrain BPR-MF on poisoned data, measure, "
+  t = a.add_argument_group("fake-profile attacks (retrain the model on poisoned data, measure, "
                            "detect)")
   t.add_argument("--attacks", nargs="+", default=list(d.attacks), metavar="NAME",
                  help="attacks to run, or 'none': random average bandwagon power_user (push) "
@@ -161,7 +179,8 @@ def _parser() -> argparse.ArgumentParser:
   t.add_argument("--num-selected", type=int, default=d.num_selected,
                  help="popular (bandwagon) or disliked (reverse bandwagon) items per profile, "
                       f"part of the filler budget (default {d.num_selected})")
-  f = a.add_argument_group("defence: APR adversarial training and its side effects")
+  f = a.add_argument_group("defence: APR adversarial training and its side effects "
+                           "(BPR-MF only)")
   f.add_argument("--defense", choices=("none", "apr"), default=d.defense,
                  help="apr: BPR pre-training, then APR over --apr-eps x --apr-lambda next to "
                       "BPR; accuracy, robustness to FGSM/PGD and beyond-accuracy per setting, "
@@ -201,14 +220,16 @@ def _parser() -> argparse.ArgumentParser:
 def _audit(args) -> int:
   from jaxrec.audit import AuditConfig, run_audit  # pylint: disable=import-outside-toplevel
   config = AuditConfig(
-      dim=args.dim, epochs=args.epochs, lr=args.lr, reg=args.reg, batch_size=args.batch_size,
-      optimizer=args.optimizer, seed=args.seed, ks=tuple(args.k), chunk_size=args.chunk_size,
+      model=args.model, dim=args.dim, epochs=args.epochs, lr=args.lr, reg=args.reg,
+      batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed, ks=tuple(args.k),
+      chunk_size=args.chunk_size,
       split=args.split, test_ratio=args.test_ratio, threshold=args.threshold,
       attacks=() if args.attacks == ["none"] else tuple(args.attacks),
       budgets=tuple(args.budgets), num_targets=args.targets,
       target_strategy=args.target_strategy,
       target_ids=None if args.target_ids is None else tuple(args.target_ids),
-      filler_size=args.filler_size, num_selected=args.num_selected, defense=args.defense, apr_eps=tuple(args.apr_eps),
+      filler_size=args.filler_size, num_selected=args.num_selected, defense=args.defense,
+      apr_eps=tuple(args.apr_eps),
       apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
       robustness_eps=tuple(args.robustness_eps), pgd_steps=args.pgd_steps)
   dataset = _load(args)

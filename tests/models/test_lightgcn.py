@@ -1,0 +1,238 @@
+"""LightGCN: propagation against a dense NumPy reference, gradients, training."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxrec import data, losses, models, training
+from jaxrec.models import _lightgcn as lightgcn
+from jaxrec.training._victim_lightgcn import lightgcn_victim
+
+# A tiny weighted graph: 4 users, 5 items. User 3 and item 4 have no edge of positive weight
+# (edge 6 is a zero-weight padding edge touching both); edge 2 is relaxed (weight 0.5).
+USERS = np.array([0, 0, 1, 1, 2, 2, 3])
+ITEMS = np.array([0, 1, 1, 2, 0, 3, 4])
+WEIGHTS = np.array([1.0, 1.0, 0.5, 1.0, 1.0, 1.0, 0.0])
+NU, NI = 4, 5
+
+
+def _graph(weights=WEIGHTS, users=USERS, items=ITEMS, dtype=jnp.float32):
+  return data.Graph(users=jnp.asarray(users, jnp.int32), items=jnp.asarray(items, jnp.int32),
+                    weights=jnp.asarray(weights, dtype), num_users=NU, num_items=NI)
+
+
+def _params(dim=3, seed=0, dtype=jnp.float32):
+  p = lightgcn.init(jax.random.key(seed), NU, NI, dim, stddev=0.5)
+  return jax.tree.map(lambda x: x.astype(dtype), p)
+
+
+def _dense_reference(params, users, items, weights, num_layers):
+  """Mean of layers 0..L of (D^-1/2 A D^-1/2)^l E, A the dense (U+I) x (U+I) adjacency."""
+  a = np.zeros((NU + NI, NU + NI))
+  for u, i, w in zip(users, items, weights):
+    a[u, NU + i] += w
+    a[NU + i, u] += w
+  deg = a.sum(1)
+  inv = np.where(deg > 0, 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)), 0.0)
+  norm = inv[:, None] * a * inv[None, :]
+  e = np.concatenate([np.asarray(params.user_emb, np.float64),
+                      np.asarray(params.item_emb, np.float64)])
+  layers = [e]
+  for _ in range(num_layers):
+    layers.append(norm @ layers[-1])
+  final = np.mean(layers, axis=0)
+  return final[:NU], final[NU:]
+
+
+def test_zero_layers_is_matrix_factorisation():
+  params, graph = _params(), _graph()
+  users, items = lightgcn.propagate(params, graph, 0)
+  np.testing.assert_array_equal(users, params.user_emb)
+  np.testing.assert_array_equal(items, params.item_emb)
+  as_mf = lightgcn.to_mf(params, graph, 0)
+  np.testing.assert_array_equal(as_mf.item_bias, np.zeros(NI))
+  mf_params = models.MFParams(params.user_emb, params.item_emb, jnp.zeros((NI,)))
+  all_users = jnp.arange(NU)
+  np.testing.assert_allclose(models.mf.score_all(as_mf, all_users),
+                             models.mf.score_all(mf_params, all_users), rtol=1e-6)
+  p, q = np.asarray(params.user_emb), np.asarray(params.item_emb)
+  np.testing.assert_allclose(models.mf.score_all(as_mf, all_users), p @ q.T, rtol=1e-5,
+                             atol=1e-6)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("chunk_size", [1, 3, 8192])
+def test_propagation_matches_dense_numpy(num_layers, chunk_size):
+  params, graph = _params(), _graph()
+  users, items = jax.jit(lightgcn.propagate, static_argnums=(2,),
+                         static_argnames=("chunk_size",))(params, graph, num_layers,
+                                                          chunk_size=chunk_size)
+  ref_u, ref_i = _dense_reference(params, USERS, ITEMS, WEIGHTS, num_layers)
+  np.testing.assert_allclose(users, ref_u, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(items, ref_i, rtol=1e-5, atol=1e-6)
+  # the model scores with the propagated embeddings' dot products (Eq. 5), no bias
+  scores = models.mf.score_all(lightgcn.to_mf(params, graph, num_layers), jnp.arange(NU))
+  np.testing.assert_allclose(scores, ref_u @ ref_i.T, rtol=1e-5, atol=1e-6)
+
+
+def test_edge_norms_are_symmetric_normalisation():
+  norms = np.asarray(lightgcn.edge_norms(_graph()))
+  deg_u = np.bincount(USERS, WEIGHTS, NU)
+  deg_i = np.bincount(ITEMS, WEIGHTS, NI)
+  expected = np.zeros_like(WEIGHTS)
+  live = WEIGHTS > 0
+  expected[live] = WEIGHTS[live] / np.sqrt(deg_u[USERS[live]] * deg_i[ITEMS[live]])
+  np.testing.assert_allclose(norms, expected, rtol=1e-6)
+
+
+def test_gradient_wrt_edge_weights_matches_finite_differences():
+  with jax.enable_x64(True):
+    params = _params(dtype=jnp.float64)
+    # every node with positive degree (the normalisation is smooth there); user 3 gets a second
+    # edge, since a lone edge between two otherwise isolated nodes has norm w / sqrt(w w) = 1
+    fd_users, fd_items = np.append(USERS, 3), np.append(ITEMS, 0)
+    weights = np.array([1.0, 0.7, 0.5, 1.2, 0.9, 1.0, 0.3, 0.8])
+    cu = jax.random.normal(jax.random.key(1), (NU, 3), jnp.float64)
+    ci = jax.random.normal(jax.random.key(2), (NI, 3), jnp.float64)
+
+    def f(w):
+      users, items = lightgcn.propagate(params, _graph(w, fd_users, fd_items, jnp.float64), 2,
+                                         chunk_size=3)
+      return jnp.sum(jnp.sin(users) * cu) + jnp.sum(jnp.cos(items) * ci)
+
+    f = jax.jit(f)
+    w = jnp.asarray(weights, jnp.float64)
+    grad = jax.jit(jax.grad(f))(w)
+    h = 1e-6
+    fd = np.array([(f(w.at[e].add(h)) - f(w.at[e].add(-h))) / (2 * h)
+                   for e in range(w.shape[0])])
+    assert np.all(np.abs(fd) > 1e-4)  # every edge matters, so the comparison is not vacuous
+    np.testing.assert_allclose(grad, fd, rtol=1e-5)
+
+
+def test_duplicate_interactions_do_not_add_weight():
+  users = np.array([0, 0, 1, 1, 2, 2])
+  items = np.array([0, 1, 1, 2, 0, 3])
+  clean = data.build_index(users, items, num_users=NU, num_items=NI)
+  repeated = data.build_index(np.concatenate([users, [0, 0, 2, 1]]),
+                              np.concatenate([items, [1, 1, 3, 2]]), num_users=NU, num_items=NI)
+  params = _params()
+  for num_layers in (1, 3):
+    a = lightgcn.propagate(params, data.graph_from_index(clean), num_layers)
+    b = lightgcn.propagate(params, data.graph_from_index(repeated), num_layers)
+    ref_u, ref_i = _dense_reference(params, users, items, np.ones(6), num_layers)
+    for x, y, ref in zip(a, b, (ref_u, ref_i)):
+      np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+      np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_isolated_nodes_give_finite_scores_and_gradients():
+  params, graph = _params(), _graph()
+  num_layers = 2
+  users, items = lightgcn.propagate(params, graph, num_layers)
+  # an isolated node keeps only its layer-0 term: e^(0) / (L + 1)
+  np.testing.assert_allclose(users[3], params.user_emb[3] / 3, rtol=1e-6)
+  np.testing.assert_allclose(items[4], params.item_emb[4] / 3, rtol=1e-6)
+  scores = models.mf.score_all(lightgcn.to_mf(params, graph, num_layers), jnp.arange(NU))
+  assert np.all(np.isfinite(scores))
+  batch = data.BPRBatch(jnp.array([3, 0, 1]), jnp.array([4, 1, 2]), jnp.array([0, 4, 3]))
+
+  def objective(params, weights):
+    return lightgcn.lightgcn_bpr_objective(params, batch, _graph(weights),
+                                           num_layers=num_layers, reg=0.1)
+
+  g_params, g_weights = jax.grad(objective, argnums=(0, 1))(params, graph.weights)
+  for leaf in (*jax.tree.leaves(g_params), g_weights):
+    assert np.all(np.isfinite(leaf))
+  assert np.any(g_weights != 0)
+  # the whole graph at weight 0 (every node isolated) is plain MF scaled by 1 / (L + 1)
+  zero = jnp.zeros_like(graph.weights)
+  g_zero = jax.grad(objective, argnums=1)(params, zero)
+  assert np.all(np.isfinite(g_zero))
+  zu, zi = lightgcn.propagate(params, _graph(zero), num_layers)
+  np.testing.assert_allclose(zu, params.user_emb / 3, rtol=1e-6)
+  np.testing.assert_allclose(zi, params.item_emb / 3, rtol=1e-6)
+
+
+def test_objective_is_bpr_on_propagated_plus_l2_on_ego_embeddings():
+  params, graph = _params(), _graph()
+  batch = data.BPRBatch(jnp.array([0, 2, 1]), jnp.array([1, 3, 2]), jnp.array([4, 1, 0]))
+  ref_u, ref_i = _dense_reference(params, USERS, ITEMS, WEIGHTS, 2)
+  u, i, j = map(np.asarray, batch)
+  margin = np.sum(ref_u[u] * ref_i[i], 1) - np.sum(ref_u[u] * ref_i[j], 1)
+  p, q = np.asarray(params.user_emb, np.float64), np.asarray(params.item_emb, np.float64)
+  l2 = 0.5 * (np.sum(p[u] ** 2) + np.sum(q[i] ** 2) + np.sum(q[j] ** 2))
+  expected = np.sum(np.log1p(np.exp(-margin))) + 0.3 * l2
+  got = lightgcn.lightgcn_bpr_objective(params, batch, graph, num_layers=2, reg=0.3)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+  np.testing.assert_allclose(
+      lightgcn.lightgcn_bpr_objective(params, batch, graph, num_layers=2, reg=0.0),
+      losses.bpr(jnp.asarray(margin), jnp.zeros(3)), rtol=1e-5)
+
+
+def test_bad_arguments_raise():
+  with pytest.raises(ValueError, match="dim"):
+    lightgcn.init(jax.random.key(0), 3, 4, 0)
+  with pytest.raises(ValueError, match="num_layers"):
+    lightgcn.propagate(_params(), _graph(), -1)
+  with pytest.raises(ValueError, match="chunk_size"):
+    lightgcn.propagate(_params(), _graph(), 1, chunk_size=0)
+  with pytest.raises(ValueError, match="graph"):
+    lightgcn.propagate(lightgcn.init(jax.random.key(0), NU + 1, NI), _graph(), 1)
+  with pytest.raises(ValueError, match="num_layers"):
+    lightgcn_victim(num_layers=-1)
+  with pytest.raises(ValueError, match="reg"):
+    lightgcn_victim(reg=-1.0)
+
+
+def _toy_index(num_users=30, num_items=20, per_user=5, seed=0):
+  rng = np.random.default_rng(seed)
+  users = np.repeat(np.arange(num_users), per_user)
+  # two taste groups: even users like low items, odd users high items
+  items = np.concatenate([
+      rng.choice(np.arange(10) + (10 if u % 2 else 0), per_user, replace=False)
+      for u in range(num_users)])
+  return data.build_index(users, items, num_users=num_users, num_items=num_items)
+
+
+def test_training_decreases_the_loss_and_ranks_the_groups():
+  idx = _toy_index()
+  victim = lightgcn_victim(dim=8, num_layers=2, num_epochs=40, batch_size=32,
+                           tx=optax.adam(0.01))
+  fit = jax.jit(training.fit_victim, static_argnums=0)
+  params, curve = fit(victim, idx, jax.random.key(0))
+  assert curve.shape == (40,)
+  assert curve[-1] < 0.5 * curve[0]
+  score_all, score_params = victim.scorer(params, idx)
+  s = np.asarray(score_all(score_params, jnp.arange(30)))
+  assert np.mean(s[0::2, :10].mean(1) > s[0::2, 10:].mean(1)) > 0.9
+  assert np.mean(s[1::2, 10:].mean(1) > s[1::2, :10].mean(1)) > 0.9
+  # the victim's objective reads the data: the same triples score differently on another graph
+  batch = data.BPRBatch(jnp.arange(4), idx.items[idx.indptr[:4]], jnp.zeros(4, jnp.int32))
+  other = _toy_index(seed=1)
+  assert not np.isclose(victim.objective(params, batch, idx),
+                        victim.objective(params, batch, other))
+  # same key, same model
+  again, _ = fit(victim, idx, jax.random.key(0))
+  np.testing.assert_array_equal(again.user_emb, params.user_emb)
+
+
+def test_victim_objective_and_scorer_match_the_model():
+  idx = _toy_index()
+  victim = lightgcn_victim(dim=4, num_layers=2, reg=0.5)
+  state = victim.init(idx, jax.random.key(0))
+  assert victim.name == "lightgcn"
+  assert state.params.user_emb.shape == (30, 4) and state.params.item_emb.shape == (20, 4)
+  graph = data.graph_from_index(idx)
+  batch = data.BPRBatch(jnp.array([0, 1]), jnp.array([idx.items[0], idx.items[5]]),
+                        jnp.array([19, 0]))
+  np.testing.assert_allclose(
+      victim.objective(state.params, batch, idx),
+      lightgcn.lightgcn_bpr_objective(state.params, batch, graph, num_layers=2, reg=0.5),
+      rtol=1e-6)
+  score_all, score_params = victim.scorer(state.params, idx)
+  users, items = lightgcn.propagate(state.params, graph, 2)
+  np.testing.assert_allclose(score_all(score_params, jnp.arange(30)),
+                             np.asarray(users) @ np.asarray(items).T, rtol=1e-5, atol=1e-6)
