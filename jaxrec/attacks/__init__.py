@@ -4,9 +4,23 @@
   ``normalize``, ``project`` with L2 / L-infinity balls and boxes, ``random_start``), recipes
   ``fgsm``, ``bim``, ``pgd``, one driver ``run``; test-time attacks on BPR-MF's embeddings.
 * Interaction data: heuristic fake-profile (shilling) recipes and the poison -> retrain ->
-  measure pipeline.
+  measure pipeline; learned fake profiles by unrolled bilevel optimisation through a surrogate's
+  training (RevAdv), projected to an exact filler budget.
 """
 
+from jaxrec.attacks._bilevel import BilevelState as BilevelState
+from jaxrec.attacks._bilevel import Objective as BilevelObjective
+from jaxrec.attacks._bilevel import bilevel_attack as bilevel_attack
+from jaxrec.attacks._bilevel import bilevel_init as bilevel_init
+from jaxrec.attacks._bilevel import bilevel_loss as bilevel_loss
+from jaxrec.attacks._bilevel import bilevel_step as bilevel_step
+from jaxrec.attacks._bilevel import ce_loss as ce_loss
+from jaxrec.attacks._bilevel import clip_unit as clip_unit
+from jaxrec.attacks._bilevel import heldout_hr_at_k as heldout_hr_at_k
+from jaxrec.attacks._bilevel import margin_loss as margin_loss
+from jaxrec.attacks._bilevel import project_threshold as project_threshold
+from jaxrec.attacks._bilevel import project_top_m as project_top_m
+from jaxrec.attacks._bilevel import target_hr_at_k as target_hr_at_k
 from jaxrec.attacks._embedding import EmbeddingDelta as EmbeddingDelta
 from jaxrec.attacks._embedding import attack_triples as attack_triples
 from jaxrec.attacks._embedding import bpr_of_perturbed as bpr_of_perturbed
@@ -32,6 +46,13 @@ from jaxrec.attacks._recipes import random_attack as random_attack
 from jaxrec.attacks._recipes import reverse_bandwagon_attack as reverse_bandwagon_attack
 from jaxrec.attacks._recipes import segment_attack as segment_attack
 from jaxrec.attacks._run import run as run
+from jaxrec.attacks._surrogate import RELAXATIONS as RELAXATIONS
+from jaxrec.attacks._surrogate import LFMParams as LFMParams
+from jaxrec.attacks._surrogate import LFMSurrogate as LFMSurrogate
+from jaxrec.attacks._surrogate import fit_surrogate as fit_surrogate
+from jaxrec.attacks._surrogate import lfm_scores as lfm_scores
+from jaxrec.attacks._surrogate import lfm_surrogate as lfm_surrogate
+from jaxrec.attacks._surrogate import weighted_mse as weighted_mse
 from jaxrec.attacks._targets import STRATEGIES as STRATEGIES
 from jaxrec.attacks._targets import default_filler_size as default_filler_size
 from jaxrec.attacks._targets import num_fake_users as num_fake_users
@@ -47,11 +68,15 @@ from jaxrec.attacks._transforms import sign as sign
 from jaxrec.attacks._transforms import tree_norms as tree_norms
 
 __all__ = [
-    "AttackKnowledge", "CellResult", "EmbeddingDelta", "FakeProfiles", "NORMS", "Recipe",
-    "STRATEGIES", "attack_triples", "attacker_knowledge", "average_attack", "bandwagon_attack",
-    "bim", "bpr_of_perturbed", "default_filler_size", "fgsm", "inject", "love_hate_attack",
-    "normalize", "num_fake_users", "perturb", "perturb_embeddings", "pgd", "poisoned_interactions",
+    "AttackKnowledge", "BilevelObjective", "BilevelState", "CellResult", "EmbeddingDelta",
+    "FakeProfiles", "LFMParams", "LFMSurrogate", "NORMS", "RELAXATIONS", "Recipe", "STRATEGIES",
+    "attack_triples", "attacker_knowledge", "average_attack", "bandwagon_attack",
+    "bilevel_attack", "bilevel_init", "bilevel_loss", "bilevel_step", "bim", "bpr_of_perturbed",
+    "ce_loss", "clip_unit", "default_filler_size", "fgsm", "fit_surrogate", "heldout_hr_at_k",
+    "inject", "lfm_scores", "lfm_surrogate", "love_hate_attack", "margin_loss", "normalize",
+    "num_fake_users", "perturb", "perturb_embeddings", "pgd", "poisoned_interactions",
     "power_user_attack", "project", "project_box", "project_l2_ball", "project_linf_ball",
-    "random_attack", "random_start", "reverse_bandwagon_attack", "run", "run_poisoning",
-    "sample_distinct", "segment_attack", "select_targets", "sign", "tree_norms",
+    "project_threshold", "project_top_m", "random_attack", "random_start",
+    "reverse_bandwagon_attack", "run", "run_poisoning", "sample_distinct", "segment_attack",
+    "select_targets", "sign", "target_hr_at_k", "tree_norms", "weighted_mse",
 ]
