@@ -29,6 +29,13 @@ from jaxrec.attacks._embedding import perturb_embeddings as perturb_embeddings
 from jaxrec.attacks._evasion import bim as bim
 from jaxrec.attacks._evasion import fgsm as fgsm
 from jaxrec.attacks._evasion import pgd as pgd
+from jaxrec.attacks._learned import craft_bilevel as craft_bilevel
+from jaxrec.attacks._learned import craft_recipe as craft_recipe
+from jaxrec.attacks._learned import default_surrogate as default_surrogate
+from jaxrec.attacks._learned import dense_matrix as dense_matrix
+from jaxrec.attacks._learned import precomputed_recipe as precomputed_recipe
+from jaxrec.attacks._learned import profiles_from_binary as profiles_from_binary
+from jaxrec.attacks._learned import straight_through_top_m as straight_through_top_m
 from jaxrec.attacks._poisoning import CellResult as CellResult
 from jaxrec.attacks._poisoning import Recipe as Recipe
 from jaxrec.attacks._poisoning import inject as inject
@@ -68,6 +75,8 @@ from jaxrec.attacks._transforms import sign as sign
 from jaxrec.attacks._transforms import tree_norms as tree_norms
 
 __all__ = [
+    "craft_bilevel", "craft_recipe", "default_surrogate", "dense_matrix", "precomputed_recipe", "profiles_from_binary",
+    "straight_through_top_m",
     "AttackKnowledge", "BilevelObjective", "BilevelState", "CellResult", "EmbeddingDelta",
     "FakeProfiles", "LFMParams", "LFMSurrogate", "NORMS", "RELAXATIONS", "Recipe", "STRATEGIES",
     "attack_triples", "attacker_knowledge", "average_attack", "bandwagon_attack",

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from jaxrec import attacks, defenses, metrics
-from jaxrec.audit._config import NUKE_ATTACKS, AuditConfig, attacker_view
+from jaxrec.audit._config import LEARNED_ATTACKS, NUKE_ATTACKS, AuditConfig, attacker_view
 from jaxrec.data import Dataset, Interactions, PositiveIndex
 from jaxrec.report import make_row
 
@@ -42,6 +42,7 @@ _RECIPES = {  # the audit's names -> recipes (the library itself exports plain f
     "reverse_bandwagon": attacks.reverse_bandwagon_attack,
 }
 _SELECTED = ("bandwagon", "reverse_bandwagon")
+MAX_DENSE = 50_000_000  # users x items entries the learned attacks may hold densely (200 MB)
 
 
 def resolve_targets(dataset: Dataset, train_index: PositiveIndex, config: AuditConfig
@@ -86,6 +87,12 @@ def preflight_attacks(dataset: Dataset, train_index: PositiveIndex, config: Audi
     raise ValueError("reverse_bandwagon injects dislikes only (the target and the disliked "
                      "items rated at the minimum): a victim that counts every interaction "
                      "receives none of them; pass --threshold to use it")
+  cells = train_index.num_users * train_index.num_items
+  learned = [a for a in config.attacks if a in LEARNED_ATTACKS]
+  if learned and cells > MAX_DENSE:
+    raise ValueError(f"the {learned[0]} attack optimises a dense users x items matrix; "
+                     f"{train_index.num_users} x {train_index.num_items} = {cells} entries exceed "
+                     f"{MAX_DENSE}")
   filler = config.filler_size
   if filler is not None and filler + len(targets) >= train_index.num_items:
     raise ValueError(f"filler_size={filler} plus {len(targets)} target(s) would cover the whole "
@@ -142,8 +149,16 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
   for name in config.attacks:
     intent = "nuke" if name in NUKE_ATTACKS else "push"
     extra = {"num_selected": min(config.num_selected, filler)} if name in _SELECTED else {}
-    recipe = functools.partial(_RECIPES[name], capacity=max(counts), filler_size=filler,
-                               intent=intent, **extra)
+    if name in LEARNED_ATTACKS:
+      t0 = time.perf_counter()
+      recipe, _ = attacks.craft_recipe(
+          attacks.dense_matrix(train_index), targets[:, None], counts, filler,
+          jax.random.key(config.seed), rating=knowledge.rating_max, echo=echo)
+      echo(f"  {name}: crafted {len(targets) * len(counts)} profile sets in "
+           f"{time.perf_counter() - t0:.1f} s")
+    else:
+      recipe = functools.partial(_RECIPES[name], capacity=max(counts), filler_size=filler,
+                                 intent=intent, **extra)
     t0 = time.perf_counter()
     cells = attacks.run_poisoning(
         recipe, knowledge=knowledge, clean=train_index, victim=victim, evaluator=evaluator,

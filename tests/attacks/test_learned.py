@@ -1,0 +1,148 @@
+"""Learned profiles in the poisoning pipeline: conversion, precomputed recipes, crafting."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxrec import attacks, data, metrics, training
+
+
+def _planted(num_users=24, num_items=16, seed=0):
+  """Two taste groups over items 0-7 and 8-15; user u holds 4 items of their group."""
+  rng = np.random.default_rng(seed)
+  x = np.zeros((num_users, num_items), np.float32)
+  for u in range(num_users):
+    group = np.arange(8) + (0 if u % 2 else 8)
+    x[u, rng.choice(group, 4, replace=False)] = 1.0
+  return x
+
+
+def test_profiles_from_binary_roundtrip_and_padding():
+  b = np.zeros((3, 6), np.int32)
+  b[0, [1, 4]] = 1
+  b[1, [0, 2, 5]] = 1
+  p = attacks.profiles_from_binary(b, rating=5.0)
+  assert p.items.shape == (3, 3)
+  np.testing.assert_array_equal(p.items[1], [0, 2, 5])
+  mask = np.asarray(p.mask())
+  np.testing.assert_array_equal(mask, [[True, True, False], [True, True, True],
+                                       [False, False, False]])
+  back = np.zeros_like(b)
+  for r in range(3):
+    back[r, np.asarray(p.items[r])[mask[r]]] = 1
+  np.testing.assert_array_equal(back, b)
+  assert float(p.ratings[0, 0]) == 5.0
+  with pytest.raises(ValueError, match="0/1"):
+    attacks.profiles_from_binary(np.full((2, 3), 0.5))
+  with pytest.raises(ValueError, match="num_slots"):
+    attacks.profiles_from_binary(b, num_slots=2)
+
+
+def test_precomputed_recipe_hands_out_the_right_profiles_under_jit_and_vmap():
+  def prof(first, n):
+    b = np.zeros((n, 10), np.int32)
+    b[:, first] = 1
+    b[:, 9] = 1
+    return attacks.profiles_from_binary(b)
+
+  sets = np.asarray([[3], [7]])
+  table = [[prof(0, 1), prof(1, 2)], [prof(2, 1), prof(4, 2)]]
+  recipe = attacks.precomputed_recipe(sets, [1, 2], table)
+  inter = data.from_arrays([0, 0, 1], [1, 2, 3], num_users=2, num_items=10)
+  know = attacks.attacker_knowledge(inter)
+  got = jax.jit(recipe)(jax.random.key(0), know, jnp.asarray([7]), 2)
+  np.testing.assert_array_equal(got.items[:, 0], [4, 4])
+  np.testing.assert_array_equal(got.active, [True, True])
+  one = jax.vmap(recipe, in_axes=(None, None, 0, 0))(
+      jax.random.key(0), know, jnp.asarray([[3], [7]]), jnp.asarray([1, 1]))
+  np.testing.assert_array_equal(one.items[:, 0, 0], [0, 2])
+  np.testing.assert_array_equal(one.active, [[True, False], [True, False]])
+  with pytest.raises(ValueError, match="users, budget"):
+    attacks.precomputed_recipe(sets, [2, 1], table)
+
+
+def test_precomputed_profiles_through_run_poisoning_equal_manual_injection():
+  x = _planted()
+  users, items = np.nonzero(x)
+  inter = data.from_arrays(users, items, num_users=x.shape[0], num_items=x.shape[1])
+  clean = data.index_interactions(inter)
+  binary = np.zeros((3, 16), np.int32)
+  binary[:, [0, 1, 2, 15]] = 1
+  profiles = attacks.profiles_from_binary(binary)
+  recipe = attacks.precomputed_recipe([[15]], [3], [[profiles]])
+  victim = training.make_victim("ease", reg=10.0)
+  ev = metrics.make_evaluator(clean, clean, ks=(5,))
+  tev = metrics.make_target_evaluator(clean, ks=(5,))
+  cell, = attacks.run_poisoning(recipe, knowledge=attacks.attacker_knowledge(inter), clean=clean,
+                                victim=victim, evaluator=ev, target_evaluator=tev,
+                                target_sets=[[15]], budgets=[3], seeds=[0])
+  poisoned = attacks.inject(clean, profiles)
+  params, _ = training.fit_victim(victim, poisoned, jax.random.key(0))
+  manual = tev.summarize(tev.raw(*victim.scorer(params, poisoned), jnp.asarray([15])))
+  assert cell.exposure[0]["target_score"] == pytest.approx(manual[0]["target_score"])
+  assert cell.exposure[0]["target_hr"] == manual[0]["target_hr"]
+
+
+def test_straight_through_is_binary_forward_identity_backward():
+  z = jnp.asarray([[0.1, 0.9, 0.5, 0.3], [0.8, 0.2, 0.6, 0.4]])
+  out = attacks.straight_through_top_m(z, 1, jnp.asarray([3]))
+  np.testing.assert_array_equal(out, [[0, 1, 0, 1], [1, 0, 0, 1]])
+  w = jnp.arange(8.0).reshape(2, 4)
+  g = jax.grad(lambda z: jnp.sum(w * attacks.straight_through_top_m(z, 1, jnp.asarray([3]))))(z)
+  np.testing.assert_array_equal(g, w)
+
+
+def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
+  x = _planted()
+  surrogate = attacks.lfm_surrogate(dim=4, num_steps=15, learning_rate=0.1, pos_weight=5.0,
+                                    l2=0.1, init_scale=0.1)
+  craft = functools.partial(attacks.craft_bilevel, x, [5], 3, 4, jax.random.key(1),
+                            surrogate=surrogate,
+                            objective=functools.partial(attacks.margin_loss, k=3),
+                            tx=optax.adam(0.2), num_steps=12)
+  binary, losses = craft()
+  b = np.asarray(binary)
+  assert set(np.unique(b)) <= {0.0, 1.0}
+  np.testing.assert_array_equal(b.sum(1), [5, 5, 5])
+  assert (b[:, 5] == 1).all()
+  losses = np.asarray(losses)
+  assert losses[-1] < losses[0]
+  again, _ = craft()
+  np.testing.assert_array_equal(again, binary)
+  with pytest.raises(ValueError, match="m must be"):
+    attacks.craft_bilevel(x, [5], 3, 16, jax.random.key(0), surrogate=surrogate,
+                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+  with pytest.raises(ValueError, match="num_fake"):
+    attacks.craft_bilevel(x, [5], 0, 4, jax.random.key(0), surrogate=surrogate,
+                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+
+
+def test_craft_recipe_crafts_every_cell():
+  x = _planted()
+  surrogate = attacks.lfm_surrogate(dim=4, num_steps=5, learning_rate=0.1, init_scale=0.1)
+  recipe, curves = attacks.craft_recipe(x, [[5], [9]], [1, 2], 3, jax.random.key(0),
+                                        surrogate=surrogate, num_steps=2)
+  assert sorted(curves) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+  know = attacks.attacker_knowledge(data.from_arrays([0], [0], num_users=24, num_items=16))
+  p = recipe(jax.random.key(0), know, jnp.asarray([9]), 1)
+  assert p.items.shape == (2, 4)
+  assert np.asarray(p.mask()).sum() == 4 and 9 in np.asarray(p.items[0])
+
+
+def test_audit_refuses_a_dense_matrix_too_large(monkeypatch):
+  from jaxrec import audit  # pylint: disable=import-outside-toplevel
+  from jaxrec.audit import _attack_section  # pylint: disable=import-outside-toplevel
+  x = _planted()
+  users, items = np.nonzero(x)
+  inter = data.from_arrays(users, items, num_users=x.shape[0], num_items=x.shape[1])
+  dataset = data.Dataset(interactions=inter, user_ids=np.arange(24), item_ids=np.arange(16))
+  config = audit.AuditConfig(attacks=("revadv",), budgets=(2,), num_targets=1)
+  index = data.index_interactions(inter)
+  _attack_section.preflight_attacks(dataset, index, config)  # 24 x 16 fits
+  monkeypatch.setattr(_attack_section, "MAX_DENSE", 100)
+  with pytest.raises(ValueError, match="dense users x items matrix"):
+    _attack_section.preflight_attacks(dataset, index, config)
