@@ -5,7 +5,8 @@
   ``fgsm``, ``bim``, ``pgd``, one driver ``run``; test-time attacks on BPR-MF's embeddings.
 * Interaction data: heuristic fake-profile (shilling) recipes and the poison -> retrain ->
   measure pipeline; learned fake profiles by unrolled bilevel optimisation through a surrogate's
-  training (RevAdv), projected to an exact filler budget.
+  training (RevAdv), projected to an exact filler budget, and by a trained generator network
+  (with an optional discriminator term for stealth).
 """
 
 from jaxrec.attacks._bilevel import BilevelState as BilevelState
@@ -29,6 +30,16 @@ from jaxrec.attacks._embedding import perturb_embeddings as perturb_embeddings
 from jaxrec.attacks._evasion import bim as bim
 from jaxrec.attacks._evasion import fgsm as fgsm
 from jaxrec.attacks._evasion import pgd as pgd
+from jaxrec.attacks._generator import ESTIMATORS as GENERATOR_ESTIMATORS
+from jaxrec.attacks._generator import GeneratorResult as GeneratorResult
+from jaxrec.attacks._generator import ProfileDiscriminator as ProfileDiscriminator
+from jaxrec.attacks._generator import ProfileGenerator as ProfileGenerator
+from jaxrec.attacks._generator import discriminator_loss as discriminator_loss
+from jaxrec.attacks._generator import generate as generate_profiles
+from jaxrec.attacks._generator import generator_loss as generator_loss
+from jaxrec.attacks._generator import sample_inputs as sample_templates
+from jaxrec.attacks._generator import train_generator as train_generator
+from jaxrec.attacks._generator import two_sample_accuracy as two_sample_accuracy
 from jaxrec.attacks._learned import craft_bilevel as craft_bilevel
 from jaxrec.attacks._learned import craft_recipe as craft_recipe
 from jaxrec.attacks._learned import default_surrogate as default_surrogate
@@ -75,17 +86,19 @@ from jaxrec.attacks._transforms import sign as sign
 from jaxrec.attacks._transforms import tree_norms as tree_norms
 
 __all__ = [
-    "craft_bilevel", "craft_recipe", "default_surrogate", "dense_matrix", "precomputed_recipe", "profiles_from_binary",
-    "straight_through_top_m",
     "AttackKnowledge", "BilevelObjective", "BilevelState", "CellResult", "EmbeddingDelta",
-    "FakeProfiles", "LFMParams", "LFMSurrogate", "NORMS", "RELAXATIONS", "Recipe", "STRATEGIES",
+    "FakeProfiles", "GENERATOR_ESTIMATORS", "GeneratorResult", "LFMParams", "LFMSurrogate",
+    "NORMS", "ProfileDiscriminator", "ProfileGenerator", "RELAXATIONS", "Recipe", "STRATEGIES",
     "attack_triples", "attacker_knowledge", "average_attack", "bandwagon_attack",
     "bilevel_attack", "bilevel_init", "bilevel_loss", "bilevel_step", "bim", "bpr_of_perturbed",
-    "ce_loss", "clip_unit", "default_filler_size", "fgsm", "fit_surrogate", "heldout_hr_at_k",
-    "inject", "lfm_scores", "lfm_surrogate", "love_hate_attack", "margin_loss", "normalize",
-    "num_fake_users", "perturb", "perturb_embeddings", "pgd", "poisoned_interactions",
-    "power_user_attack", "project", "project_box", "project_l2_ball", "project_linf_ball",
-    "project_threshold", "project_top_m", "random_attack", "random_start",
-    "reverse_bandwagon_attack", "run", "run_poisoning", "sample_distinct", "segment_attack",
-    "select_targets", "sign", "target_hr_at_k", "tree_norms", "weighted_mse",
+    "ce_loss", "clip_unit", "craft_bilevel", "craft_recipe", "default_filler_size",
+    "default_surrogate", "dense_matrix", "discriminator_loss", "fgsm", "fit_surrogate",
+    "generate_profiles", "generator_loss", "heldout_hr_at_k", "inject", "lfm_scores",
+    "lfm_surrogate", "love_hate_attack", "margin_loss", "normalize", "num_fake_users",
+    "perturb", "perturb_embeddings", "pgd", "poisoned_interactions", "power_user_attack",
+    "precomputed_recipe", "profiles_from_binary", "project", "project_box", "project_l2_ball",
+    "project_linf_ball", "project_threshold", "project_top_m", "random_attack", "random_start",
+    "reverse_bandwagon_attack", "run", "run_poisoning", "sample_distinct", "sample_templates",
+    "segment_attack", "select_targets", "sign", "straight_through_top_m", "target_hr_at_k",
+    "train_generator", "tree_norms", "two_sample_accuracy", "weighted_mse",
 ]

@@ -1,0 +1,274 @@
+"""Learned fake-profile generator against heuristic and RevAdv profiles on RevAdv's synthetic data.
+
+Compares, at one budget (100 fake users, ``m`` fillers + the target each, ``m`` = the mean
+length of the 100 extra synthetic users minus one, 36 for seed 0):
+
+* ``random``: uniformly random fillers plus the target (a heuristic shilling profile);
+* ``revadv``: RevAdv's unrolled bilevel optimisation of the 100 profiles as free variables
+  (Tang, Wen, Wang, RecSys 2020), initialised from the extra synthetic users and projected to
+  exactly ``m`` fillers + the target after every outer step (``project_top_m``): SGD 1.0 with
+  momentum 0.99, 50 steps, cross-entropy summed over all real users (the setting of
+  ``experiments/revadv_synthetic.py --projection topm``);
+* ``generator``: :func:`jaxrec.attacks._generator.train_generator`, a linear template+noise
+  generator trained through the same unrolled surrogate (straight-through estimator, Adam 0.01,
+  100 steps, cross-entropy averaged over all real users, no discriminator term);
+* ``generator-d``: the same with ``disc_weight`` 0.3 (non-saturating GAN term against an MLP
+  discriminator with an R1 penalty of 1), after AUSH (Lin et al., CIKM 2020).
+
+Also recorded for the generator (grid key ``variant``): its initial profiles (``init``: 0 steps,
+template copies) and the relaxed estimator (``relaxed``: the surrogate trains on the sigmoid
+output instead of the projected binary profile); and its training curve every 10 steps
+(``curve_attack_loss``, ``curve_disc_loss``, ``curve_gen_adv_loss``, grid key ``step``).
+
+Data: ``synthetic(seed)`` imported from ``experiments/revadv_synthetic.py`` (900 real users, 300
+items, rank-20 preferences thresholded at 5, one held-out positive per real user; target item 0).
+Victim: the surrogate (LFM dim 16, 100 full-batch Adam steps at 0.5, positive weight 20)
+retrained from scratch on the real rows plus the binary fake rows, from the attacks' own
+initialisation (``victim_init="surrogate"``, as RevAdv evaluates) and from ``--victim-seeds``
+other initialisations (``fresh<i>``). Target HR@10 is over the real users who have not seen the
+target; test HR@10 of the held-out items over all real users.
+
+Stealth: the unsupervised detectors of :mod:`jaxrec.defenses` run on the poisoned data (real +
+fake users), flagging as many users as were injected, exactly as ``jaxrec audit``'s attack
+section does (``jaxrec/audit/_attack_section.py``, ``_detection_rows``): ``pca_suspicion``
+(``defense="pca-detector"``) and ``profile_suspicion``'s combined score
+(``"profile-detector"``); precision, recall, F1, survival and a random flagger's precision.
+Also: a classifier two-sample test (``c2st_accuracy``: 5-fold logistic regression telling 100
+random real rows from the 100 fakes, target column hidden; 0.5 = indistinguishable) and the
+fakes' mean pairwise Jaccard similarity (``fake_jaccard``; real users: ``attack="none"``).
+
+  python experiments/generator_synthetic.py --out runs/generator_synthetic [--seed 0]
+
+Writes ``DIR/report.json`` and ``DIR/report.md`` (model ``lfm``, budget 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from revadv_synthetic import synthetic  # noqa: E402  (the RevAdv script's data generator)
+
+from jaxrec import defenses  # noqa: E402
+from jaxrec import report as rpt  # noqa: E402
+from jaxrec.attacks._bilevel import (  # noqa: E402
+    bilevel_attack, ce_loss, heldout_hr_at_k, project_top_m, target_hr_at_k)
+from jaxrec.attacks._generator import train_generator, two_sample_accuracy  # noqa: E402
+from jaxrec.attacks._surrogate import fit_surrogate, lfm_scores, lfm_surrogate  # noqa: E402
+from jaxrec.data import from_arrays  # noqa: E402
+
+K = 10
+
+
+def detection(real: np.ndarray, fake: np.ndarray) -> dict[str, dict[str, float]]:
+  """Detector metrics of the fake rows among all users, as the audit's ``_detection_rows``."""
+  x = np.concatenate([real, fake])
+  users, items = np.nonzero(x)
+  poisoned = from_arrays(users, items, num_users=x.shape[0], num_items=x.shape[1])
+  is_fake = np.arange(x.shape[0]) >= real.shape[0]
+  n_fake = int(is_fake.sum())
+  present = np.bincount(users, minlength=x.shape[0]) > 0  # empty users cannot be injected
+  neighbors = max(1, min(10, int(present.sum()) - 1))
+  out = {}
+  for name, scores in (
+      ("pca-detector", defenses.pca_suspicion(poisoned)),
+      ("profile-detector",
+       defenses.profile_suspicion(poisoned, num_neighbors=neighbors)["score"])):
+    scores = np.where(present, np.asarray(scores, np.float64), -np.inf)
+    out[name] = defenses.detection_metrics(defenses.flag_top(scores, n_fake), is_fake)
+  return out
+
+
+def mean_jaccard(rows: np.ndarray) -> float:
+  """Mean pairwise Jaccard similarity of the rows' item sets (empty pairs count 0)."""
+  inter = rows @ rows.T
+  n = rows.sum(1)
+  union = n[:, None] + n[None, :] - inter
+  jac = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+  off = ~np.eye(rows.shape[0], dtype=bool)
+  return float(jac[off].mean())
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--out", required=True, help="output folder")
+  p.add_argument("--seed", type=int, default=0, help="data, surrogate and attack seed")
+  p.add_argument("--gen-steps", type=int, default=100, help="generator training steps")
+  p.add_argument("--gen-lr", type=float, default=1e-2)
+  p.add_argument("--disc-weight", type=float, default=0.3, help="GAN weight of generator-d")
+  p.add_argument("--r1-weight", type=float, default=1.0)
+  p.add_argument("--revadv-steps", type=int, default=50)
+  p.add_argument("--victim-seeds", type=int, default=3, help="fresh victim initialisations")
+  p.add_argument("--no-relaxed", action="store_true", help="skip the relaxed-estimator run")
+  args = p.parse_args(argv)
+  t_start = time.perf_counter()
+
+  real_np, extra_np, test_np = synthetic(args.seed)
+  real, test = jnp.asarray(real_np), jnp.asarray(test_np)
+  n_real, num_items = real_np.shape
+  num_fake = extra_np.shape[0]
+  target = 0
+  targets = jnp.asarray([target], jnp.int32)
+  train = real > 0
+  m = int(round(float(extra_np.sum(1).mean()))) - 1
+  eligible = int(n_real - real_np[:, target].sum())
+  print(f"data: {n_real} real users x {num_items} items; {num_fake} fake users of {m} fillers + "
+        f"target {target} ({n_real - eligible} real users have it)")
+
+  surrogate = lfm_surrogate(dim=16, num_steps=100, learning_rate=0.5, pos_weight=20.0)
+  key = jax.random.key(args.seed)  # the surrogate's initialisation in every attack
+  victim_keys = [("surrogate", key)] + [
+      (f"fresh{i}", jax.random.fold_in(key, 1000 + i)) for i in range(args.victim_seeds)]
+
+  @jax.jit
+  def evaluate(data, k):
+    params, _ = fit_surrogate(surrogate, data, k)
+    s = lfm_scores(params)[:n_real]
+    return target_hr_at_k(s, train, targets, K)[0], heldout_hr_at_k(s, train, test, K)
+
+  rows, common = [], {"model": "lfm", "seed": args.seed}
+  results = {}
+  c2st_idx = np.random.default_rng(args.seed).choice(n_real, num_fake, replace=False)
+  c2st_key = jax.random.fold_in(key, 7)
+
+  def record(attack, fake, seconds, **grid):
+    data = real if fake is None else jnp.concatenate([real, jnp.asarray(fake)])
+    budget = None if fake is None else num_fake
+    res = {n: [float(v) for v in evaluate(data, k)] for n, k in victim_keys}
+    for n, (thr, tst) in res.items():
+      rows.append(rpt.make_row(metric="target_hr", value=thr, k=K, attack=attack, budget=budget,
+                               victim_init=n, **grid, **common))
+      rows.append(rpt.make_row(metric="test_hr", value=tst, k=K, attack=attack, budget=budget,
+                               victim_init=n, **grid, **common))
+    summary = {"target_hr": res["surrogate"][0], "test_hr": res["surrogate"][1],
+               "target_hr_fresh": float(np.mean([v[0] for n, v in res.items()
+                                                 if n != "surrogate"] or [np.nan]))}
+    if fake is None:
+      summary["jaccard"] = mean_jaccard(real_np[c2st_idx])
+      rows.append(rpt.make_row(metric="fake_jaccard", value=summary["jaccard"], attack=attack,
+                               budget=budget, **grid, **common))
+      results[(attack, grid.get("variant"))] = summary
+      return
+    fake = np.asarray(fake)
+    assert (fake.sum(1) == m + 1).all() and (fake[:, target] == 1).all()
+    for name, met in detection(real_np, fake).items():
+      summary[name] = met["precision"]
+      for metric, value in (("detection_precision", met["precision"]),
+                            ("detection_recall", met["recall"]), ("detection_f1", met["f1"]),
+                            ("fake_survival", met["survival"]),
+                            ("random_flagger_precision", met["random_precision"])):
+        rows.append(rpt.make_row(metric=metric, value=value, defense=name, attack=attack,
+                                 budget=budget, **grid, **common))
+    summary["c2st"] = two_sample_accuracy(real_np[c2st_idx], fake, c2st_key, targets=[target])
+    summary["jaccard"] = mean_jaccard(fake)
+    for metric in ("c2st", "jaccard"):
+      rows.append(rpt.make_row(metric={"c2st": "c2st_accuracy", "jaccard": "fake_jaccard"}[metric],
+                               value=summary[metric], attack=attack, budget=budget, **grid,
+                               **common))
+    rows.append(rpt.make_row(metric="runtime_s", value=seconds, attack=attack, budget=budget,
+                             **grid, **common))
+    summary["seconds"] = seconds
+    results[(attack, grid.get("variant"))] = summary
+    print(f"{attack:12s} {grid.get('variant', ''):8s} target HR@10 {summary['target_hr']:.3f} "
+          f"(fresh victims {summary['target_hr_fresh']:.3f}) test HR@10 {summary['test_hr']:.3f}"
+          f" | PCA prec {summary['pca-detector']:.2f} profile prec "
+          f"{summary['profile-detector']:.2f} C2ST {summary['c2st']:.3f} Jaccard "
+          f"{summary['jaccard']:.3f} | {seconds:.1f}s", flush=True)
+
+  record("none", None, 0.0)
+  print(f"clean: target HR@10 {results[('none', None)]['target_hr']:.3f} test HR@10 "
+        f"{results[('none', None)]['test_hr']:.3f}; real users' mean Jaccard "
+        f"{results[('none', None)]['jaccard']:.3f}")
+
+  # (a) random fillers + target
+  rng = np.random.default_rng(args.seed)
+  rand = np.zeros((num_fake, num_items), np.float32)
+  others = np.setdiff1d(np.arange(num_items), [target])
+  for f in range(num_fake):
+    rand[f, rng.choice(others, m, replace=False)] = 1.0
+  rand[:, target] = 1.0
+  record("random", rand, 0.0)
+
+  # (b) RevAdv, exact budget after every step
+  project = functools.partial(project_top_m, m=m, targets=targets)
+  t = time.perf_counter()
+  fake_rev, _ = bilevel_attack(real, project(jnp.asarray(extra_np)), targets, key,
+                               surrogate=surrogate,
+                               objective=functools.partial(ce_loss, eligible_only=False),
+                               tx=optax.sgd(1.0, momentum=0.99), num_steps=args.revadv_steps,
+                               project=project)
+  fake_rev = jax.block_until_ready(fake_rev)
+  record("revadv", fake_rev, time.perf_counter() - t)
+
+  # (c, d) the generator
+  objective = functools.partial(ce_loss, eligible_only=False, reduction="mean")
+  gen_key = jax.random.fold_in(key, 1)
+  common_gen = dict(surrogate=surrogate, objective=objective, num_fake=num_fake, filler_size=m,
+                    gen_lr=args.gen_lr, r1_weight=args.r1_weight, surrogate_key=key)
+  runs = [("generator", "init", dict(steps=0, disc_weight=0.0)),
+          ("generator", "st", dict(steps=args.gen_steps, disc_weight=0.0)),
+          ("generator-d", "st", dict(steps=args.gen_steps, disc_weight=args.disc_weight))]
+  if not args.no_relaxed:
+    runs.append(("generator", "relaxed", dict(steps=args.gen_steps, disc_weight=0.0,
+                                              estimator="relaxed")))
+  for attack, variant, kw in runs:
+    t = time.perf_counter()
+    res = train_generator(gen_key, real, targets, **common_gen, **kw)
+    fake = jax.block_until_ready(res.fake)
+    seconds = time.perf_counter() - t
+    grid = {"variant": variant}
+    if kw.get("disc_weight"):
+      grid["disc_weight"] = kw["disc_weight"]
+    curve = {k: np.asarray(v) for k, v in res.curve.items()}
+    for j in range(0, kw["steps"], 10):
+      for name in ("attack_loss", "disc_loss", "gen_adv_loss"):
+        rows.append(rpt.make_row(metric=f"curve_{name}", value=float(curve[name][j]),
+                                 attack=attack, budget=num_fake, step=j, **grid, **common))
+    record(attack, fake, seconds, **grid)
+    if kw["steps"]:
+      last = slice(-10, None)
+      print(f"    curve: attack loss {curve['attack_loss'][0]:.3f} -> "
+            f"{curve['attack_loss'][last].mean():.3f}, discriminator cross-entropy "
+            f"{curve['disc_loss'][0]:.3f} -> {curve['disc_loss'][last].mean():.3f}, "
+            f"adversarial loss {curve['gen_adv_loss'][0]:.3f} -> "
+            f"{curve['gen_adv_loss'][last].mean():.3f}")
+
+  total_s = time.perf_counter() - t_start
+  print("\n| attack | variant | target HR@10 | fresh victims | test HR@10 | PCA prec | "
+        "profile prec | C2ST acc | Jaccard |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for (attack, variant), s in results.items():
+    if attack == "none":
+      print(f"| none (clean) | | {s['target_hr']:.3f} | {s['target_hr_fresh']:.3f} | "
+            f"{s['test_hr']:.3f} | | | | {s['jaccard']:.3f} |")
+      continue
+    print(f"| {attack} | {variant or ''} | {s['target_hr']:.3f} | {s['target_hr_fresh']:.3f} | "
+          f"{s['test_hr']:.3f} | {s['pca-detector']:.2f} | {s['profile-detector']:.2f} | "
+          f"{s['c2st']:.3f} | {s['jaccard']:.3f} |")
+  print(f"runtime: {total_s:.1f}s")
+  config = {"seed": args.seed, "gen_steps": args.gen_steps, "gen_lr": args.gen_lr,
+            "disc_weight": args.disc_weight, "r1_weight": args.r1_weight,
+            "revadv_steps": args.revadv_steps, "victim_seeds": args.victim_seeds,
+            "filler_size": m, "target": target, "surrogate": "lfm dim 16, adam 0.5 x 100, "
+            "pos weight 20", "runtime_s": round(total_s, 1)}
+  dataset = {"name": "revadv-synthetic", "users": n_real, "fake_users": num_fake,
+             "items": num_items, "notes": [
+                 "victim = the surrogate retrained on real + binary fake rows",
+                 "detectors flag as many users as were injected (audit's _detection_rows)",
+                 "c2st_accuracy: 5-fold logistic regression, 100 real vs 100 fake rows"]}
+  rpt.write_report(args.out, rpt.build_report(dataset=dataset, config=config, rows=rows))
+  print(f"report: {args.out}/report.json")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
