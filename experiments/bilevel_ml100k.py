@@ -79,8 +79,9 @@ def main(argv=None) -> int:
   crafted, _ = attacks.craft_recipe(
       attacks.dense_matrix(train_idx), targets[:, None], counts, filler,
       jax.random.key(args.seed), rating=knowledge.rating_max,
-      surrogate=attacks.default_surrogate(args.inner_steps), tx=optax.adam(args.outer_lr),
-      num_steps=args.outer_steps, echo=lambda line: print(line, flush=True))
+      craft=attacks.bilevel_crafter(surrogate=attacks.default_surrogate(args.inner_steps),
+                                    tx=optax.adam(args.outer_lr), num_steps=args.outer_steps),
+      echo=lambda line: print(line, flush=True))
   craft_s = time.perf_counter() - t0
   print(f"crafting: {craft_s:.0f} s", flush=True)
   recipes = {name: functools.partial(fn, capacity=max(counts), filler_size=filler, intent="push",

@@ -40,10 +40,13 @@ from jaxrec.attacks._generator import generator_loss as generator_loss
 from jaxrec.attacks._generator import sample_inputs as sample_templates
 from jaxrec.attacks._generator import train_generator as train_generator
 from jaxrec.attacks._generator import two_sample_accuracy as two_sample_accuracy
+from jaxrec.attacks._learned import Crafter as Crafter
+from jaxrec.attacks._learned import bilevel_crafter as bilevel_crafter
 from jaxrec.attacks._learned import craft_bilevel as craft_bilevel
 from jaxrec.attacks._learned import craft_recipe as craft_recipe
 from jaxrec.attacks._learned import default_surrogate as default_surrogate
 from jaxrec.attacks._learned import dense_matrix as dense_matrix
+from jaxrec.attacks._learned import generator_crafter as generator_crafter
 from jaxrec.attacks._learned import precomputed_recipe as precomputed_recipe
 from jaxrec.attacks._learned import profiles_from_binary as profiles_from_binary
 from jaxrec.attacks._learned import straight_through_top_m as straight_through_top_m
@@ -86,16 +89,17 @@ from jaxrec.attacks._transforms import sign as sign
 from jaxrec.attacks._transforms import tree_norms as tree_norms
 
 __all__ = [
-    "AttackKnowledge", "BilevelObjective", "BilevelState", "CellResult", "EmbeddingDelta",
-    "FakeProfiles", "GENERATOR_ESTIMATORS", "GeneratorResult", "LFMParams", "LFMSurrogate",
-    "NORMS", "ProfileDiscriminator", "ProfileGenerator", "RELAXATIONS", "Recipe", "STRATEGIES",
-    "attack_triples", "attacker_knowledge", "average_attack", "bandwagon_attack",
-    "bilevel_attack", "bilevel_init", "bilevel_loss", "bilevel_step", "bim", "bpr_of_perturbed",
-    "ce_loss", "clip_unit", "craft_bilevel", "craft_recipe", "default_filler_size",
-    "default_surrogate", "dense_matrix", "discriminator_loss", "fgsm", "fit_surrogate",
-    "generate_profiles", "generator_loss", "heldout_hr_at_k", "inject", "lfm_scores",
-    "lfm_surrogate", "love_hate_attack", "margin_loss", "normalize", "num_fake_users",
-    "perturb", "perturb_embeddings", "pgd", "poisoned_interactions", "power_user_attack",
+    "AttackKnowledge", "BilevelObjective", "BilevelState", "CellResult", "Crafter",
+    "EmbeddingDelta", "FakeProfiles", "GENERATOR_ESTIMATORS", "GeneratorResult", "LFMParams",
+    "LFMSurrogate", "NORMS", "ProfileDiscriminator", "ProfileGenerator", "RELAXATIONS",
+    "Recipe", "STRATEGIES", "attack_triples", "attacker_knowledge", "average_attack",
+    "bandwagon_attack", "bilevel_attack", "bilevel_crafter", "bilevel_init", "bilevel_loss",
+    "bilevel_step", "bim", "bpr_of_perturbed", "ce_loss", "clip_unit", "craft_bilevel",
+    "craft_recipe", "default_filler_size", "default_surrogate", "dense_matrix",
+    "discriminator_loss", "fgsm", "fit_surrogate", "generate_profiles", "generator_crafter",
+    "generator_loss", "heldout_hr_at_k", "inject", "lfm_scores", "lfm_surrogate",
+    "love_hate_attack", "margin_loss", "normalize", "num_fake_users", "perturb",
+    "perturb_embeddings", "pgd", "poisoned_interactions", "power_user_attack",
     "precomputed_recipe", "profiles_from_binary", "project", "project_box", "project_l2_ball",
     "project_linf_ball", "project_threshold", "project_top_m", "random_attack", "random_start",
     "reverse_bandwagon_attack", "run", "run_poisoning", "sample_distinct", "sample_templates",

@@ -10,6 +10,7 @@ attacks are retrained, measured and reported by the same code.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,13 +18,15 @@ import numpy as np
 import optax
 
 from jaxrec.attacks._bilevel import Objective, bilevel_loss, margin_loss, project_top_m
+from jaxrec.attacks._generator import train_generator
 from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles
 from jaxrec.attacks._surrogate import LFMSurrogate, lfm_surrogate
 from jaxrec.data._index import PositiveIndex
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["craft_bilevel", "craft_recipe", "default_surrogate", "dense_matrix",
-           "precomputed_recipe", "profiles_from_binary", "straight_through_top_m"]
+__all__ = ["Crafter", "bilevel_crafter", "craft_bilevel", "craft_recipe", "default_surrogate",
+           "dense_matrix", "generator_crafter", "precomputed_recipe", "profiles_from_binary",
+           "straight_through_top_m"]
 
 
 def dense_matrix(index: PositiveIndex) -> np.ndarray:
@@ -210,44 +213,78 @@ def default_surrogate(num_steps: int = 50) -> LFMSurrogate:
                        pos_weight=5.0, l2=1.0, init_scale=0.1)
 
 
-def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], filler_size: int,
-                 key: PRNGKey, *, rating: float = 1.0, surrogate: LFMSurrogate | None = None,
-                 objective: Objective | None = None,
-                 tx: optax.GradientTransformation | None = None, num_steps: int = 30,
-                 echo=None):
-  """Crafts gradient profiles for every target set and budget, as a :data:`Recipe`.
+Crafter = Callable[[Array, Array, int, int, PRNGKey], tuple[Array, Array]]
+"""``craft(real (U, I), targets (T,), num_fake, filler_size, key) -> (binary (F, I), curve)``:
+a learned attack with its settings bound (:func:`bilevel_crafter`, :func:`generator_crafter`)."""
 
-  :func:`craft_bilevel` once per ``(target set, budget)`` (each budget crafted on its own, with
-  the same key), wrapped by :func:`precomputed_recipe` for
-  :func:`jaxrec.attacks.run_poisoning`.
+
+def bilevel_crafter(*, surrogate: LFMSurrogate | None = None, objective: Objective | None = None,
+                    tx: optax.GradientTransformation | None = None,
+                    num_steps: int = 30) -> Crafter:
+  """:func:`craft_bilevel` with jaxrec's defaults: :func:`default_surrogate`, the log-sigmoid
+  margin over the 10th best unseen item (``functools.partial(margin_loss, k=10)``),
+  ``optax.adam(0.3)``, 30 outer steps. Used by ``jaxrec audit --attacks revadv``."""
+  surrogate = default_surrogate() if surrogate is None else surrogate
+  objective = functools.partial(margin_loss, k=10) if objective is None else objective
+  tx = optax.adam(0.3) if tx is None else tx
+
+  def craft(real, targets, num_fake, filler_size, key):
+    return craft_bilevel(real, targets, num_fake, filler_size, key, surrogate=surrogate,
+                         objective=objective, tx=tx, num_steps=num_steps)
+
+  return craft
+
+
+def generator_crafter(*, surrogate: LFMSurrogate | None = None,
+                      objective: Objective | None = None, steps: int = 100,
+                      **settings) -> Crafter:
+  """:func:`jaxrec.attacks.train_generator` as a :data:`Crafter` (the final exact-budget
+  profiles; ``curve`` is the attack loss per step). Defaults: :func:`default_surrogate`, the
+  margin objective of :func:`bilevel_crafter`, 100 steps; ``settings`` go to
+  ``train_generator`` (e.g. ``disc_weight=0.3`` for the discriminator term). Used by
+  ``jaxrec audit --attacks generator``."""
+  surrogate = default_surrogate() if surrogate is None else surrogate
+  objective = functools.partial(margin_loss, k=10) if objective is None else objective
+
+  def craft(real, targets, num_fake, filler_size, key):
+    result = train_generator(key, real, targets, surrogate=surrogate, objective=objective,
+                             num_fake=num_fake, filler_size=filler_size, steps=steps, **settings)
+    return result.fake, result.curve["attack_loss"]
+
+  return craft
+
+
+def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], filler_size: int,
+                 key: PRNGKey, *, rating: float = 1.0, craft: Crafter | None = None,
+                 echo: Callable[[str], None] | None = None):
+  """Crafts learned profiles for every target set and budget, as a :data:`Recipe`.
+
+  ``craft`` once per ``(target set, budget)`` (each budget crafted on its own, with the same
+  key), wrapped by :func:`precomputed_recipe` for :func:`jaxrec.attacks.run_poisoning`.
 
   Args:
     real: ``(U, I)`` binary matrix of the clean training data (:func:`dense_matrix`).
     target_sets: ``(S, T)`` integer targets. budgets: numbers of fake users.
     filler_size: fillers per profile. key: PRNG key. rating: rating of every injected item.
-    surrogate: default :func:`default_surrogate`. objective: default
-      ``functools.partial(margin_loss, k=10)``. tx: default ``optax.adam(0.3)``.
-    num_steps: outer steps (default 30).
+    craft: the learned attack (:data:`Crafter`); default :func:`bilevel_crafter` ``()``.
     echo: optional ``echo(str)`` for one status line per crafted cell.
 
   Returns:
-    ``(recipe, losses)``: the recipe and a dict ``(s, budget) -> (num_steps,)`` outer losses.
+    ``(recipe, curves)``: the recipe and a dict ``(s, budget) -> curve`` (the crafter's loss
+    per step).
   """
-  surrogate = default_surrogate() if surrogate is None else surrogate
-  objective = functools.partial(margin_loss, k=10) if objective is None else objective
-  tx = optax.adam(0.3) if tx is None else tx
+  craft = bilevel_crafter() if craft is None else craft
   target_sets = np.atleast_2d(np.asarray(target_sets))
   crafted, curves = [], {}
   for s, targets in enumerate(target_sets):
     row = []
     for n in budgets:
-      binary, losses = craft_bilevel(real, targets, int(n), filler_size, key,
-                                     surrogate=surrogate, objective=objective, tx=tx,
-                                     num_steps=num_steps)
+      binary, curve = craft(jnp.asarray(real, jnp.float32), jnp.asarray(targets, jnp.int32),
+                            int(n), int(filler_size), key)
       row.append(profiles_from_binary(np.asarray(binary), rating=rating))
-      curves[(s, int(n))] = np.asarray(losses)
-      if echo is not None and num_steps:
-        echo(f"    crafted targets {targets.tolist()} x {n} fake users: outer loss "
-             f"{float(losses[0]):.1f} -> {float(losses[-1]):.1f}")
+      curves[(s, int(n))] = curve = np.asarray(curve)
+      if echo is not None and curve.size:
+        echo(f"    crafted targets {targets.tolist()} x {n} fake users: loss "
+             f"{float(curve[0]):.1f} -> {float(curve[-1]):.1f}")
     crafted.append(row)
   return precomputed_recipe(target_sets, list(budgets), crafted), curves

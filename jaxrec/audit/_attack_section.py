@@ -151,9 +151,11 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
     extra = {"num_selected": min(config.num_selected, filler)} if name in _SELECTED else {}
     if name in LEARNED_ATTACKS:
       t0 = time.perf_counter()
+      craft = (attacks.bilevel_crafter() if name == "revadv"
+               else attacks.generator_crafter(disc_weight=0.3))
       recipe, _ = attacks.craft_recipe(
           attacks.dense_matrix(train_index), targets[:, None], counts, filler,
-          jax.random.key(config.seed), rating=knowledge.rating_max, echo=echo)
+          jax.random.key(config.seed), rating=knowledge.rating_max, craft=craft, echo=echo)
       echo(f"  {name}: crafted {len(targets) * len(counts)} profile sets in "
            f"{time.perf_counter() - t0:.1f} s")
     else:

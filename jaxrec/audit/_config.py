@@ -16,8 +16,8 @@ __all__ = ["AuditConfig", "attacker_view", "prepare_split"]
 _TRAINING = ("dim", "epochs", "lr", "reg", "batch_size", "optimizer")
 SPLITS = ("loo", "ratio")
 ATTACKS = ("random", "average", "bandwagon", "power_user", "love_hate", "reverse_bandwagon",
-           "revadv")
-LEARNED_ATTACKS = ("revadv",)  # crafted by gradients through a surrogate, on a dense matrix
+           "revadv", "generator")
+LEARNED_ATTACKS = ("revadv", "generator")  # crafted by gradients through a surrogate, on a dense matrix
 NUKE_ATTACKS = ("love_hate", "reverse_bandwagon")
 TARGET_STRATEGIES = ("unpopular", "popular", "random")
 DEFENSES = ("none", "apr")
@@ -57,7 +57,9 @@ class AuditConfig:
     attacks: fake-profile attacks of the attack section (names in ``ATTACKS``; empty = no attack
       section). Push attacks push the targets; ``love_hate`` and ``reverse_bandwagon`` nuke them;
       ``revadv`` crafts push profiles by unrolled bilevel optimisation through a surrogate
-      (:func:`jaxrec.attacks.craft_recipe`; dense matrices, MovieLens-100K-size data).
+      (:func:`jaxrec.attacks.bilevel_crafter`), ``generator`` by a generator network trained
+      through it with a discriminator term (:func:`jaxrec.attacks.generator_crafter`,
+      ``disc_weight=0.3``); both hold dense matrices (MovieLens-100K-size data).
     budgets: attack sizes: fractions of the real users in ``(0, 1)`` (see
       :func:`jaxrec.attacks.num_fake_users`) or integer counts of fake users.
     num_targets: target items, each attacked separately.

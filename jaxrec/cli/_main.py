@@ -162,8 +162,9 @@ def _parser() -> argparse.ArgumentParser:
                            "detect)")
   t.add_argument("--attacks", nargs="+", default=list(d.attacks), metavar="NAME",
                  help="attacks to run, or 'none': random average bandwagon power_user (push) "
-                      "love_hate reverse_bandwagon (nuke) revadv (push, profiles learned by "
-                      "gradients through a surrogate's training; MovieLens-100K-size data) "
+                      "love_hate reverse_bandwagon (nuke) revadv generator (push, profiles "
+                      "learned by gradients through a surrogate's training; MovieLens-100K-size "
+                      "data) "
                       "(default: random average bandwagon)")
   t.add_argument("--budgets", nargs="+", type=_budget, default=list(d.budgets), metavar="B",
                  help="attack sizes: fractions of the real users (0.05 = 5%%) or counts of fake "

@@ -124,8 +124,9 @@ def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
 def test_craft_recipe_crafts_every_cell():
   x = _planted()
   surrogate = attacks.lfm_surrogate(dim=4, num_steps=5, learning_rate=0.1, init_scale=0.1)
+  craft = attacks.bilevel_crafter(surrogate=surrogate, num_steps=2)
   recipe, curves = attacks.craft_recipe(x, [[5], [9]], [1, 2], 3, jax.random.key(0),
-                                        surrogate=surrogate, num_steps=2)
+                                        craft=craft)
   assert sorted(curves) == [(0, 1), (0, 2), (1, 1), (1, 2)]
   know = attacks.attacker_knowledge(data.from_arrays([0], [0], num_users=24, num_items=16))
   p = recipe(jax.random.key(0), know, jnp.asarray([9]), 1)
@@ -146,3 +147,13 @@ def test_audit_refuses_a_dense_matrix_too_large(monkeypatch):
   monkeypatch.setattr(_attack_section, "MAX_DENSE", 100)
   with pytest.raises(ValueError, match="dense users x items matrix"):
     _attack_section.preflight_attacks(dataset, index, config)
+
+
+def test_generator_crafter_keeps_the_budget():
+  x = _planted()
+  surrogate = attacks.lfm_surrogate(dim=4, num_steps=5, learning_rate=0.1, init_scale=0.1)
+  craft = attacks.generator_crafter(surrogate=surrogate, steps=3, disc_weight=0.3)
+  binary, curve = craft(jnp.asarray(x), jnp.asarray([5]), 4, 3, jax.random.key(0))
+  b = np.asarray(binary)
+  np.testing.assert_array_equal(b.sum(1), [4, 4, 4, 4])
+  assert (b[:, 5] == 1).all() and np.asarray(curve).shape == (3,)
