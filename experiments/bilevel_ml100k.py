@@ -14,8 +14,8 @@ rating is an interaction, 5 unpopular targets (each attacked on its own), 1% and
 fillers = the mean real profile length. Crafting (:func:`jaxrec.attacks.craft_recipe`, the
 same as ``jaxrec audit --attacks revadv``): surrogate :func:`jaxrec.attacks.default_surrogate`
 (LFM, 64 factors, 50 unrolled Adam steps); outer loss: the target's log-sigmoid margin over the
-10th best unseen item of every eligible real user (:func:`jaxrec.attacks.margin_loss`), Adam 0.3
-for 30 outer steps.
+10th best unseen item, for the 5% of eligible real users closest to a hit
+(:func:`jaxrec.attacks.margin_loss` with ``top_fraction=0.05``), Adam 0.3 for 30 outer steps.
 
 Victims: BPR-MF with the audit recipe (the main comparison: random, average, bandwagon and the
 gradient attack), then the transfer table: BPR-MF with another seed and 32 factors, LightGCN,

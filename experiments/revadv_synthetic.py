@@ -7,6 +7,7 @@ data set, target HR@10 rising from 0.039 to 0.639 in 50 outer steps while the re
 HR@10 stays about 0.47. This script runs the same setting with :mod:`jaxrec.attacks._bilevel`:
 
   python experiments/revadv_synthetic.py --out runs/revadv_synthetic [--seed 0]
+  python experiments/revadv_synthetic.py --out runs/revadv_als --surrogate als
 
 Setting (the notebook's): 1000 users (900 real + 100 fake), 300 items, preferences ``mu nu^T``
 with ``mu (1000, 20)``, ``nu (300, 20)`` ~ N(0, 1), interactions where the preference exceeds 5;
@@ -27,6 +28,12 @@ users who have not interacted with the target (``population="eligible"``, jaxrec
 and over all real users (``"all_real"``, the notebook's denominator). "clean" is the model
 before optimisation (real users + the initial fake rows), as the notebook compares; the model of
 the real users alone is reported as stage ``real_only``.
+
+``--surrogate als`` attacks a weighted-ALS surrogate instead (:mod:`jaxrec.attacks._implicit`:
+dimension 16, ``--inner-steps`` sweeps, L2 ``--als-l2``, positives weighted 20, the same start,
+hypergradient by the implicit function theorem at the ALS fixed point); the victims are the ALS
+model retrained from each initialisation (model ``als-16``) and, for transfer, the default LFM
+surrogate retrained from the same initialisations (model ``lfm-16``).
 
 Writes ``DIR/report.json`` and ``DIR/report.md`` (tidy rows: model ``lfm-16``, defense
 ``none``, attack ``revadv`` or ``none``, budget 100 fake users, metric ``target_hr`` (stages
@@ -51,7 +58,8 @@ from jaxrec import report as rpt
 from jaxrec.attacks._bilevel import (
     bilevel_init, bilevel_step, ce_loss, project_threshold, project_top_m, target_hr_at_k,
     heldout_hr_at_k)
-from jaxrec.attacks._surrogate import fit_surrogate, lfm_scores, lfm_surrogate
+from jaxrec.attacks._implicit import als_surrogate
+from jaxrec.attacks._surrogate import lfm_surrogate
 
 NUM_USERS, NUM_FAKE, NUM_ITEMS, RANK, THRESHOLD, K = 1000, 100, 300, 20, 5.0, 10
 
@@ -96,6 +104,10 @@ def main(argv=None) -> int:
                  help="a fresh surrogate initialisation at every outer step (default: RevAdv's "
                       "fixed one)")
   p.add_argument("--no-remat", action="store_true", help="do not checkpoint the inner steps")
+  p.add_argument("--surrogate", choices=("lfm", "als"), default="lfm",
+                 help="inner model attacked: unrolled Adam LFM (RevAdv) or weighted ALS with "
+                      "implicit hypergradients (also evaluated on the LFM victim)")
+  p.add_argument("--als-l2", type=float, default=10.0, help="ALS surrogate's L2 coefficient")
   args = p.parse_args(argv)
   t_start = time.perf_counter()
 
@@ -110,35 +122,40 @@ def main(argv=None) -> int:
         f"{popularity} real users ({popularity / n_real:.1%}), item popularity rank "
         f"{int((real_np.sum(0) > popularity).sum()) + 1} of {NUM_ITEMS}")
 
-  surrogate = lfm_surrogate(dim=16, num_steps=args.inner_steps, learning_rate=0.5,
-                            pos_weight=20.0, init_scale=1.0, relaxation="indicator",
-                            remat=not args.no_remat)
+  lfm = lfm_surrogate(dim=16, num_steps=args.inner_steps, learning_rate=0.5, pos_weight=20.0,
+                      init_scale=1.0, relaxation="indicator", remat=not args.no_remat)
+  if args.surrogate == "lfm":
+    surrogate, model_name, models = lfm, "lfm-16", {"lfm-16": lfm}
+  else:
+    surrogate = als_surrogate(dim=16, num_sweeps=args.inner_steps, l2=args.als_l2,
+                              pos_weight=20.0, init_scale=1.0, relaxation="indicator")
+    model_name, models = "als-16", {"als-16": surrogate, "lfm-16": lfm}
   key = jax.random.key(args.seed)
   victim_keys = [("surrogate", key)] + [
       (f"fresh{i}", jax.random.fold_in(jax.random.key(args.seed), 1000 + i))
       for i in range(args.victim_seeds)]
 
-  @jax.jit
-  def evaluate(data, k):
-    params, _ = fit_surrogate(surrogate, data, k)
-    s = lfm_scores(params)[:n_real]
+  @functools.partial(jax.jit, static_argnums=0)
+  def evaluate(model, data, k):
+    s = model.scores(model.fit(data, k))[:n_real]
     return target_hr_at_k(s, train, targets, K)[0], heldout_hr_at_k(s, train, test, K)
 
-  def victims(fake):
+  def victims(fake, model=surrogate):
     data = real if fake is None else jnp.concatenate([real, fake])
-    return {name: [float(v) for v in evaluate(data, k)] for name, k in victim_keys}
+    return {name: [float(v) for v in evaluate(model, data, k)] for name, k in victim_keys}
 
   eligible = n_real - popularity
-  rows, common = [], {"model": "lfm-16", "defense": "none", "k": K, "seed": args.seed}
+  rows, common = [], {"model": model_name, "defense": "none", "k": K, "seed": args.seed}
 
-  def add_eval(res, stage_t, stage_test, attack, budget, **grid):
+  def add_eval(res, stage_t, stage_test, attack, budget, model=model_name, **grid):
     for name, (thr, tst) in res.items():
       for pop, v in (("eligible", thr), ("all_real", thr * eligible / n_real)):
         rows.append(rpt.make_row(metric="target_hr", value=v, attack=attack, budget=budget,
                                  stage=stage_t, victim_init=name, population=pop,
-                                 **grid, **common))
+                                 **grid, **{**common, "model": model}))
       rows.append(rpt.make_row(metric="test_hr", value=tst, attack=attack, budget=budget,
-                               stage=stage_test, victim_init=name, **grid, **common))
+                               stage=stage_test, victim_init=name, **grid,
+                               **{**common, "model": model}))
 
   def fmt(res):
     fresh = [v for n, v in res.items() if n != "surrogate"]
@@ -148,12 +165,22 @@ def main(argv=None) -> int:
               f"{np.mean([v[1] for v in fresh]):.4f}")
     return out
 
+  def transfer(fake, stage_t, stage_test, attack, budget, label):
+    """The other victims (the LFM for an ALS attack): evaluated at the start and the end."""
+    for name, model in models.items():
+      if name != model_name:
+        res = victims(fake, model)
+        add_eval(res, stage_t, stage_test, attack, budget, model=name)
+        print(f"{label + ' on ' + name + ':':<24s}{fmt(res)}")
+
   real_only = victims(None)
   add_eval(real_only, "real_only", "real_only", "none", None)
   print(f"real users only:        {fmt(real_only)}")
+  transfer(None, "real_only", "real_only", "none", None, "real users only")
   before = victims(fake0)
   add_eval(before, "before", "clean", "revadv", NUM_FAKE)
   print(f"before (initial fakes): {fmt(before)}")
+  transfer(fake0, "before", "clean", "revadv", NUM_FAKE, "before")
 
   objective = functools.partial(ce_loss, eligible_only=args.eligible_only)
   tx = optax.sgd(args.outer_lr, momentum=args.outer_momentum)
@@ -197,6 +224,7 @@ def main(argv=None) -> int:
                              attack="revadv", budget=NUM_FAKE, stage=stage,
                              **{**common, "k": None}))
   print(f"after {args.outer_steps} steps:         {fmt(after)}")
+  transfer(fake, "after", "attacked", "revadv", NUM_FAKE, f"after {args.outer_steps} steps")
   print(f"fake profile length: {float(fake0.sum(1).mean()):.1f} -> {float(fake.sum(1).mean()):.1f}"
         f" items; target in {int(fake[:, args.target].sum())} of {NUM_FAKE} fake profiles")
 
@@ -213,8 +241,13 @@ def main(argv=None) -> int:
             "eval_every": args.eval_every, "target": args.target,
             "victim_seeds": args.victim_seeds, "eligible_only": args.eligible_only,
             "projection": args.projection, "resample_init": args.resample_init,
-            "remat": not args.no_remat, "surrogate": "lfm dim 16",
-            "inner": "adam 0.5, pos weight 20, init N(0,1)",
+            "remat": not args.no_remat,
+            **({"surrogate": "lfm dim 16", "inner": "adam 0.5, pos weight 20, init N(0,1)"}
+               if args.surrogate == "lfm" else
+               {"surrogate": "als dim 16",
+                "inner": f"{args.inner_steps} ALS sweeps, l2 {args.als_l2}, pos weight 20, "
+                         f"init N(0,1); implicit hypergradient, {surrogate.cg_maxiter} "
+                         f"block-Jacobi CG iterations, damping {surrogate.damping}"}),
             "outer": f"sgd {args.outer_lr} momentum {args.outer_momentum}",
             "runtime_s": round(total_s, 1), "compile_s": round(compile_s, 1),
             "outer_s": round(outer_s, 1), "done_target": bool(ok_target),

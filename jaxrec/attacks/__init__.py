@@ -40,6 +40,11 @@ from jaxrec.attacks._generator import generator_loss as generator_loss
 from jaxrec.attacks._generator import sample_inputs as sample_templates
 from jaxrec.attacks._generator import train_generator as train_generator
 from jaxrec.attacks._generator import two_sample_accuracy as two_sample_accuracy
+from jaxrec.attacks._implicit import LINEAR_SOLVERS as LINEAR_SOLVERS
+from jaxrec.attacks._implicit import ALSSurrogate as ALSSurrogate
+from jaxrec.attacks._implicit import als_surrogate as als_surrogate
+from jaxrec.attacks._implicit import als_sweep as als_sweep
+from jaxrec.attacks._implicit import fit_als as fit_als
 from jaxrec.attacks._learned import Crafter as Crafter
 from jaxrec.attacks._learned import bilevel_crafter as bilevel_crafter
 from jaxrec.attacks._learned import craft_bilevel as craft_bilevel
@@ -70,6 +75,7 @@ from jaxrec.attacks._run import run as run
 from jaxrec.attacks._surrogate import RELAXATIONS as RELAXATIONS
 from jaxrec.attacks._surrogate import LFMParams as LFMParams
 from jaxrec.attacks._surrogate import LFMSurrogate as LFMSurrogate
+from jaxrec.attacks._surrogate import Surrogate as BilevelSurrogate
 from jaxrec.attacks._surrogate import fit_surrogate as fit_surrogate
 from jaxrec.attacks._surrogate import lfm_scores as lfm_scores
 from jaxrec.attacks._surrogate import lfm_surrogate as lfm_surrogate
@@ -89,17 +95,18 @@ from jaxrec.attacks._transforms import sign as sign
 from jaxrec.attacks._transforms import tree_norms as tree_norms
 
 __all__ = [
-    "AttackKnowledge", "BilevelObjective", "BilevelState", "CellResult", "Crafter",
-    "EmbeddingDelta", "FakeProfiles", "GENERATOR_ESTIMATORS", "GeneratorResult", "LFMParams",
-    "LFMSurrogate", "NORMS", "ProfileDiscriminator", "ProfileGenerator", "RELAXATIONS",
-    "Recipe", "STRATEGIES", "attack_triples", "attacker_knowledge", "average_attack",
+    "ALSSurrogate", "AttackKnowledge", "BilevelObjective", "BilevelState", "BilevelSurrogate",
+    "CellResult", "Crafter", "EmbeddingDelta", "FakeProfiles", "GENERATOR_ESTIMATORS",
+    "GeneratorResult", "LFMParams", "LFMSurrogate", "LINEAR_SOLVERS", "NORMS",
+    "ProfileDiscriminator", "ProfileGenerator", "RELAXATIONS", "Recipe", "STRATEGIES",
+    "als_surrogate", "als_sweep", "attack_triples", "attacker_knowledge", "average_attack",
     "bandwagon_attack", "bilevel_attack", "bilevel_crafter", "bilevel_init", "bilevel_loss",
     "bilevel_step", "bim", "bpr_of_perturbed", "ce_loss", "clip_unit", "craft_bilevel",
     "craft_recipe", "default_filler_size", "default_surrogate", "dense_matrix",
-    "discriminator_loss", "fgsm", "fit_surrogate", "generate_profiles", "generator_crafter",
-    "generator_loss", "heldout_hr_at_k", "inject", "lfm_scores", "lfm_surrogate",
-    "love_hate_attack", "margin_loss", "normalize", "num_fake_users", "perturb",
-    "perturb_embeddings", "pgd", "poisoned_interactions", "power_user_attack",
+    "discriminator_loss", "fgsm", "fit_als", "fit_surrogate", "generate_profiles",
+    "generator_crafter", "generator_loss", "heldout_hr_at_k", "inject", "lfm_scores",
+    "lfm_surrogate", "love_hate_attack", "margin_loss", "normalize", "num_fake_users",
+    "perturb", "perturb_embeddings", "pgd", "poisoned_interactions", "power_user_attack",
     "precomputed_recipe", "profiles_from_binary", "project", "project_box", "project_l2_ball",
     "project_linf_ball", "project_threshold", "project_top_m", "random_attack", "random_start",
     "reverse_bandwagon_attack", "run", "run_poisoning", "sample_distinct", "sample_templates",

@@ -12,7 +12,9 @@ adversarial variable is a dense relaxed ``(F, I)`` matrix appended under the rea
 ``(U, I)`` matrix (fake user ``f`` is row ``U + f``, as :func:`jaxrec.attacks.inject` numbers
 them); only the fake rows are optimised. After each outer step of an optax optimiser the
 variable is projected (:func:`clip_unit`, or RevAdv's :func:`project_threshold`); the final
-profiles are discretised under an exact filler budget by :func:`project_top_m`.
+profiles are discretised under an exact filler budget by :func:`project_top_m`. Any surrogate
+with ``fit`` and ``scores`` (:class:`jaxrec.attacks._surrogate.Surrogate`) can stand in, e.g.
+ALS differentiated at its fixed point (:mod:`jaxrec.attacks._implicit`).
 
 Outer objectives (to minimise), over the real users' scores ``(U, I)``: :func:`ce_loss`
 (RevAdv's softmax cross-entropy toward the targets) and :func:`margin_loss` (the target's score
@@ -31,7 +33,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrec.attacks._surrogate import LFMSurrogate, fit_surrogate, lfm_scores
+from jaxrec.attacks._surrogate import Surrogate
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["BilevelState", "Objective", "bilevel_attack", "bilevel_init", "bilevel_loss",
@@ -112,7 +114,8 @@ def ce_loss(scores: Array, train: Array, targets: Array, *, eligible_only: bool 
 
 
 def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
-                kind: str = "logsigmoid", margin: float = 0.0, reduction: str = "sum") -> Array:
+                kind: str = "logsigmoid", margin: float = 0.0, reduction: str = "sum",
+                top_fraction: float | None = None) -> Array:
   """Target score against the ``k``-th best candidate, over eligible (user, target) pairs.
 
   ``d = s(u, t) - kth_u``, where ``kth_u`` is the ``k``-th largest score among ``u``'s
@@ -120,16 +123,26 @@ def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
   (ties aside). ``kind="logsigmoid"`` minimises ``-log sigmoid(d)``, ``"hinge"`` minimises
   ``max(0, margin - d)`` (a CW-style loss, Carlini and Wagner, IEEE S&P 2017, Eq. for f_6).
 
+  ``top_fraction`` (jaxrec's choice) keeps, for each target, only that fraction of its eligible
+  users with the largest ``d`` (those closest to a hit; the selection carries no gradient). Far
+  below the cut-off ``-log sigmoid(d)`` is linear, so over all users the loss raises the
+  target's score evenly, i.e. its mean rank, not its hits; on MovieLens-100K (5 unpopular
+  targets, 47 fake users, BPR-MF victim) ``top_fraction=0.05`` gave a 5x higher target HR@10
+  than all users (0.0074 against 0.0013; :func:`jaxrec.attacks.bilevel_crafter`).
+
   Args:
     scores: ``(U, I)``. train: ``(U, I) bool``. targets: ``(T,) int32``.
     k: static cut-off, ``1 <= k <= I - T``. kind, margin, reduction: see above.
+    top_fraction: ``None`` (every eligible user) or a static fraction in ``(0, 1]``.
 
   Returns:
     A scalar.
 
   Raises:
-    ValueError: a bad ``k`` or ``kind``.
+    ValueError: a bad ``k``, ``kind`` or ``top_fraction``.
   """
+  if top_fraction is not None and not 0 < top_fraction <= 1:
+    raise ValueError(f"top_fraction must lie in (0, 1], got {top_fraction!r}")
   num_items = scores.shape[1]
   if isinstance(k, bool) or int(k) != k or not 1 <= k <= num_items - targets.shape[0]:
     raise ValueError(f"k must be an integer in [1, {num_items - targets.shape[0]}], got {k!r}")
@@ -144,7 +157,16 @@ def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
     values = jax.nn.relu(margin - d)
   else:
     raise ValueError(f"kind must be 'logsigmoid' or 'hinge', got {kind!r}")
-  return _reduce(values, _pair_weights(train, targets, True, scores.dtype), reduction)
+  weights = _pair_weights(train, targets, True, scores.dtype)
+  if top_fraction is not None:
+    eligible = weights > 0
+    num = jnp.maximum(1, jnp.ceil(top_fraction * jnp.sum(eligible, axis=0))).astype(jnp.int32)
+    ranked = jnp.where(eligible, jax.lax.stop_gradient(d), -jnp.inf)
+    order = jnp.argsort(-ranked, axis=0)  # (U, T): users by decreasing margin, per target
+    position = jnp.zeros_like(order).at[order, jnp.arange(d.shape[1])[None, :]].set(
+        jnp.arange(d.shape[0])[:, None])
+    weights = weights * (position < num[None, :]).astype(scores.dtype)
+  return _reduce(values, weights, reduction)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,21 +232,25 @@ def project_top_m(relaxed: Array, m: int, targets: ArrayLike) -> Array:
 
 
 def bilevel_loss(fake: Array, real: Array, targets: Array, key: PRNGKey, *,
-                 surrogate: LFMSurrogate, objective: Objective) -> Array:
+                 surrogate: Surrogate, objective: Objective) -> Array:
   """The outer loss of fake profiles: train the surrogate on ``[real; fake]``, score the real
-  users, apply ``objective``. Differentiable in ``fake`` (the unrolled hypergradient).
+  users, apply ``objective``. Differentiable in ``fake`` (the surrogate's hypergradient:
+  unrolled for :class:`LFMSurrogate`, implicit for an implicit ``ALSSurrogate``).
 
   Args:
     fake: ``(F, I)`` floating (relaxed) fake profiles.
     real: ``(U, I)`` binary real users' training matrix, of ``fake``'s dtype.
     targets: ``(T,) int32``. key: surrogate initialisation key.
-    surrogate: inner problem. objective: outer loss (:data:`Objective`).
+    surrogate: inner problem (:class:`jaxrec.attacks._surrogate.Surrogate`: ``fit`` then
+      ``scores``): :class:`LFMSurrogate` (unrolled hypergradient, :func:`fit_surrogate` and
+      :func:`lfm_scores`) or :class:`jaxrec.attacks._implicit.ALSSurrogate` (implicit one).
+    objective: outer loss (:data:`Objective`).
 
   Returns:
     A scalar.
   """
-  params, _ = fit_surrogate(surrogate, jnp.concatenate([real, fake], axis=0), key)
-  scores = lfm_scores(params)[:real.shape[0]]
+  params = surrogate.fit(jnp.concatenate([real, fake], axis=0), key)
+  scores = surrogate.scores(params)[:real.shape[0]]
   return objective(scores, real > 0, targets)
 
 
@@ -244,7 +270,7 @@ def bilevel_init(fake0: Array, tx: optax.GradientTransformation) -> BilevelState
 
 
 def bilevel_step(state: BilevelState, real: Array, targets: Array, key: PRNGKey, *,
-                 surrogate: LFMSurrogate, objective: Objective, tx: optax.GradientTransformation,
+                 surrogate: Surrogate, objective: Objective, tx: optax.GradientTransformation,
                  project: Callable[[Array], Array] = clip_unit,
                  resample_init: bool = False) -> tuple[BilevelState, Array]:
   """One outer step: hypergradient at ``state.fake``, ``tx`` update, ``project`` (jittable).
@@ -280,7 +306,7 @@ def _scan(state, real, targets, key, *, surrogate, objective, tx, project, resam
 
 
 def bilevel_attack(real: ArrayLike, fake0: ArrayLike, targets: ArrayLike, key: PRNGKey, *,
-                   surrogate: LFMSurrogate, objective: Objective,
+                   surrogate: Surrogate, objective: Objective,
                    tx: optax.GradientTransformation, num_steps: int,
                    project: Callable[[Array], Array] = clip_unit,
                    resample_init: bool = False) -> tuple[Array, Array]:
@@ -307,7 +333,11 @@ def bilevel_attack(real: ArrayLike, fake0: ArrayLike, targets: ArrayLike, key: P
   Raises:
     ValueError: non-matrix or non-binary ``real``, mismatched items or dtypes, ``fake0``
       outside ``[0, 1]``, bad targets, a negative ``num_steps``.
+    TypeError: a ``surrogate`` without ``fit`` and ``scores``.
   """
+  if not isinstance(surrogate, Surrogate):
+    raise TypeError(f"surrogate must have fit(data, key) and scores(params) (e.g. an "
+                    f"LFMSurrogate or ALSSurrogate), got {type(surrogate).__name__}")
   real = _check_matrix("real", real, binary=True)
   fake0 = _check_matrix("fake0", fake0, real.shape[1])
   if fake0.dtype != real.dtype:

@@ -213,6 +213,10 @@ def default_surrogate(num_steps: int = 50) -> LFMSurrogate:
                        pos_weight=5.0, l2=1.0, init_scale=0.1)
 
 
+def _default_objective() -> Objective:
+  return functools.partial(margin_loss, k=10, top_fraction=0.05)
+
+
 Crafter = Callable[[Array, Array, int, int, PRNGKey], tuple[Array, Array]]
 """``craft(real (U, I), targets (T,), num_fake, filler_size, key) -> (binary (F, I), curve)``:
 a learned attack with its settings bound (:func:`bilevel_crafter`, :func:`generator_crafter`)."""
@@ -222,10 +226,16 @@ def bilevel_crafter(*, surrogate: LFMSurrogate | None = None, objective: Objecti
                     tx: optax.GradientTransformation | None = None,
                     num_steps: int = 30) -> Crafter:
   """:func:`craft_bilevel` with jaxrec's defaults: :func:`default_surrogate`, the log-sigmoid
-  margin over the 10th best unseen item (``functools.partial(margin_loss, k=10)``),
-  ``optax.adam(0.3)``, 30 outer steps. Used by ``jaxrec audit --attacks revadv``."""
+  margin over the 10th best unseen item for the 5% of eligible users closest to a hit
+  (``functools.partial(margin_loss, k=10, top_fraction=0.05)``), ``optax.adam(0.3)``, 30 outer
+  steps. Used by ``jaxrec audit --attacks revadv``.
+
+  Measured on MovieLens-100K (5 unpopular targets, 47 fake users of 105 fillers, BPR-MF victim,
+  seed 0): mean target HR@10 0.0074 with ``top_fraction=0.05``, 0.0067 with 0.01, 0.0013 over
+  all eligible users (the best heuristic, random: 0.0015).
+  """
   surrogate = default_surrogate() if surrogate is None else surrogate
-  objective = functools.partial(margin_loss, k=10) if objective is None else objective
+  objective = _default_objective() if objective is None else objective
   tx = optax.adam(0.3) if tx is None else tx
 
   def craft(real, targets, num_fake, filler_size, key):
@@ -244,7 +254,7 @@ def generator_crafter(*, surrogate: LFMSurrogate | None = None,
   ``train_generator`` (e.g. ``disc_weight=0.3`` for the discriminator term). Used by
   ``jaxrec audit --attacks generator``."""
   surrogate = default_surrogate() if surrogate is None else surrogate
-  objective = functools.partial(margin_loss, k=10) if objective is None else objective
+  objective = _default_objective() if objective is None else objective
 
   def craft(real, targets, num_fake, filler_size, key):
     result = train_generator(key, real, targets, surrogate=surrogate, objective=objective,

@@ -19,6 +19,7 @@ backward pass.
 from __future__ import annotations
 
 import functools
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -27,10 +28,28 @@ from flax import struct
 
 from jaxrec.typing import Array, PRNGKey
 
-__all__ = ["LFMParams", "LFMSurrogate", "RELAXATIONS", "fit_surrogate", "lfm_scores",
-           "lfm_surrogate", "weighted_mse"]
+__all__ = ["LFMParams", "LFMSurrogate", "RELAXATIONS", "Surrogate", "fit_surrogate",
+           "lfm_scores", "lfm_surrogate", "weighted_mse"]
 
 RELAXATIONS = ("indicator", "bernoulli")
+
+
+@runtime_checkable
+class Surrogate(Protocol):
+  """What the bilevel engine needs of an inner problem (:func:`jaxrec.attacks.bilevel_loss`).
+
+  A hashable configuration (it is a static jit argument) with two pure, jittable methods:
+  ``fit(data (N, I), key) -> params``, the inner solution trained from scratch, differentiable
+  in ``data`` (the hypergradient), and ``scores(params) -> (N, I)``, every row's item scores.
+  Implemented by :class:`LFMSurrogate` (unrolled Adam) and
+  :class:`jaxrec.attacks._implicit.ALSSurrogate` (ALS, implicit differentiation).
+  """
+
+  def fit(self, data: Array, key: PRNGKey) -> Any:
+    """The inner solution for ``data (N, I)`` from the start drawn with ``key``."""
+
+  def scores(self, params: Any) -> Array:
+    """``(N, I)`` scores of the fitted model."""
 
 
 @struct.dataclass
@@ -77,6 +96,14 @@ class LFMSurrogate:
   def tx(self) -> optax.GradientTransformation:
     """The inner optimiser: ``optax.adam(learning_rate, eps_root=eps_root)``."""
     return optax.adam(self.learning_rate, eps_root=self.eps_root)
+
+  def fit(self, data: Array, key: PRNGKey) -> LFMParams:
+    """The factors after ``num_steps`` steps (:func:`fit_surrogate` without the losses)."""
+    return fit_surrogate(self, data, key)[0]
+
+  def scores(self, params: LFMParams) -> Array:
+    """Dense scores ``P Q^T``: ``(N, I)`` (:func:`lfm_scores`)."""
+    return lfm_scores(params)
 
 
 def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float = 0.5,

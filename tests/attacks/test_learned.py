@@ -157,3 +157,21 @@ def test_generator_crafter_keeps_the_budget():
   b = np.asarray(binary)
   np.testing.assert_array_equal(b.sum(1), [4, 4, 4, 4])
   assert (b[:, 5] == 1).all() and np.asarray(curve).shape == (3,)
+
+
+def test_margin_loss_top_fraction_keeps_the_users_closest_to_a_hit():
+  scores = jnp.asarray([[0., 1., 2., 3.], [3., 0., 1., 2.], [1., 2., 3., 0.], [0., 3., 2., 1.]])
+  train = jnp.zeros((4, 4), bool)
+  # margins of target 0 against each user's best other item: -3, +1, -2, -3
+  got = attacks.margin_loss(scores, train, jnp.asarray([0]), k=1, top_fraction=0.5)
+  want = -jax.nn.log_sigmoid(1.0) - jax.nn.log_sigmoid(-2.0)
+  assert float(got) == pytest.approx(float(want), rel=1e-6)
+  everyone = attacks.margin_loss(scores, train, jnp.asarray([0]), k=1)
+  assert float(attacks.margin_loss(scores, train, jnp.asarray([0]), k=1,
+                                   top_fraction=1.0)) == pytest.approx(float(everyone))
+  # the selection carries no gradient: only the kept users' scores move the loss
+  g = jax.grad(lambda s: attacks.margin_loss(s, train, jnp.asarray([0]), k=1,
+                                             top_fraction=0.5))(scores)
+  np.testing.assert_array_equal(np.asarray(g)[[0, 3]], 0.0)
+  with pytest.raises(ValueError, match="top_fraction"):
+    attacks.margin_loss(scores, train, jnp.asarray([0]), k=1, top_fraction=0.0)
