@@ -294,7 +294,7 @@ def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], fi
       row.append(profiles_from_binary(np.asarray(binary), rating=rating))
       curves[(s, int(n))] = curve = np.asarray(curve)
       if echo is not None and curve.size:
-        echo(f"    crafted targets {targets.tolist()} x {n} fake users: loss "
+        echo(f"    crafted (dense item ids) {targets.tolist()} x {n} fake users: loss "
              f"{float(curve[0]):.1f} -> {float(curve[-1]):.1f}")
     crafted.append(row)
   return precomputed_recipe(target_sets, list(budgets), crafted), curves
