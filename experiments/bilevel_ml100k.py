@@ -51,7 +51,8 @@ def main(argv=None) -> int:
   p.add_argument("--out", required=True, help="output folder")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--targets", type=int, default=5)
-  p.add_argument("--budgets", type=float, nargs="+", default=[0.01, 0.05])
+  p.add_argument("--budgets", type=_budget, nargs="+", default=[0.01, 0.05],
+                 help="fractions of the real users (0.05) or counts of fake users (47)")
   p.add_argument("--outer-steps", type=int, default=30)
   p.add_argument("--inner-steps", type=int, default=50)
   p.add_argument("--outer-lr", type=float, default=0.3)
@@ -146,6 +147,10 @@ def main(argv=None) -> int:
           f"{'exceeds' if g > h else 'does NOT exceed'}")
   print(f"report: {json_path}")
   return 0
+
+
+def _budget(text: str) -> float | int:
+  return float(text) if "." in text else int(text)
 
 
 def _rows(exposures, raw, **keys):

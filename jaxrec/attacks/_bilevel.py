@@ -77,6 +77,19 @@ def _check_matrix(name: str, x, num_items: int | None = None, *, binary: bool = 
 # outer objectives
 
 
+def _check_objective(scores, train, targets) -> tuple[Array, Array, Array]:
+  """Validates an outer objective's inputs (shapes and dtypes always, target ids when
+  concrete): ``scores (U, I)`` floating, ``train (U, I)`` bool, ``targets (T,)`` integers."""
+  scores, train = jnp.asarray(scores), jnp.asarray(train)
+  if scores.ndim != 2 or not jnp.issubdtype(scores.dtype, jnp.floating):
+    raise ValueError(f"scores must be a 2-D floating (U, I) matrix, got {scores.dtype}"
+                     f"{scores.shape}")
+  if train.shape != scores.shape or train.dtype != jnp.bool_:
+    raise ValueError(f"train must be a bool matrix of the scores' shape {scores.shape}, got "
+                     f"{train.dtype}{train.shape}")
+  return scores, train, _check_targets(targets, scores.shape[1])
+
+
 def _pair_weights(train: Array, targets: Array, eligible_only: bool, dtype) -> Array:
   """``(U, T)`` 1 for the (user, target) pairs that count: all, or the user has not seen it."""
   seen = jnp.take(train, targets, axis=1)
@@ -107,7 +120,11 @@ def ce_loss(scores: Array, train: Array, targets: Array, *, eligible_only: bool 
 
   Returns:
     A scalar.
+
+  Raises:
+    ValueError: bad shapes or dtypes, targets out of range or repeated (when concrete).
   """
+  scores, train, targets = _check_objective(scores, train, targets)
   logp = jax.nn.log_softmax(scores, axis=1)
   return _reduce(-jnp.take(logp, targets, axis=1),
                  _pair_weights(train, targets, eligible_only, scores.dtype), reduction)
@@ -139,10 +156,12 @@ def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
     A scalar.
 
   Raises:
-    ValueError: a bad ``k``, ``kind`` or ``top_fraction``.
+    ValueError: a bad ``k``, ``kind`` or ``top_fraction``; bad shapes or dtypes, targets out
+      of range or repeated (when concrete).
   """
   if top_fraction is not None and not 0 < top_fraction <= 1:
     raise ValueError(f"top_fraction must lie in (0, 1], got {top_fraction!r}")
+  scores, train, targets = _check_objective(scores, train, targets)
   num_items = scores.shape[1]
   if isinstance(k, bool) or int(k) != k or not 1 <= k <= num_items - targets.shape[0]:
     raise ValueError(f"k must be an integer in [1, {num_items - targets.shape[0]}], got {k!r}")

@@ -17,10 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec.attacks._bilevel import Objective, bilevel_loss, margin_loss, project_top_m
+from jaxrec.attacks._bilevel import (Objective, _check_matrix, _check_targets, bilevel_loss,
+                                     margin_loss, project_top_m)
 from jaxrec.attacks._generator import train_generator
 from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles
-from jaxrec.attacks._surrogate import LFMSurrogate, lfm_surrogate
+from jaxrec.attacks._surrogate import LFMSurrogate, Surrogate, lfm_surrogate
 from jaxrec.data._index import PositiveIndex
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
@@ -82,7 +83,9 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
   ``profiles[s][b]`` are the profiles crafted for ``target_sets[s]`` with ``budgets[b]`` fake
   users; the recipe looks the pair up by value (jittable, so :func:`run_poisoning` can vmap over
   cells) and pads every entry to the largest budget and slot count (padding users inactive).
-  The PRNG key and the knowledge are ignored: the profiles are fixed.
+  A ``(targets, num_fake)`` pair that is not in the table cannot raise under ``jit``: it gets
+  profiles with every user inactive (nothing is injected). The PRNG key is ignored; the
+  knowledge only supplies the victim's feedback rule.
 
   Args:
     target_sets: ``(S, T)`` integer targets, in the order of ``profiles``.
@@ -90,7 +93,7 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
     profiles: ``S`` lists of ``B`` :class:`FakeProfiles` with ``budgets[b]`` rows.
 
   Raises:
-    ValueError: mismatched lengths or row counts.
+    ValueError: mismatched lengths or row counts, repeated budgets or target sets.
   """
   target_sets = np.atleast_2d(np.asarray(target_sets, np.int32))
   budgets = [int(b) for b in budgets]
@@ -98,6 +101,8 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
     raise ValueError(f"profiles must be {len(target_sets)} lists of {len(budgets)} entries")
   if len(set(budgets)) != len(budgets):
     raise ValueError(f"budgets repeat a value: {budgets}")
+  if len({tuple(row) for row in target_sets.tolist()}) != len(target_sets):
+    raise ValueError(f"target_sets repeat a set: {target_sets.tolist()}")
   capacity = max(budgets)
   slots = max(p.items.shape[1] for row in profiles for p in row)
   items = np.zeros((len(target_sets), len(budgets), capacity, slots), np.int32)
@@ -117,10 +122,12 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
   def recipe(key: PRNGKey, knowledge: AttackKnowledge, targets: Array, num_fake) -> FakeProfiles:
     del key
     sets, counts, it, ra, ne = table
-    s = jnp.argmax(jnp.all(sets == jnp.asarray(targets)[None, :], axis=1))
-    b = jnp.argmax(counts == num_fake)
+    match_s = jnp.all(sets == jnp.asarray(targets)[None, :], axis=1)
+    match_b = counts == num_fake
+    s, b = jnp.argmax(match_s), jnp.argmax(match_b)
+    found = jnp.any(match_s) & jnp.any(match_b)  # a miss injects nothing (no wrong profiles)
     return FakeProfiles(items=it[s, b], ratings=ra[s, b], negative=ne[s, b],
-                        active=jnp.arange(capacity) < num_fake,
+                        active=(jnp.arange(capacity) < num_fake) & found,
                         positive_threshold=knowledge.positive_threshold)
 
   return recipe
@@ -170,13 +177,21 @@ def craft_bilevel(real: ArrayLike, targets: ArrayLike, num_fake: int, filler_siz
     per row) and the outer loss before each step.
 
   Raises:
-    ValueError: bad shapes, targets or budget (see :func:`jaxrec.attacks.project_top_m`),
-      ``num_fake < 1`` or ``num_steps < 0``.
+    ValueError: a ``real`` that is not a non-empty binary floating matrix, bad targets (not
+      integers, out of range, repeated) or budget (see :func:`jaxrec.attacks.project_top_m`),
+      ``num_fake`` or ``num_steps`` not an integer >= 1 / >= 0.
+    TypeError: a ``surrogate`` without ``fit`` and ``scores``.
   """
-  real = jnp.asarray(real, jnp.float32)
-  targets = jnp.asarray(targets, jnp.int32)
-  if num_fake < 1 or num_steps < 0:
-    raise ValueError(f"need num_fake >= 1 and num_steps >= 0, got {num_fake}, {num_steps}")
+  real = _check_matrix("real", jnp.asarray(real), binary=True).astype(jnp.float32)
+  if real.shape[0] == 0:
+    raise ValueError("real has no user")
+  targets = _check_targets(targets, real.shape[1])
+  for name, value, low in (("num_fake", num_fake, 1), ("num_steps", num_steps, 0)):
+    if isinstance(value, bool) or int(value) != value or value < low:
+      raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+  if not isinstance(surrogate, Surrogate):
+    raise TypeError(f"surrogate must have fit(data, key) and scores(params), got "
+                    f"{type(surrogate).__name__}")
   k_start, k_surrogate = jax.random.split(key)
   start = project_top_m(jax.random.uniform(k_start, (num_fake, real.shape[1])), filler_size,
                         targets)  # validates the budget and targets
@@ -250,11 +265,14 @@ def generator_crafter(*, surrogate: LFMSurrogate | None = None,
                       **settings) -> Crafter:
   """:func:`jaxrec.attacks.train_generator` as a :data:`Crafter` (the final exact-budget
   profiles; ``curve`` is the attack loss per step). Defaults: :func:`default_surrogate`, the
-  margin objective of :func:`bilevel_crafter`, 100 steps; ``settings`` go to
+  margin objective of :func:`bilevel_crafter` averaged over the kept users (``reduction=
+  "mean"``, so that ``disc_weight`` weighs the GAN term against a per-user loss, the scale the
+  generator's weights were measured at), 100 steps; ``settings`` go to
   ``train_generator`` (e.g. ``disc_weight=0.3`` for the discriminator term). Used by
   ``jaxrec audit --attacks generator``."""
   surrogate = default_surrogate() if surrogate is None else surrogate
-  objective = _default_objective() if objective is None else objective
+  if objective is None:  # a mean, so that disc_weight compares with a per-user attack loss
+    objective = functools.partial(margin_loss, k=10, top_fraction=0.05, reduction="mean")
 
   def craft(real, targets, num_fake, filler_size, key):
     result = train_generator(key, real, targets, surrogate=surrogate, objective=objective,

@@ -23,6 +23,7 @@ from jaxrec.audit._defense_section import apr_section
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
 from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, write_report
+from jaxrec.training import model_defaults
 
 __all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_victim"]
 
@@ -80,7 +81,9 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
                                   model="most-pop")
   t0 = time.perf_counter()
   params, curve = train_victim(train, config, progress=progress)
-  how = f"{config.epochs} epochs" if config.epochs else "closed form"
+  how = ("closed form" if model_defaults(config.model).epochs == 0
+         else f"{config.epochs} epochs" + (" (untrained: evaluated at its initialisation)"
+                                            if config.epochs == 0 else ""))
   echo(f"trained {config.model}: {how} in {time.perf_counter() - t0:.1f} s")
   if len(curve):
     yield make_row(model=config.model, metric="train_loss", value=float(curve[-1]))

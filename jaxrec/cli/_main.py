@@ -146,11 +146,12 @@ def _parser() -> argparse.ArgumentParser:
                                  "terminal.")
   _add_data_args(a)
   m = a.add_argument_group(
-      "model and training (defaults: the model's own recipe, see docs/training.md; "
+      "model and training (defaults: the model's own recipe, see docs/models.md; "
       f"{_recipe_help()})")
   m.add_argument("--model", choices=MODELS, default=d.model,
                  help=f"the victim model (default {d.model})")
-  m.add_argument("--dim", type=int, default=None, help="factors (NeuMF: GMF size)")
+  m.add_argument("--dim", type=int, default=None,
+                 help="factors (NeuMF: GMF size d, MLP tower (2d, d, d/2))")
   m.add_argument("--epochs", type=int, default=None, help="training epochs")
   m.add_argument("--lr", type=float, default=None, help="learning rate")
   m.add_argument("--reg", type=float, default=None,

@@ -2,12 +2,13 @@
 
 One place holds each model's default hyper-parameters (``jaxrec audit --model NAME``, the
 experiments and the benchmarks all build victims here), so a default changes in one line. The
-values and what they measure on MovieLens-100K are in ``docs/training.md``.
+values and what they measure on MovieLens-100K are in ``docs/models.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import optax
 
@@ -119,6 +120,15 @@ def make_victim(name: str, *, dim: int | None = None, epochs: int | None = None,
                        f"such hyper-parameter); got {key}={value!r}")
   if epochs is not None and d.epochs == 0 and epochs != 0:
     raise ValueError(f"model {name!r} is closed-form: it trains no epochs, got epochs={epochs}")
+  for key in ("dim", "epochs", "batch_size"):
+    value = given[key]
+    low = 0 if key == "epochs" else 1
+    if value is not None and (isinstance(value, bool) or int(value) != value or value < low):
+      raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+  if lr is not None and not (math.isfinite(lr) and lr > 0):
+    raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+  if reg is not None and not (math.isfinite(reg) and reg >= 0):
+    raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
   pick = lambda key: getattr(d, key) if given[key] is None else given[key]  # noqa: E731
   if name == "ease":
     return ease_victim(reg=pick("reg"))

@@ -61,8 +61,14 @@ def test_precomputed_recipe_hands_out_the_right_profiles_under_jit_and_vmap():
       jax.random.key(0), know, jnp.asarray([[3], [7]]), jnp.asarray([1, 1]))
   np.testing.assert_array_equal(one.items[:, 0, 0], [0, 2])
   np.testing.assert_array_equal(one.active, [[True, False], [True, False]])
+  # a pair that is not in the table injects nothing (it cannot raise under jit)
+  miss = recipe(jax.random.key(0), know, jnp.asarray([99]), 2)
+  assert not np.asarray(miss.active).any()
+  assert not np.asarray(recipe(jax.random.key(0), know, jnp.asarray([3]), 7).active).any()
   with pytest.raises(ValueError, match="users, budget"):
     attacks.precomputed_recipe(sets, [2, 1], table)
+  with pytest.raises(ValueError, match="repeat a set"):
+    attacks.precomputed_recipe([[3], [3]], [1, 2], table)
 
 
 def test_precomputed_profiles_through_run_poisoning_equal_manual_injection():
@@ -115,6 +121,12 @@ def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
   np.testing.assert_array_equal(again, binary)
   with pytest.raises(ValueError, match="m must be"):
     attacks.craft_bilevel(x, [5], 3, 16, jax.random.key(0), surrogate=surrogate,
+                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+  with pytest.raises(ValueError, match="0 and 1"):
+    attacks.craft_bilevel(x * 5, [5], 3, 4, jax.random.key(0), surrogate=surrogate,
+                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+  with pytest.raises(ValueError, match="integer"):
+    attacks.craft_bilevel(x, [5.7], 3, 4, jax.random.key(0), surrogate=surrogate,
                           objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
   with pytest.raises(ValueError, match="num_fake"):
     attacks.craft_bilevel(x, [5], 0, 4, jax.random.key(0), surrogate=surrogate,
@@ -175,3 +187,12 @@ def test_margin_loss_top_fraction_keeps_the_users_closest_to_a_hit():
   np.testing.assert_array_equal(np.asarray(g)[[0, 3]], 0.0)
   with pytest.raises(ValueError, match="top_fraction"):
     attacks.margin_loss(scores, train, jnp.asarray([0]), k=1, top_fraction=0.0)
+  for loss in (attacks.margin_loss, attacks.ce_loss):
+    with pytest.raises(ValueError, match="target ids"):
+      loss(scores, train, jnp.asarray([4]))
+    with pytest.raises(ValueError, match="target ids"):
+      loss(scores, train, jnp.asarray([-1]))
+    with pytest.raises(ValueError, match="repeat"):
+      loss(scores, train, jnp.asarray([1, 1]))
+    with pytest.raises(ValueError, match="bool matrix"):
+      loss(scores, train.astype(jnp.float32), jnp.asarray([0]))

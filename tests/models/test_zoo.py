@@ -48,6 +48,12 @@ def test_bad_recipes_raise():
     training.make_victim("itemknn", epochs=5)
   with pytest.raises(ValueError, match="optimizer"):
     training.make_victim("bpr-mf", optimizer="rmsprop")
+  for bad in (dict(lr=-1.0), dict(lr=float("nan")), dict(reg=-1.0), dict(reg=float("inf")),
+              dict(epochs=2.5), dict(dim=0), dict(batch_size=True)):
+    with pytest.raises(ValueError):
+      training.make_victim("bpr-mf", **bad)
+  with pytest.raises(ValueError, match="reg"):
+    training.make_victim("ease", reg=float("inf"))
   with pytest.raises(ValueError, match="has no reg"):
     audit.AuditConfig(model="itemknn", reg=1.0)
   with pytest.raises(ValueError, match="needs model 'bpr-mf'"):
