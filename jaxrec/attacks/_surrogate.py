@@ -125,6 +125,10 @@ def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float =
     raise ValueError(f"dim must be a positive integer, got {dim!r}")
   if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 0:
     raise ValueError(f"num_steps must be an integer >= 0, got {num_steps!r}")
+  values = (learning_rate, pos_weight, init_scale, l2, eps_root)
+  if not all(math.isfinite(v) for v in values):
+    raise ValueError(f"learning_rate, pos_weight, init_scale, l2 and eps_root must be finite, "
+                     f"got {values}")
   if not (learning_rate > 0 and pos_weight > 0 and init_scale > 0):
     raise ValueError("learning_rate, pos_weight and init_scale must be positive, got "
                      f"{learning_rate}, {pos_weight}, {init_scale}")

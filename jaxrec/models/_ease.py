@@ -17,6 +17,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxrec.data._graph import Graph
@@ -157,10 +158,13 @@ def fit_ease(graph: Graph, *, reg: float | Array = 500.0, chunk_size: int = 256)
     :class:`EASEParams` with ``(I, I)`` weights in the graph weights' float dtype.
 
   Raises:
-    ValueError: a concrete ``reg <= 0`` or a non-positive ``chunk_size``.
+    ValueError: a concrete ``reg`` that is not a positive finite scalar, or a non-positive
+      ``chunk_size``.
   """
-  if isinstance(reg, (int, float)) and not reg > 0:
-    raise ValueError(f"reg must be positive, got {reg}")
+  if not isinstance(reg, jax.core.Tracer):
+    value = np.asarray(reg)
+    if value.dtype == bool or value.ndim or not (np.isfinite(value) and value > 0):
+      raise ValueError(f"reg must be a positive finite number, got {reg!r}")
   gram = item_gram(graph, chunk_size=chunk_size)
   n = gram.shape[0]
   gram = gram + jnp.asarray(reg, gram.dtype) * jnp.eye(n, dtype=gram.dtype)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxrec.data._graph import Graph
@@ -73,8 +74,10 @@ def fit_itemknn(graph: Graph, *, num_neighbors: int = 100, shrink: float | Array
   """
   if isinstance(num_neighbors, bool) or int(num_neighbors) <= 0:
     raise ValueError(f"num_neighbors must be a positive integer, got {num_neighbors!r}")
-  if isinstance(shrink, (int, float)) and not shrink >= 0:
-    raise ValueError(f"shrink must be non-negative, got {shrink}")
+  if not isinstance(shrink, jax.core.Tracer):
+    value = np.asarray(shrink)
+    if value.dtype == bool or value.ndim or not (np.isfinite(value) and value >= 0):
+      raise ValueError(f"shrink must be a non-negative finite number, got {shrink!r}")
   gram = item_gram(graph, chunk_size=chunk_size)
   n = gram.shape[0]
   sq = jnp.diagonal(gram)

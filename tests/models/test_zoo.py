@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from jaxrec import audit, data, training
+from jaxrec import audit, data, models, training
 
 # Two taste groups: users 0-11 like items 0-7, users 12-23 like items 8-15; items 16-19 are
 # liked by everyone (popular). Each user holds 5 of their group's items plus the 4 popular ones;
@@ -92,3 +92,13 @@ def test_every_model_learns_the_planted_groups(name):
   # 3 of the 16 group items: a model ignorant of the groups hits about 3/11 of the time.
   assert hr[name] >= 0.75, hr
   assert hr[name] > hr["most-pop"] + 0.3, hr
+
+
+def test_closed_form_settings_reject_non_finite_and_negative_scalars():
+  index = data.build_index(np.array([0, 1]), np.array([0, 1]), num_users=2, num_items=3)
+  graph = data.graph_from_index(index)
+  for bad in (np.float32(-1.0), float("inf"), float("nan"), True):
+    with pytest.raises(ValueError, match="reg"):
+      models.fit_ease(graph, reg=bad)
+  with pytest.raises(ValueError, match="shrink"):
+    models.fit_itemknn(graph, shrink=np.float32(-1.0))
