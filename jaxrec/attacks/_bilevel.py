@@ -123,6 +123,10 @@ def ce_loss(scores: Array, train: Array, targets: Array, *, eligible_only: bool 
 
   Raises:
     ValueError: bad shapes or dtypes, targets out of range or repeated (when concrete).
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, Eq. (4).
   """
   scores, train, targets = _check_objective(scores, train, targets)
   logp = jax.nn.log_softmax(scores, axis=1)
@@ -193,7 +197,14 @@ def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
 
 
 def clip_unit(relaxed: Array) -> Array:
-  """Box projection onto ``[0, 1]`` (the default after each outer step)."""
+  """Box projection onto ``[0, 1]`` (the default after each outer step).
+
+  Raises:
+    Nothing (any shape).
+
+  Source:
+    jaxrec: the box constraint of relaxed profiles, ``[0, 1]^(F x I)``.
+  """
   return jnp.clip(relaxed, 0.0, 1.0)
 
 
@@ -207,6 +218,13 @@ def project_threshold(relaxed: Array, threshold: float = 0.2,
 
   Returns:
     A binary matrix of ``relaxed``'s shape and dtype.
+
+  Raises:
+    ValueError: ``relaxed`` not a 2-D floating matrix, bad targets.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, reference notebook ``synthetic_exp.ipynb`` (threshold 0.2).
   """
   relaxed = _check_matrix("relaxed", relaxed)
   out = (relaxed > threshold).astype(relaxed.dtype)
@@ -231,6 +249,10 @@ def project_top_m(relaxed: Array, m: int, targets: ArrayLike) -> Array:
 
   Raises:
     ValueError: a non-matrix, targets out of range or repeated, ``m`` out of range.
+
+  Source:
+    jaxrec: the exact filler budget of shilling profiles (filler size as in Mobasher et al.,
+    ACM TOIT 2007, Sec. 3) imposed on RevAdv's relaxed profiles.
   """
   relaxed = _check_matrix("relaxed", relaxed)
   f, num_items = relaxed.shape
@@ -267,6 +289,14 @@ def bilevel_loss(fake: Array, real: Array, targets: Array, key: PRNGKey, *,
 
   Returns:
     A scalar.
+
+  Raises:
+    Nothing is validated here (it runs under ``jit``/``grad``); :func:`bilevel_attack`
+    validates its inputs.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, Eq. (1)-(2): the outer loss through the unrolled inner training.
   """
   params = surrogate.fit(jnp.concatenate([real, fake], axis=0), key)
   scores = surrogate.scores(params)[:real.shape[0]]
@@ -283,7 +313,14 @@ class BilevelState:
 
 
 def bilevel_init(fake0: Array, tx: optax.GradientTransformation) -> BilevelState:
-  """The state before the first outer step."""
+  """The state before the first outer step.
+
+  Raises:
+    ValueError: ``fake0`` not a 2-D floating matrix.
+
+  Source:
+    jaxrec (optax state for the outer loop of RevAdv's Algorithm 1).
+  """
   fake0 = _check_matrix("fake0", fake0)
   return BilevelState(fake=fake0, opt_state=tx.init(fake0), step=jnp.zeros((), jnp.int32))
 
@@ -305,6 +342,13 @@ def bilevel_step(state: BilevelState, real: Array, targets: Array, key: PRNGKey,
 
   Returns:
     ``(new_state, loss)`` with the outer loss at ``state.fake`` (before the update).
+
+  Raises:
+    Nothing is validated here (jittable); see :func:`bilevel_attack`.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, Algorithm 1, one outer iteration.
   """
   k = jax.random.fold_in(key, state.step) if resample_init else key
   loss, grad = jax.value_and_grad(bilevel_loss)(state.fake, real, targets, k,
@@ -353,6 +397,10 @@ def bilevel_attack(real: ArrayLike, fake0: ArrayLike, targets: ArrayLike, key: P
     ValueError: non-matrix or non-binary ``real``, mismatched items or dtypes, ``fake0``
       outside ``[0, 1]``, bad targets, a negative ``num_steps``.
     TypeError: a ``surrogate`` without ``fit`` and ``scores``.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, Algorithm 1 (outer loop) and Eq. (1)-(2).
   """
   if not isinstance(surrogate, Surrogate):
     raise TypeError(f"surrogate must have fit(data, key) and scores(params) (e.g. an "
@@ -423,6 +471,9 @@ def heldout_hr_at_k(scores: Array, train: Array, test_items: ArrayLike, k: int) 
 
   Raises:
     ValueError: bad shapes, ``k``, or test items out of range.
+
+  Source:
+    Leave-one-out HR@k as in He et al., "Neural Collaborative Filtering", WWW 2017, Sec. 4.1.
   """
   scores, train = _check_eval(scores, train, k), jnp.asarray(train, bool)
   t = jnp.asarray(test_items)

@@ -180,6 +180,12 @@ def sample_inputs(key: PRNGKey, real: Array, num_fake: int, noise_dim: int
 
   Returns:
     ``(template_ids (F,) int32, template (F, I), noise (F, Z))``, floats of ``real``'s dtype.
+
+  Raises:
+    Nothing is validated (jittable).
+
+  Source:
+    Lin et al., CIKM 2020 (templates sampled from real users).
   """
   kt, kz = jax.random.split(key)
   ids = jax.random.choice(kt, real.shape[0], (num_fake,), replace=False).astype(jnp.int32)
@@ -205,6 +211,9 @@ def generate(gen_params: Any, template: Array, noise: Array, targets: Array, *,
 
   Raises:
     ValueError: an unknown estimator.
+
+  Source:
+    Lin et al., CIKM 2020 (template-based generation, in its spirit).
   """
   if estimator not in ESTIMATORS:
     raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
@@ -238,6 +247,12 @@ def discriminator_loss(disc_params: Any, real_rows: Array, fake_rows: Array, tar
 
   Returns:
     ``(loss, cross_entropy)``, scalars.
+
+  Raises:
+    Nothing is validated (jittable).
+
+  Source:
+    Goodfellow et al., NeurIPS 2014 (BCE); Mescheder, Geiger, Nowozin, ICML 2018, Eq. (9) (R1).
   """
   d = functools.partial(discriminator.apply, {"params": disc_params})
   real_in = _hide_targets(real_rows, targets)
@@ -269,6 +284,12 @@ def generator_loss(gen_params: Any, disc_params: Any, real: Array, targets: Arra
 
   Returns:
     ``(total, aux)`` with ``aux = {"attack_loss", "gen_adv_loss", "budget_loss"}`` (scalars).
+
+  Raises:
+    Nothing is validated (jittable); :func:`train_generator` validates.
+
+  Source:
+    Lin et al., CIKM 2020; Goodfellow et al., NeurIPS 2014 (non-saturating GAN loss).
   """
   relaxed, profile = generate(gen_params, template, noise, targets, generator=generator,
                               filler_size=filler_size, estimator=estimator)
@@ -439,6 +460,11 @@ def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
     ValueError: ``real`` not a non-empty 2-D floating 0/1 matrix; targets not distinct 1-D
       integer ids in range; a count, size or width out of range; a non-positive learning rate;
       a negative or non-finite weight; a non-finite ``template_logit``; an unknown estimator.
+
+  Source:
+    Lin et al., "Attacking Recommender Systems with Augmented User Profiles", CIKM 2020
+    (generator + discriminator); Goodfellow et al., NeurIPS 2014 (non-saturating loss);
+    Mescheder, Geiger, Nowozin, ICML 2018 (R1 penalty).
   """
   real = _real_matrix("real", real)
   num_users, num_items = real.shape

@@ -230,6 +230,13 @@ def als_sweep(surrogate: ALSSurrogate, params: LFMParams, data: Array) -> LFMPar
 
   Returns:
     The new :class:`LFMParams`: ``user (N, D)``, ``item (I, D)``, ``data``'s dtype.
+
+  Raises:
+    Nothing is validated (jittable); :func:`fit_als` validates.
+
+  Source:
+    Li, Wang, Singh, Vorobeychik, NeurIPS 2016, Sec. 3 (alternating minimisation); the
+    per-row ridge solve of Hu, Koren, Volinsky, ICDM 2008, Eq. (4).
   """
   w, wy = _quadratic(data, surrogate.pos_weight, surrogate.relaxation)
   user = _ridge_rows(w, wy, params.item, surrogate.l2)
@@ -345,6 +352,11 @@ def fit_als(surrogate: ALSSurrogate, data: Array, key: PRNGKey) -> tuple[LFMPara
 
   Raises:
     ValueError: ``data`` not a 2-D floating array.
+
+  Source:
+    Li, Wang, Singh, Vorobeychik, "Data Poisoning Attacks on Factorization-Based
+    Collaborative Filtering", NeurIPS 2016, Sec. 3-4; implicit function theorem at the fixed
+    point (module docstring).
   """
   data = jnp.asarray(data)
   if data.ndim != 2 or not jnp.issubdtype(data.dtype, jnp.floating):

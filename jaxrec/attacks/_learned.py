@@ -35,6 +35,12 @@ def dense_matrix(index: PositiveIndex) -> np.ndarray:
 
   Meant for MovieLens-100K-size data (943 x 1682 is 6 MB); a dense matrix of a large catalogue
   does not fit in memory.
+
+  Raises:
+    Nothing beyond NumPy's MemoryError for a huge catalogue.
+
+  Source:
+    jaxrec.
   """
   n = int(index.num_valid)
   out = np.zeros((index.num_users, index.num_items), np.float32)
@@ -57,6 +63,9 @@ def profiles_from_binary(binary: ArrayLike, *, num_slots: int | None = None,
 
   Raises:
     ValueError: a non-binary or non-2-D matrix, a row longer than ``num_slots``.
+
+  Source:
+    jaxrec.
   """
   b = np.asarray(binary)
   if b.ndim != 2 or not np.isin(b, (0, 1)).all():
@@ -94,6 +103,9 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
 
   Raises:
     ValueError: mismatched lengths or row counts, repeated budgets or target sets.
+
+  Source:
+    jaxrec.
   """
   target_sets = np.atleast_2d(np.asarray(target_sets, np.int32))
   budgets = [int(b) for b in budgets]
@@ -146,6 +158,9 @@ def straight_through_top_m(z: Array, m: int, targets: Array) -> Array:
 
   Returns:
     ``(F, I)`` binary in value, ``z``'s gradient path.
+
+  Raises:
+    ValueError: as :func:`jaxrec.attacks.project_top_m`.
   """
   return z + jax.lax.stop_gradient(project_top_m(z, m, targets) - z)
 
@@ -181,6 +196,11 @@ def craft_bilevel(real: ArrayLike, targets: ArrayLike, num_fake: int, filler_siz
       integers, out of range, repeated) or budget (see :func:`jaxrec.attacks.project_top_m`),
       ``num_fake`` or ``num_steps`` not an integer >= 1 / >= 0.
     TypeError: a ``surrogate`` without ``fit`` and ``scores``.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, Algorithm 1, with the straight-through top-m projection of
+    :func:`straight_through_top_m` (jaxrec).
   """
   real = _check_matrix("real", jnp.asarray(real), binary=True).astype(jnp.float32)
   if real.shape[0] == 0:
@@ -223,7 +243,12 @@ def default_surrogate(num_steps: int = 50) -> LFMSurrogate:
   Chosen on MovieLens-100K's leave-latest-out split: it ranks the held-out items with HR@10
   0.14 (as BPR-MF), where RevAdv's synthetic setting (16 factors, N(0, 1) start, weight 20)
   reaches 0.125.
+
+  Raises:
+    ValueError: ``num_steps`` not an integer >= 1.
   """
+  if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
+    raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
   return lfm_surrogate(dim=64, num_steps=num_steps, learning_rate=2.0 / num_steps,
                        pos_weight=5.0, l2=1.0, init_scale=0.1)
 
@@ -248,6 +273,13 @@ def bilevel_crafter(*, surrogate: LFMSurrogate | None = None, objective: Objecti
   Measured on MovieLens-100K (5 unpopular targets, 47 fake users of 105 fillers, BPR-MF victim,
   seed 0): mean target HR@10 0.0074 with ``top_fraction=0.05``, 0.0067 with 0.01, 0.0013 over
   all eligible users (the best heuristic, random: 0.0015).
+
+  Raises:
+    Nothing at construction; the crafter raises as :func:`craft_bilevel`.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020.
   """
   surrogate = default_surrogate() if surrogate is None else surrogate
   objective = _default_objective() if objective is None else objective
@@ -269,7 +301,15 @@ def generator_crafter(*, surrogate: LFMSurrogate | None = None,
   "mean"``, so that ``disc_weight`` weighs the GAN term against a per-user loss, the scale the
   generator's weights were measured at), 100 steps; ``settings`` go to
   ``train_generator`` (e.g. ``disc_weight=0.3`` for the discriminator term). Used by
-  ``jaxrec audit --attacks generator``."""
+  ``jaxrec audit --attacks generator``.
+
+  Raises:
+    Nothing at construction; the crafter raises as :func:`jaxrec.attacks.train_generator`.
+
+  Source:
+    Lin et al., "Attacking Recommender Systems with Augmented User Profiles", CIKM 2020
+    (in its spirit).
+  """
   surrogate = default_surrogate() if surrogate is None else surrogate
   if objective is None:  # a mean, so that disc_weight compares with a per-user attack loss
     objective = functools.partial(margin_loss, k=10, top_fraction=0.05, reduction="mean")
@@ -300,6 +340,12 @@ def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], fi
   Returns:
     ``(recipe, curves)``: the recipe and a dict ``(s, budget) -> curve`` (the crafter's loss
     per step).
+
+  Raises:
+    ValueError: from the crafter (bad targets or budget) or :func:`precomputed_recipe`.
+
+  Source:
+    jaxrec (plumbing between crafters and :func:`jaxrec.attacks.run_poisoning`).
   """
   craft = bilevel_crafter() if craft is None else craft
   target_sets = np.atleast_2d(np.asarray(target_sets))

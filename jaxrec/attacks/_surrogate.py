@@ -142,7 +142,15 @@ def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float =
 
 
 def lfm_scores(params: LFMParams) -> Array:
-  """Dense scores ``R = P Q^T``: ``(N, I)``."""
+  """Dense scores ``R = P Q^T``: ``(N, I)``.
+
+  Raises:
+    Nothing is validated (jittable).
+
+  Source:
+    Koren, Bell, Volinsky, "Matrix Factorization Techniques for Recommender Systems",
+    IEEE Computer 2009, Eq. (1) without biases.
+  """
   return params.user @ params.item.T
 
 
@@ -167,6 +175,15 @@ def weighted_mse(params: LFMParams, data: Array, *, pos_weight: float, l2: float
 
   Returns:
     A scalar of ``data``'s dtype.
+
+  Raises:
+    ValueError: an unknown ``relaxation``.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, reference notebook (``mse_loss`` with positive weight); weighted
+    squared loss of
+    Hu, Koren, Volinsky, ICDM 2008, Eq. (3) for ``"bernoulli"`` weights.
   """
   r = lfm_scores(params)
   if relaxation == "indicator":
@@ -207,6 +224,10 @@ def fit_surrogate(surrogate: LFMSurrogate, data: Array, key: PRNGKey) -> tuple[L
 
   Raises:
     ValueError: ``data`` not a 2-D floating array.
+
+  Source:
+    Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
+    Systems", RecSys 2020, Sec. 4 (inner problem, unrolled); the LFM of the reference notebook.
   """
   data = jnp.asarray(data)
   if data.ndim != 2 or not jnp.issubdtype(data.dtype, jnp.floating):

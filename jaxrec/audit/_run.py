@@ -43,6 +43,9 @@ def train_victim(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
   Raises:
     TrainingDiverged: the loss or the parameters became NaN or infinite.
     ValueError: data BPR cannot sample from (see :func:`jaxrec.data.check_sampleable`).
+
+  Source:
+    the victim's own (:func:`jaxrec.training.model_defaults`).
   """
   victim = config.victim()
   state = victim.init(train, jax.random.key(config.seed))

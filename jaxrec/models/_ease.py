@@ -64,6 +64,9 @@ def item_gram(graph: Graph, *, chunk_size: int = 256) -> Array:
 
   Raises:
     ValueError: a non-positive ``chunk_size``.
+
+  Source:
+    Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019, Sec. 2 (``X^T X``).
   """
   if isinstance(chunk_size, bool) or int(chunk_size) <= 0:
     raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
@@ -187,6 +190,12 @@ def ease_score_all(score_params: tuple[EASEParams, Graph], users: ArrayLike) -> 
 
   Returns:
     ``(C, I)`` scores; a user without interactions scores 0 everywhere.
+
+  Raises:
+    Nothing is validated (jittable; ids are not range-checked).
+
+  Source:
+    Steck, WWW 2019, Sec. 2 (scores ``X B``).
   """
   params, graph = score_params
   return jnp.dot(score_rows(graph, users), params.weights.astype(_float_dtype(graph)),

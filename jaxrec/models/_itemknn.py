@@ -111,6 +111,12 @@ def itemknn_score_all(score_params: tuple[ItemKNNParams, Graph], users: ArrayLik
 
   Returns:
     ``(C, I)`` scores; a user without interactions scores 0 everywhere.
+
+  Raises:
+    Nothing is validated (jittable; ids are not range-checked).
+
+  Source:
+    Deshpande, Karypis, "Item-based top-N recommendation algorithms", ACM TOIS 2004, Sec. 4.
   """
   params, graph = score_params
   rows = score_rows(graph, users)

@@ -63,6 +63,9 @@ def init(key: PRNGKey, num_users: int, num_items: int, dim: int = 64, *,
 
   Raises:
     ValueError: a non-positive size.
+
+  Source:
+    He et al., "LightGCN", SIGIR 2020, Sec. 3.1 (layer-0 embeddings are the only parameters).
   """
   for name, v in (("num_users", num_users), ("num_items", num_items), ("dim", dim)):
     if int(v) <= 0:
@@ -129,6 +132,9 @@ def propagate(params: LightGCNParams, graph: Graph, num_layers: int, *,
   Raises:
     ValueError: a negative ``num_layers``, a non-positive ``chunk_size``, or embedding tables
       whose row counts differ from the graph's id spaces.
+
+  Source:
+    He, Deng, Wang, Li, Zhang, Wang, "LightGCN", SIGIR 2020, Eq. (3)-(4).
   """
   if num_layers < 0:
     raise ValueError(f"num_layers must be >= 0, got {num_layers}")
@@ -187,6 +193,12 @@ def lightgcn_bpr_objective(params: LightGCNParams, batch: BPRBatch, graph: Graph
 
   Returns:
     A scalar float32.
+
+  Raises:
+    ValueError: as :func:`propagate`.
+
+  Source:
+    He et al., SIGIR 2020, Eq. (15).
   """
   u, i, j = batch
   users, items = propagate(params, graph, num_layers)
@@ -204,6 +216,12 @@ def to_mf(params: LightGCNParams, graph: Graph, num_layers: int) -> MFParams:
 
   Returns:
     ``MFParams(user_emb (U, D), item_emb (I, D), item_bias (I,) zeros)``.
+
+  Raises:
+    ValueError: as :func:`propagate`.
+
+  Source:
+    He et al., SIGIR 2020, Eq. (5).
   """
   users, items = propagate(params, graph, num_layers)
   return MFParams(user_emb=users, item_emb=items,

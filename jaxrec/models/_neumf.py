@@ -211,6 +211,12 @@ def neumf_bpr_objective(params: NeuMFParams, batch: BPRBatch, *,
 
   Returns:
     A scalar float32.
+
+  Raises:
+    Nothing is validated (jittable).
+
+  Source:
+    He et al., WWW 2017, Eq. (11)-(12) scored; Rendle et al., "BPR", UAI 2009, Eq. (6) loss.
   """
   u, i, j = batch
   rows = (params.gmf_user[u], params.gmf_item[i], params.gmf_item[j],

@@ -83,6 +83,9 @@ def itemknn_victim(*, num_neighbors: int = 100, shrink: float = 0.0) -> Victim:
 
   Raises:
     ValueError: ``num_neighbors <= 0`` or ``shrink < 0``.
+
+  Source:
+    Sarwar et al., WWW 2001, Sec. 3.1.1; Deshpande, Karypis, ACM TOIS 2004, Sec. 4.
   """
   if isinstance(num_neighbors, bool) or int(num_neighbors) <= 0:
     raise ValueError(f"num_neighbors must be a positive integer, got {num_neighbors!r}")

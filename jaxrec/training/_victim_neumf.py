@@ -52,6 +52,9 @@ def neumf_victim(*, gmf_dim: int = 32, mlp_dims: tuple[int, ...] = (64, 32, 16),
   Raises:
     ValueError: non-positive ``gmf_dim`` or ``batch_size``, negative ``num_epochs`` or ``reg``,
       or malformed ``mlp_dims``.
+
+  Source:
+    He, Liao, Zhang, Nie, Hu, Chua, "Neural Collaborative Filtering", WWW 2017, Sec. 3.4.
   """
   mlp_dims = tuple(int(d) for d in mlp_dims)
   if gmf_dim <= 0 or batch_size <= 0 or num_epochs < 0 or reg < 0:

@@ -72,6 +72,9 @@ def model_defaults(name: str) -> ModelDefaults:
 
   Raises:
     ValueError: an unknown name.
+
+  Source:
+    each entry's ``source`` field.
   """
   if name not in _DEFAULTS:
     raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
@@ -83,6 +86,9 @@ def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
 
   Raises:
     ValueError: an unknown name.
+
+  Source:
+    Duchi, Hazan, Singer, JMLR 2011 (Adagrad); Kingma, Ba, ICLR 2015 (Adam).
   """
   if name == "adagrad":
     return optax.adagrad(lr, initial_accumulator_value=0.1)
@@ -110,6 +116,9 @@ def make_victim(name: str, *, dim: int | None = None, epochs: int | None = None,
   Raises:
     ValueError: an unknown model or optimiser, an override of a setting the model does not
       have (e.g. a learning rate for the closed-form EASE), or an invalid value.
+
+  Source:
+    the recipes' sources are listed per model in :class:`ModelDefaults` (``source``).
   """
   d = model_defaults(name)
   given = dict(dim=dim, epochs=epochs, lr=lr, reg=reg, batch_size=batch_size,
