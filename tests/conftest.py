@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
+
+from jaxrec import data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +42,20 @@ def shared_file(shared_data):
     return path
 
   return get
+
+
+def _two_group_index(num_users=30, num_items=20, per_user=5, seed=0):
+  rng = np.random.default_rng(seed)
+  users = np.repeat(np.arange(num_users), per_user)
+  # two taste groups: even users like low items, odd users high items
+  items = np.concatenate([
+      rng.choice(np.arange(10) + (10 if u % 2 else 0), per_user, replace=False)
+      for u in range(num_users)])
+  return data.build_index(users, items, num_users=num_users, num_items=num_items)
+
+
+@pytest.fixture
+def toy_index():
+  """``toy_index(num_users=30, num_items=20, per_user=5, seed=0)``: a planted two-group
+  :class:`jaxrec.data.PositiveIndex` (even users hold items 0-9, odd users items 10-19)."""
+  return _two_group_index

@@ -11,16 +11,6 @@ import pytest
 from jaxrec import data, losses, models, training
 
 
-def _toy_index(num_users=30, num_items=20, per_user=5, seed=0):
-  rng = np.random.default_rng(seed)
-  users = np.repeat(np.arange(num_users), per_user)
-  # two taste groups: even users like low items, odd users high items
-  items = np.concatenate([
-      rng.choice(np.arange(10) + (10 if u % 2 else 0), per_user, replace=False)
-      for u in range(num_users)])
-  return data.build_index(users, items, num_users=num_users, num_items=num_items)
-
-
 def test_bpr_loss_matches_formula_and_is_stable():
   pos = jnp.array([2.0, -1.0, 0.0])
   neg = jnp.array([0.5, 1.0, 0.0])
@@ -61,8 +51,7 @@ def test_objective_gradient_matches_finite_differences():
     np.testing.assert_allclose(g_flat, fd, rtol=1e-6, atol=1e-9)
 
 
-def _setup(tx, seed=0, dim=8):
-  idx = _toy_index()
+def _setup(tx, idx, seed=0, dim=8):
   k_init, k_train = jax.random.split(jax.random.key(seed))
   state = training.init_state(models.mf.init(k_init, idx.num_users, idx.num_items, dim), tx,
                               k_train)
@@ -72,9 +61,9 @@ def _setup(tx, seed=0, dim=8):
 OBJ = functools.partial(models.mf_bpr_objective, reg=0.01)
 
 
-def test_training_decreases_the_loss_and_ranks_the_groups():
+def test_training_decreases_the_loss_and_ranks_the_groups(toy_index):
   tx = optax.adagrad(0.1)
-  idx, state = _setup(tx)
+  idx, state = _setup(tx, toy_index())
   state, curve = training.train(state, idx, objective=OBJ, tx=tx, batch_size=32, num_epochs=60)
   assert curve.shape == (60,)
   assert curve[-1] < 0.5 * curve[0]
@@ -83,11 +72,11 @@ def test_training_decreases_the_loss_and_ranks_the_groups():
   assert np.mean(s[0::2, :10].mean(1) > s[0::2, 10:].mean(1)) > 0.9
 
 
-def test_same_seed_same_result():
+def test_same_seed_same_result(toy_index):
   tx = optax.sgd(0.05)
   outs = []
   for _ in range(2):
-    idx, state = _setup(tx, seed=3)
+    idx, state = _setup(tx, toy_index(), seed=3)
     state, curve = training.train(state, idx, objective=OBJ, tx=tx, batch_size=16, num_epochs=3)
     outs.append((state.params, curve))
   for a, b in zip(jax.tree.leaves(outs[0][0]), jax.tree.leaves(outs[1][0])):
@@ -95,9 +84,9 @@ def test_same_seed_same_result():
   np.testing.assert_array_equal(outs[0][1], outs[1][1])
 
 
-def test_jit_equals_eager():
+def test_jit_equals_eager(toy_index):
   tx = optax.adam(0.01)
-  idx, state = _setup(tx)
+  idx, state = _setup(tx, toy_index())
   step = functools.partial(training.epoch, objective=OBJ, tx=tx, batch_size=16, num_steps=4)
   jitted, jl = jax.jit(step)(state, idx)
   with jax.disable_jit():
@@ -107,9 +96,9 @@ def test_jit_equals_eager():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_fit_equals_train_and_vmap_over_seeds_equals_loop():
+def test_fit_equals_train_and_vmap_over_seeds_equals_loop(toy_index):
   tx = optax.adagrad(0.05)
-  idx = _toy_index()
+  idx = toy_index()
 
   def run(key):
     k_init, k_train = jax.random.split(key)
@@ -133,9 +122,9 @@ def test_fit_equals_train_and_vmap_over_seeds_equals_loop():
                              atol=1e-7)
 
 
-def test_train_rejects_bad_input():
+def test_train_rejects_bad_input(toy_index):
   tx = optax.sgd(0.1)
-  idx, state = _setup(tx)
+  idx, state = _setup(tx, toy_index())
   with pytest.raises(ValueError, match="batch_size"):
     training.train(state, idx, objective=OBJ, tx=tx, batch_size=0, num_epochs=1)
   with pytest.raises(ValueError, match="num_epochs"):

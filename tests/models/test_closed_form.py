@@ -54,16 +54,6 @@ def _knn_reference(x, k, shrink=0.0):
   return out
 
 
-def _toy_index(num_users=30, num_items=20, per_user=5, seed=0):
-  rng = np.random.default_rng(seed)
-  users = np.repeat(np.arange(num_users), per_user)
-  # two taste groups: even users like low items, odd users high items
-  items = np.concatenate([
-      rng.choice(np.arange(10) + (10 if u % 2 else 0), per_user, replace=False)
-      for u in range(num_users)])
-  return data.build_index(users, items, num_users=num_users, num_items=num_items)
-
-
 def _index_dense(index):
   n = int(index.num_valid)
   return _dense(np.asarray(index.users)[:n], np.asarray(index.items)[:n], np.ones(n),
@@ -351,8 +341,8 @@ _FIT = jax.jit(training.fit_victim, static_argnums=0)
 
 
 @pytest.mark.parametrize("which", ["ease", "itemknn"])
-def test_closed_form_victims_match_the_models(which):
-  idx = _toy_index()
+def test_closed_form_victims_match_the_models(which, toy_index):
+  idx = toy_index()
   graph = data.graph_from_index(idx)
   victim = _VICTIMS[which]
   if which == "ease":
@@ -382,17 +372,17 @@ def test_closed_form_victims_match_the_models(which):
 
 
 @pytest.mark.parametrize("which", ["ease", "itemknn"])
-def test_closed_form_victims_jit_and_vmap_over_indices(which):
+def test_closed_form_victims_jit_and_vmap_over_indices(which, toy_index):
   victim = _VICTIMS[which]
   key = jax.random.key(0)
-  idx = _toy_index()
+  idx = toy_index()
   params = jax.jit(lambda index: training.fit_victim(victim, index, key)[0])(idx)
   graph = data.graph_from_index(idx)
   direct = (ease.fit_ease(graph, reg=3.0).weights if which == "ease"
             else itemknn.fit_itemknn(graph, num_neighbors=4, shrink=1.0).similarity)
   np.testing.assert_allclose(jax.tree.leaves(params)[0], direct, rtol=1e-5, atol=1e-6)
   # two indices of the same capacity (the second drops some rows), fitted in one vmapped program
-  other = _toy_index(seed=1)
+  other = toy_index(seed=1)
   valid = np.arange(other.capacity) % 3 != 0
   other = data.build_index(other.users, other.items, num_users=30, num_items=20, valid=valid)
   stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), idx, other)

@@ -187,18 +187,8 @@ def test_bad_arguments_raise():
     lightgcn_victim(reg=-1.0)
 
 
-def _toy_index(num_users=30, num_items=20, per_user=5, seed=0):
-  rng = np.random.default_rng(seed)
-  users = np.repeat(np.arange(num_users), per_user)
-  # two taste groups: even users like low items, odd users high items
-  items = np.concatenate([
-      rng.choice(np.arange(10) + (10 if u % 2 else 0), per_user, replace=False)
-      for u in range(num_users)])
-  return data.build_index(users, items, num_users=num_users, num_items=num_items)
-
-
-def test_training_decreases_the_loss_and_ranks_the_groups():
-  idx = _toy_index()
+def test_training_decreases_the_loss_and_ranks_the_groups(toy_index):
+  idx = toy_index()
   victim = lightgcn_victim(dim=8, num_layers=2, num_epochs=40, batch_size=32,
                            tx=optax.adam(0.01))
   fit = jax.jit(training.fit_victim, static_argnums=0)
@@ -211,7 +201,7 @@ def test_training_decreases_the_loss_and_ranks_the_groups():
   assert np.mean(s[1::2, 10:].mean(1) > s[1::2, :10].mean(1)) > 0.9
   # the victim's objective reads the data: the same triples score differently on another graph
   batch = data.BPRBatch(jnp.arange(4), idx.items[idx.indptr[:4]], jnp.zeros(4, jnp.int32))
-  other = _toy_index(seed=1)
+  other = toy_index(seed=1)
   assert not np.isclose(victim.objective(params, batch, idx),
                         victim.objective(params, batch, other))
   # same key, same model
@@ -219,8 +209,8 @@ def test_training_decreases_the_loss_and_ranks_the_groups():
   np.testing.assert_array_equal(again.user_emb, params.user_emb)
 
 
-def test_victim_objective_and_scorer_match_the_model():
-  idx = _toy_index()
+def test_victim_objective_and_scorer_match_the_model(toy_index):
+  idx = toy_index()
   victim = lightgcn_victim(dim=4, num_layers=2, reg=0.5)
   state = victim.init(idx, jax.random.key(0))
   assert victim.name == "lightgcn"

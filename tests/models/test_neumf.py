@@ -69,16 +69,6 @@ def _concatenated_flax_scores(params, users, items):
           + x @ params.out[d_g:])
 
 
-def _toy_index(num_users=30, num_items=20, per_user=5, seed=0):
-  rng = np.random.default_rng(seed)
-  users = np.repeat(np.arange(num_users), per_user)
-  # two taste groups: even users like low items, odd users high items
-  items = np.concatenate([
-      rng.choice(np.arange(10) + (10 if u % 2 else 0), per_user, replace=False)
-      for u in range(num_users)])
-  return data.build_index(users, items, num_users=num_users, num_items=num_items)
-
-
 def test_init_shapes_dtypes_and_ranges():
   init = jax.jit(functools.partial(neumf.init, num_users=7, num_items=11, gmf_dim=4,
                                    mlp_dims=(6, 5, 3), stddev=0.02))
@@ -188,8 +178,8 @@ _VICTIM = neumf_victim(gmf_dim=8, mlp_dims=(16, 8), num_epochs=60, batch_size=32
 _FIT = jax.jit(training.fit_victim, static_argnums=0)
 
 
-def test_training_decreases_the_loss_and_ranks_the_positives():
-  idx = _toy_index()
+def test_training_decreases_the_loss_and_ranks_the_positives(toy_index):
+  idx = toy_index()
   assert training.steps_per_epoch(idx.capacity, 32) * 60 == 300  # a few hundred Adam steps
   params, curve = _FIT(_VICTIM, idx, jax.random.key(0))
   assert curve.shape == (60,) and np.all(np.isfinite(curve))
@@ -208,8 +198,8 @@ def test_training_decreases_the_loss_and_ranks_the_positives():
   assert np.mean(s[1::2, 10:].mean(1) > s[1::2, :10].mean(1)) > 0.9
 
 
-def test_victim_matches_the_model_functions():
-  idx = _toy_index()
+def test_victim_matches_the_model_functions(toy_index):
+  idx = toy_index()
   assert _VICTIM.name == "neumf" and _VICTIM.num_epochs == 60 and _VICTIM.batch_size == 32
   key = jax.random.key(5)
   # init: the model's init on the first half of the key, the second half for training
@@ -222,7 +212,7 @@ def test_victim_matches_the_model_functions():
   np.testing.assert_array_equal(jax.random.key_data(state.key), jax.random.key_data(k_train))
   # the objective is the model's (with the recipe's reg), whatever the index
   batch = data.BPRBatch(jnp.array([0, 1, 0]), jnp.array([3, 4, 5]), jnp.array([5, 6, 7]))
-  for index in (idx, _toy_index(seed=1)):
+  for index in (idx, toy_index(seed=1)):
     np.testing.assert_allclose(_VICTIM.objective(fresh, batch, index),
                                neumf.neumf_bpr_objective(fresh, batch, reg=1e-3), rtol=1e-6)
   # the trained model scores through the model's score_all
@@ -237,8 +227,8 @@ def test_victim_matches_the_model_functions():
   np.testing.assert_allclose(got, ref.reshape(30, 20), rtol=1e-5, atol=1e-5)
 
 
-def test_victim_fit_jits_and_vmaps_over_keys():
-  idx = _toy_index()
+def test_victim_fit_jits_and_vmaps_over_keys(toy_index):
+  idx = toy_index()
   keys = jax.random.split(jax.random.key(0), 2)
   batched, curves = jax.jit(jax.vmap(lambda k: training.fit_victim(_VICTIM, idx, k)))(keys)
   assert curves.shape == (2, 60)
