@@ -1,27 +1,36 @@
 """jaxrec: a JAX engine for attacking and defending recommender systems.
 
 Subpackages:
-  data      interactions pytree, loaders, splits, dataset characteristics, BPR sampling
-  models    recommenders as a params pytree plus pure scoring functions (BPR-MF, popularity)
-  losses    ranking losses (BPR) and regularisers
-  training  pure training epochs (``lax.scan``) and drivers
-  metrics   chunked all-item ranking metrics and beyond-accuracy metrics
-  report    the tidy ``report.json`` schema shared by the CLI and experiments
-  attacks   fake-profile (shilling) recipes and the poison -> retrain -> measure pipeline
-  defenses  detection of injected profiles
-  audit     the ``jaxrec audit`` pipeline as functions
+  data        interactions pytree, loaders, splits, graphs, dataset characteristics, sampling
+  models      one model protocol (init, loss, score, score_all, scoring; data as an argument):
+              BPR-MF, LightGCN, NeuMF, EASE, ItemKNN, most-popular, the LFM and ALS surrogates
+  losses      ranking losses (BPR) and regularisers
+  optim       the one optimisation driver ``run`` and its transforms and projections
+  training    a Victim (model plus recipe); training epochs as ``run``, ``fit`` scans epochs
+  metrics     chunked all-item ranking, beyond-accuracy and target-exposure metrics
+  experiment  the one grid executor (cells as lane groups of one jitted vmap)
+  attacks     ``attacks.evasion`` (FGSM, BIM, PGD) and ``attacks.poisoning`` (fake profiles)
+  defenses    adversarial training (APR) and detection of injected profiles
+  report      the tidy ``report.json`` schema shared by the CLI and experiments
+  audit       the ``jaxrec audit`` pipeline and the name registries of the CLI
+
+``checked(fn)`` runs jaxrec's value checks inside ``jit`` (see ``docs/validation.md``).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+from jaxrec._checks import checked as checked
 from jaxrec import attacks as attacks
 from jaxrec import audit as audit
 from jaxrec import data as data
 from jaxrec import defenses as defenses
+from jaxrec import experiment as experiment
 from jaxrec import losses as losses
 from jaxrec import metrics as metrics
 from jaxrec import models as models
+from jaxrec import optim as optim
 from jaxrec import report as report
 from jaxrec import training as training
 
-__all__ = ["attacks", "audit", "data", "defenses", "losses", "metrics", "models", "report", "training", "__version__"]
+__all__ = ["attacks", "audit", "checked", "data", "defenses", "experiment", "losses", "metrics",
+           "models", "optim", "report", "training", "__version__"]

@@ -1,13 +1,24 @@
-"""The robustness audit behind ``jaxrec audit``: train, evaluate, write one tidy report."""
+"""The robustness audit behind ``jaxrec audit``: train, evaluate, attack, write one tidy report.
+
+The audit's string registries live here (:data:`MODELS`, :data:`ATTACKS`,
+:func:`model_defaults`, :func:`make_victim`): the library itself exports plain functions.
+"""
 
 from jaxrec.audit._config import AuditConfig as AuditConfig
 from jaxrec.audit._config import prepare_split as prepare_split
+from jaxrec.audit._registry import ATTACKS as ATTACKS
+from jaxrec.audit._registry import MODELS as MODELS
+from jaxrec.audit._registry import ModelDefaults as ModelDefaults
+from jaxrec.audit._registry import make_optimizer as make_optimizer
+from jaxrec.audit._registry import make_victim as make_victim
+from jaxrec.audit._registry import model_defaults as model_defaults
 from jaxrec.audit._run import TrainingDiverged as TrainingDiverged
 from jaxrec.audit._run import clean_section as clean_section
 from jaxrec.audit._run import run_audit as run_audit
 from jaxrec.audit._run import train_victim as train_victim
 
 __all__ = [
-    "AuditConfig", "TrainingDiverged", "clean_section", "prepare_split", "run_audit",
+    "ATTACKS", "AuditConfig", "MODELS", "ModelDefaults", "TrainingDiverged", "clean_section",
+    "make_optimizer", "make_victim", "model_defaults", "prepare_split", "run_audit",
     "train_victim",
 ]

@@ -23,25 +23,20 @@ import time
 from typing import Callable, Iterator
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxrec import attacks, defenses, metrics
-from jaxrec.audit._config import LEARNED_ATTACKS, NUKE_ATTACKS, AuditConfig, attacker_view
+from jaxrec import data, defenses, metrics
+from jaxrec.attacks import poisoning
+from jaxrec.audit._config import AuditConfig, attacker_view
+from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, NUKE_ATTACKS,
+                                    SELECTED_ATTACKS)
 from jaxrec.data import Dataset, Interactions, PositiveIndex
 from jaxrec.report import make_row
 
 __all__ = ["DELTA_METRICS", "attack_section", "preflight_attacks", "resolve_targets"]
 
 DELTA_METRICS = ("ndcg", "recall", "coverage", "gini", "arp")
-_RECIPES = {  # the audit's names -> recipes (the library itself exports plain functions)
-    "random": attacks.random_attack,
-    "average": attacks.average_attack,
-    "bandwagon": attacks.bandwagon_attack,
-    "power_user": attacks.power_user_attack,
-    "love_hate": attacks.love_hate_attack,
-    "reverse_bandwagon": attacks.reverse_bandwagon_attack,
-}
-_SELECTED = ("bandwagon", "reverse_bandwagon")
 MAX_DENSE = 50_000_000  # users x items entries the learned attacks may hold densely (200 MB)
 
 
@@ -60,7 +55,7 @@ def resolve_targets(dataset: Dataset, train_index: PositiveIndex, config: AuditC
     if missing:
       raise ValueError(f"target item {missing[0]} (raw id) is not in the dataset")
     return np.asarray([lookup[int(t)] for t in config.target_ids])
-  return attacks.select_targets(np.asarray(train_index.item_degrees()), config.num_targets,
+  return poisoning.select_targets(np.asarray(train_index.item_degrees()), config.num_targets,
                                 config.target_strategy, seed=config.seed)
 
 
@@ -75,7 +70,7 @@ def preflight_attacks(dataset: Dataset, train_index: PositiveIndex, config: Audi
   num_real = int(np.sum(np.asarray(train_index.degrees()) > 0))
   seen: dict[int, object] = {}
   for b in config.budgets:
-    n = attacks.num_fake_users(b, train_index.num_users)
+    n = poisoning.num_fake_users(b, train_index.num_users)
     if n >= num_real:
       raise ValueError(f"budget {b} means {n} fake users, not fewer than the {num_real} real "
                        "users with training data")
@@ -119,20 +114,21 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
 
   The attacker's statistics (rating scale, means, power users) come from the training ratings
   before any threshold (:func:`jaxrec.audit.attacker_view`); the victim keeps the fake slots
-  its feedback rule keeps (:meth:`jaxrec.attacks.FakeProfiles.mask`).
+  its feedback rule keeps (:meth:`jaxrec.attacks.poisoning.FakeProfiles.mask`). Every attack's
+  cells run on the experiment executor (:func:`jaxrec.attacks.poisoning.run_poisoning`).
   """
   num_real = train.num_users
   targets = resolve_targets(dataset, train_index, config)
   raw_targets = np.asarray(dataset.item_ids)[targets]
-  counts = [attacks.num_fake_users(b, num_real) for b in config.budgets]
+  counts = [poisoning.num_fake_users(b, num_real) for b in config.budgets]
   filler = config.filler_size if config.filler_size is not None else \
-      attacks.default_filler_size(train)
+      poisoning.default_filler_size(train)
   view = attacker_view(dataset, test_interactions)
   scale = None
   if view.ratings is not None and len(view):
     scale = (float(np.min(view.ratings)), float(np.max(view.ratings)))
-  knowledge = attacks.attacker_knowledge(view, positive_threshold=config.threshold,
-                                         rating_scale=scale)
+  knowledge = poisoning.attacker_knowledge(view, positive_threshold=config.threshold,
+                                           rating_scale=scale)
   victim = config.victim()
   evaluator = metrics.make_evaluator(train_index, test_index, ks=config.ks,
                                      chunk_size=config.chunk_size)
@@ -140,32 +136,31 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
                                             chunk_size=config.chunk_size)
   echo(f"attack section: targets {raw_targets.tolist()} (raw ids), budgets "
        f"{list(config.budgets)} = {counts} fake users, {filler} filler items per profile")
-  score_all, score_params = victim.scorer(clean_params, train_index)
-  clean = target_ev.summarize(jax.jit(target_ev.raw, static_argnums=0)(
-      score_all, score_params, targets))
+  clean = target_ev.summarize(jax.jit(target_ev.raw)(victim.model, clean_params,
+                                                      jnp.asarray(targets, jnp.int32)))
   yield from _exposure_rows(clean, raw_targets, model=config.model)
   clean_score = [e["target_score"][None] for e in clean]
   budget_of = dict(zip(counts, config.budgets))
   for name in config.attacks:
     intent = "nuke" if name in NUKE_ATTACKS else "push"
-    extra = {"num_selected": min(config.num_selected, filler)} if name in _SELECTED else {}
+    extra = ({"num_selected": min(config.num_selected, filler)} if name in SELECTED_ATTACKS
+             else {})
     if name in LEARNED_ATTACKS:
       t0 = time.perf_counter()
-      craft = (attacks.bilevel_crafter() if name == "revadv"
-               else attacks.generator_crafter(disc_weight=0.3))
-      recipe, _ = attacks.craft_recipe(
-          attacks.dense_matrix(train_index), targets[:, None], counts, filler,
-          jax.random.key(config.seed), rating=knowledge.rating_max, craft=craft, echo=echo)
+      recipe, _ = poisoning.craft_recipe(
+          data.dense_matrix(train_index), targets[:, None], counts, filler,
+          jax.random.key(config.seed), rating=knowledge.rating_max,
+          craft=LEARNED_ATTACKS[name](), echo=echo)
       echo(f"  {name}: crafted {len(targets) * len(counts)} profile sets in "
            f"{time.perf_counter() - t0:.1f} s")
     else:
-      recipe = functools.partial(_RECIPES[name], capacity=max(counts), filler_size=filler,
-                                 intent=intent, **extra)
+      recipe = functools.partial(HEURISTIC_ATTACKS[name], capacity=max(counts),
+                                 filler_size=filler, intent=intent, **extra)
     t0 = time.perf_counter()
-    cells = attacks.run_poisoning(
+    cells = poisoning.run_poisoning(
         recipe, knowledge=knowledge, clean=train_index, victim=victim, evaluator=evaluator,
         target_evaluator=target_ev, target_sets=targets[:, None], budgets=counts,
-        seeds=[config.seed], max_lanes=_lanes())
+        seeds=[config.seed])
     echo(f"  {name} ({intent}): {len(cells)} poisoned retrainings in "
          f"{time.perf_counter() - t0:.1f} s")
     for count in counts:
@@ -187,17 +182,8 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
       yield from _detection_rows(train, mine[0], keys)
 
 
-def _lanes() -> int | None:
-  """Cells per vmapped program. On CPU the retrainings are memory-bound and vmapping many of
-  them multiplies the working set. Measured on MovieLens-100K (20 cells of one attack, 30
-  epochs each, 2 cores, jax 0.10.2): one program of 20 lanes 19.1 s, groups of 10 16.4 s,
-  groups of 4 12.8 s, groups of 2 10.3 s, a Python loop 11.8 s. On an accelerator one program
-  over every cell fills the device."""
-  return 2 if jax.default_backend() == "cpu" else None
-
-
-def _detection_rows(train: Interactions, cell: attacks.CellResult, keys: dict) -> list[dict]:
-  poisoned, is_fake = attacks.poisoned_interactions(train, cell.profiles)
+def _detection_rows(train: Interactions, cell: poisoning.CellResult, keys: dict) -> list[dict]:
+  poisoned, is_fake = poisoning.poisoned_interactions(train, cell.profiles)
   n_fake = int(is_fake.sum())
   if n_fake == 0:
     return []

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
+from jaxrec import _checks
+from jaxrec.audit._registry import ATTACKS, MODELS, make_victim, model_defaults
 from jaxrec.data import Dataset, Interactions, binarize, leave_one_out, random_holdout
-from jaxrec.training import MODELS, Victim, make_victim, model_defaults
-from jaxrec.training._zoo import OPTIMIZERS
+from jaxrec.training import Victim
 
 __all__ = ["AuditConfig", "attacker_view", "prepare_split"]
 
 _TRAINING = ("dim", "epochs", "lr", "reg", "batch_size", "optimizer")
 SPLITS = ("loo", "ratio")
-ATTACKS = ("random", "average", "bandwagon", "power_user", "love_hate", "reverse_bandwagon",
-           "revadv", "generator")
-LEARNED_ATTACKS = ("revadv", "generator")  # crafted by gradients through a surrogate, on a dense matrix
-NUKE_ATTACKS = ("love_hate", "reverse_bandwagon")
 TARGET_STRATEGIES = ("unpopular", "popular", "random")
 DEFENSES = ("none", "apr")
 
@@ -28,7 +24,7 @@ class AuditConfig:
   """Hyper-parameters of ``jaxrec audit``.
 
   The training settings (``dim`` to ``optimizer``) default to ``None``: the model's own recipe
-  (:func:`jaxrec.training.model_defaults`); after construction they hold the values used, and
+  (:func:`jaxrec.audit.model_defaults`); after construction they hold the values used, and
   stay ``None`` where the model has no such setting (the closed-form EASE and ItemKNN). BPR-MF's
   recipe follows Anelli, Di Noia, Merra (RecSys 2021) on MovieLens-100K: 64 factors, 200 epochs,
   learning rate 0.05, Adagrad; jaxrec uses batches of 4096 triples instead of their 512 (fewer,
@@ -54,16 +50,18 @@ class AuditConfig:
     test_ratio: share of each user's interactions held out by the ``"ratio"`` split.
     threshold: explicit-to-implicit conversion: keep ratings ``>= threshold`` (drop the rest);
       ``None`` keeps every interaction as positive feedback.
-    attacks: fake-profile attacks of the attack section (names in ``ATTACKS``; empty = no attack
-      section). Push attacks push the targets; ``love_hate`` and ``reverse_bandwagon`` nuke them;
-      ``revadv`` crafts push profiles by unrolled bilevel optimisation through a surrogate
-      (:func:`jaxrec.attacks.bilevel_crafter`), ``generator`` by a generator network trained
-      through it with a discriminator term (:func:`jaxrec.attacks.generator_crafter`,
-      ``disc_weight=0.3``); both hold dense matrices (MovieLens-100K-size data).
+    attacks: fake-profile attacks of the attack section (names in
+      :data:`jaxrec.audit.ATTACKS`; empty = no attack section). Push attacks push the targets;
+      ``love_hate`` and ``reverse_bandwagon`` nuke them; ``revadv`` crafts push profiles by
+      unrolled bilevel optimisation through a surrogate
+      (:func:`jaxrec.attacks.poisoning.bilevel_crafter`), ``generator`` by a generator network
+      trained through it with a discriminator term
+      (:func:`jaxrec.attacks.poisoning.generator_crafter`, ``disc_weight=0.3``); both hold dense
+      matrices (MovieLens-100K-size data).
     budgets: attack sizes: fractions of the real users in ``(0, 1)`` (see
-      :func:`jaxrec.attacks.num_fake_users`) or integer counts of fake users.
+      :func:`jaxrec.attacks.poisoning.num_fake_users`) or integer counts of fake users.
     num_targets: target items, each attacked separately.
-    target_strategy: how targets are drawn (:func:`jaxrec.attacks.select_targets`).
+    target_strategy: how targets are drawn (:func:`jaxrec.attacks.poisoning.select_targets`).
     target_ids: explicit raw item ids to attack instead (overrides the two above).
     filler_size: non-target items per fake profile; ``None`` = the mean real profile length.
     num_selected: popular (bandwagon) or disliked (reverse bandwagon) items per profile.
@@ -114,71 +112,50 @@ class AuditConfig:
         raise ValueError(f"model {self.model!r} has no {name} setting, got {name}={given!r}")
       if given is None:
         object.__setattr__(self, name, default)
-    if defaults.epochs == 0 and self.epochs != 0:
-      raise ValueError(f"model {self.model!r} is closed-form and trains no epochs, got "
-                       f"epochs={self.epochs}")
-    for name in ("dim", "batch_size", "chunk_size"):
-      value = getattr(self, name)
-      if value is not None and int(value) <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    if self.epochs < 0:
-      raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-    if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-      raise ValueError(f"lr must be a positive finite number, got {self.lr}")
-    if self.reg is not None and not (math.isfinite(self.reg) and self.reg >= 0):
-      raise ValueError(f"reg must be a finite number >= 0, got {self.reg}")
-    if self.model == "ease" and not self.reg > 0:
-      raise ValueError(f"EASE needs reg > 0 (its ridge lambda), got {self.reg}")
-    if not 0 <= self.seed < 2**32:
-      raise ValueError(f"seed must lie in [0, 2**32), got {self.seed}")
-    if not 0 < self.test_ratio < 1:
-      raise ValueError(f"test_ratio must lie in (0, 1), got {self.test_ratio}")
-    if self.threshold is not None and not math.isfinite(self.threshold):
-      raise ValueError(f"threshold must be finite, got {self.threshold}")
-    if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-      raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-    if self.split not in SPLITS:
-      raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
-    if not self.ks or any(int(k) <= 0 for k in self.ks):
-      raise ValueError(f"ks must be positive integers, got {self.ks}")
-    object.__setattr__(self, "ks", tuple(sorted({int(k) for k in self.ks})))
-    unknown = [a for a in self.attacks if a not in ATTACKS]
-    if unknown:
-      raise ValueError(f"unknown attack {unknown[0]!r}; choose from {ATTACKS}")
+    self.victim()  # the training settings are validated where the victim is built
+    _checks.integer("chunk_size", self.chunk_size, low=1)
+    _checks.integer("seed", self.seed, low=0, high=2**32 - 1)
+    _checks.real("test_ratio", self.test_ratio, low=0.0, low_open=True, high=1.0 - 1e-12)
+    if self.threshold is not None:
+      _checks.real("threshold", self.threshold, low=None)
+    _checks.choice("split", self.split, SPLITS)
+    if not self.ks:
+      raise ValueError("ks must name at least one cut-off")
+    object.__setattr__(self, "ks", tuple(sorted({_checks.integer("k", k, low=1)
+                                                 for k in self.ks})))
+    for a in self.attacks:
+      _checks.choice("attack", a, ATTACKS)
     if len(set(self.attacks)) != len(self.attacks):
       raise ValueError(f"attacks repeat a name: {self.attacks}")
     if self.attacks and not self.budgets:
       raise ValueError("budgets must name at least one attack size")
-    for b in self.budgets:  # the same rule as jaxrec.attacks.num_fake_users
-      if isinstance(b, bool) or (isinstance(b, int) and b < 1) or (
-          isinstance(b, float) and not 0.0 < b < 1.0):
-        raise ValueError(f"budget {b!r} must be a fraction in (0, 1) or a count >= 1")
-    if self.num_targets < 1:
-      raise ValueError(f"num_targets must be >= 1, got {self.num_targets}")
-    if self.target_strategy not in TARGET_STRATEGIES:
-      raise ValueError(f"target_strategy must be one of {TARGET_STRATEGIES}, got "
-                       f"{self.target_strategy!r}")
-    if self.filler_size is not None and self.filler_size < 0:
-      raise ValueError(f"filler_size must be >= 0, got {self.filler_size}")
-    if self.num_selected < 0:
-      raise ValueError(f"num_selected must be >= 0, got {self.num_selected}")
-    if self.defense not in DEFENSES:
-      raise ValueError(f"defense must be one of {DEFENSES}, got {self.defense!r}")
+    for b in self.budgets:
+      _checks.num_fake_users(b, 1)
+    _checks.integer("num_targets", self.num_targets, low=1)
+    _checks.choice("target_strategy", self.target_strategy, TARGET_STRATEGIES)
+    if self.filler_size is not None:
+      _checks.integer("filler_size", self.filler_size, low=0)
+    _checks.integer("num_selected", self.num_selected, low=0)
+    _checks.choice("defense", self.defense, DEFENSES)
     if self.defense == "apr" and self.model != "bpr-mf":
       raise ValueError(f"the APR defense perturbs BPR-MF's factors; it needs model 'bpr-mf', "
                        f"got {self.model!r}")
     for name in ("apr_eps", "apr_lambda", "robustness_eps"):
       values = getattr(self, name)
-      if not values or any(not (math.isfinite(v) and v >= 0) for v in values):
-        raise ValueError(f"{name} must be non-empty finite numbers >= 0, got {values}")
-    if self.apr_pretrain_epochs is not None and not 0 <= self.apr_pretrain_epochs <= self.epochs:
-      raise ValueError(f"apr_pretrain_epochs must lie in [0, epochs={self.epochs}], got "
-                       f"{self.apr_pretrain_epochs}")
-    if self.pgd_steps < 1:
-      raise ValueError(f"pgd_steps must be >= 1, got {self.pgd_steps}")
+      if not values:
+        raise ValueError(f"{name} must name at least one value")
+      for v in values:
+        _checks.real(name, v)
+    if self.apr_pretrain_epochs is not None:
+      _checks.integer("apr_pretrain_epochs", self.apr_pretrain_epochs, low=0, high=self.epochs)
+    _checks.integer("pgd_steps", self.pgd_steps, low=1)
 
   def victim(self) -> Victim:
-    """The configured model with its training recipe (:func:`jaxrec.training.make_victim`)."""
+    """The configured model with its training recipe (:func:`jaxrec.audit.make_victim`).
+
+    Raises:
+      ValueError: invalid training settings.
+    """
     return make_victim(self.model, **{name: getattr(self, name) for name in _TRAINING})
 
 

@@ -20,10 +20,10 @@ from jaxrec import metrics, models, training
 from jaxrec.audit._attack_section import attack_section, preflight_attacks
 from jaxrec.audit._config import AuditConfig, prepare_split
 from jaxrec.audit._defense_section import apr_section
+from jaxrec.audit._registry import model_defaults
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
 from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, write_report
-from jaxrec.training import model_defaults
 
 __all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_victim"]
 
@@ -48,13 +48,9 @@ def train_victim(train: PositiveIndex, config: AuditConfig, *, progress: bool = 
     the victim's own (:func:`jaxrec.training.model_defaults`).
   """
   victim = config.victim()
-  state = victim.init(train, jax.random.key(config.seed))
-  curve = np.zeros((0,))
-  if victim.num_epochs:
-    state, curve = training.train(
-        state, train, objective=functools.partial(victim.objective, index=train), tx=victim.tx,
-        batch_size=victim.batch_size, num_epochs=victim.num_epochs,
-        progress=victim.name if progress else False)
+  state, curve = training.train(victim, training.init_state(victim, train,
+                                                            jax.random.key(config.seed)),
+                                train, progress=victim.name if progress else False)
   finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(state.params))
   if not finite or not np.all(np.isfinite(curve)):
     bad = np.flatnonzero(~np.isfinite(curve))
@@ -79,9 +75,9 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
   """
   evaluate = functools.partial(metrics.evaluate, train=train, test=test, ks=config.ks,
                                chunk_size=config.chunk_size)
-  popular = models.fit_popularity(train)
-  yield from rows_from_evaluation(evaluate(models.popularity.score_all, popular),
-                                  model="most-pop")
+  popular = models.popularity()
+  yield from rows_from_evaluation(evaluate(popular, popular.init(None, train)),
+                                  model=popular.name)
   t0 = time.perf_counter()
   params, curve = train_victim(train, config, progress=progress)
   how = ("closed form" if model_defaults(config.model).epochs == 0
@@ -90,7 +86,7 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
   echo(f"trained {config.model}: {how} in {time.perf_counter() - t0:.1f} s")
   if len(curve):
     yield make_row(model=config.model, metric="train_loss", value=float(curve[-1]))
-  evaluation = evaluate(*config.victim().scorer(params, train))
+  evaluation = evaluate(config.victim().model, params)
   if state is not None:
     state.update(params=params, evaluation=evaluation)
   yield from rows_from_evaluation(evaluation, model=config.model)
@@ -140,7 +136,7 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   if dataset.test is not None:
     config_section.update(split="predefined", test_ratio=None)
   train_idx = index_interactions(train)
-  test_idx = index_interactions(test)
+  test_idx = metrics.relevant_index(test)
   _preflight(train_idx, test_idx, config, dataset)
   echo(f"dataset {dataset.name!r}: {stats['users']} users, {stats['items']} items, "
        f"{len(train)} train / {len(test)} test interactions ({split_desc})")

@@ -116,7 +116,7 @@ def _budget(text: str) -> float | int:
 
 
 def _recipe_help() -> str:
-  from jaxrec.training import MODELS, model_defaults  # pylint: disable=import-outside-toplevel
+  from jaxrec.audit import MODELS, model_defaults  # pylint: disable=import-outside-toplevel
   parts = []
   for name in MODELS:
     r = model_defaults(name)
@@ -129,9 +129,14 @@ def _recipe_help() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-  from jaxrec.audit import AuditConfig  # pylint: disable=import-outside-toplevel
-  from jaxrec.training import MODELS  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from jaxrec.audit import AuditConfig
+  from jaxrec.audit._config import DEFENSES, SPLITS, TARGET_STRATEGIES
+  from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, MODELS, NUKE_ATTACKS,
+                                      OPTIMIZERS)
+  # pylint: enable=import-outside-toplevel
   d = AuditConfig()
+  push = [a for a in HEURISTIC_ATTACKS if a not in NUKE_ATTACKS]
   import jaxrec  # pylint: disable=import-outside-toplevel
   p = argparse.ArgumentParser(prog="jaxrec", description=__doc__)
   p.add_argument("--version", action="version", version=f"jaxrec {jaxrec.__version__}")
@@ -157,23 +162,23 @@ def _parser() -> argparse.ArgumentParser:
   m.add_argument("--reg", type=float, default=None,
                  help="L2 coefficient (EASE: its ridge lambda)")
   m.add_argument("--batch-size", type=int, default=None, help="BPR triples per step")
-  m.add_argument("--optimizer", choices=("adagrad", "sgd", "adam"), default=None)
+  m.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
   m.add_argument("--seed", type=int, default=d.seed, help="seed of init, sampling and split")
   t = a.add_argument_group("fake-profile attacks (retrain the model on poisoned data, measure, "
                            "detect)")
   t.add_argument("--attacks", nargs="+", default=list(d.attacks), metavar="NAME",
-                 help="attacks to run, or 'none': random average bandwagon power_user (push) "
-                      "love_hate reverse_bandwagon (nuke) revadv generator (push, profiles "
-                      "learned by gradients through a surrogate's training; MovieLens-100K-size "
-                      "data) "
-                      "(default: random average bandwagon)")
+                 choices=[*HEURISTIC_ATTACKS, *LEARNED_ATTACKS, "none"],
+                 help=f"attacks to run, or 'none': {' '.join(push)} (push) "
+                      f"{' '.join(NUKE_ATTACKS)} (nuke) {' '.join(LEARNED_ATTACKS)} (push, "
+                      "profiles learned by gradients through a surrogate's training; "
+                      f"MovieLens-100K-size data) (default: {' '.join(d.attacks)})")
   t.add_argument("--budgets", nargs="+", type=_budget, default=list(d.budgets), metavar="B",
                  help="attack sizes: fractions of the real users (0.05 = 5%%) or counts of fake "
                       "users (default 0.01 0.05)")
   t.add_argument("--targets", type=int, default=d.num_targets, metavar="N",
                  help=f"number of target items, each attacked separately (default "
                       f"{d.num_targets})")
-  t.add_argument("--target-strategy", choices=("unpopular", "popular", "random"),
+  t.add_argument("--target-strategy", choices=TARGET_STRATEGIES,
                  default=d.target_strategy, help="how targets are drawn (default unpopular: the "
                  "long tail outside the 20%% most popular items)")
   t.add_argument("--target-ids", type=int, nargs="+", default=None, metavar="ID",
@@ -185,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
                       f"part of the filler budget (default {d.num_selected})")
   f = a.add_argument_group("defence: APR adversarial training and its side effects "
                            "(BPR-MF only)")
-  f.add_argument("--defense", choices=("none", "apr"), default=d.defense,
+  f.add_argument("--defense", choices=DEFENSES, default=d.defense,
                  help="apr: BPR pre-training, then APR over --apr-eps x --apr-lambda next to "
                       "BPR; accuracy, robustness to FGSM/PGD and beyond-accuracy per setting, "
                       "and DIR/apr.png (default none)")
@@ -203,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
   e = a.add_argument_group("evaluation and output")
   e.add_argument("--k", type=int, nargs="+", default=list(d.ks), metavar="K",
                  help=f"cut-offs (default {' '.join(map(str, d.ks))})")
-  e.add_argument("--split", choices=("loo", "ratio"), default=d.split,
+  e.add_argument("--split", choices=SPLITS, default=d.split,
                  help="leave-one-out (latest per user) or per-user random hold-out")
   e.add_argument("--test-ratio", type=float, default=d.test_ratio,
                  help=f"held-out share per user for --split ratio (default {d.test_ratio})")

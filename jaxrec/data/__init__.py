@@ -5,11 +5,16 @@ from jaxrec.data._interactions import Interactions as Interactions
 from jaxrec.data._interactions import concatenate as concatenate
 from jaxrec.data._interactions import from_arrays as from_arrays
 from jaxrec.data._graph import Graph as Graph
+from jaxrec.data._graph import as_graph as as_graph
+from jaxrec.data._graph import check_graph as check_graph
 from jaxrec.data._graph import graph_degrees as graph_degrees
 from jaxrec.data._graph import graph_from_index as graph_from_index
+from jaxrec.data._graph import make_graph as make_graph
 from jaxrec.data._graph import user_rows as user_rows
 from jaxrec.data._index import PositiveIndex as PositiveIndex
 from jaxrec.data._index import build_index as build_index
+from jaxrec.data._index import dense_matrix as dense_matrix
+from jaxrec.data._index import index_from_dense as index_from_dense
 from jaxrec.data._index import index_interactions as index_interactions
 from jaxrec.data._sampling import BPRBatch as BPRBatch
 from jaxrec.data._sampling import check_sampleable as check_sampleable
@@ -35,8 +40,13 @@ from jaxrec.data._stats import characteristics as characteristics
 __all__ = [
     "BPRBatch",
     "Graph",
+    "as_graph",
+    "check_graph",
+    "dense_matrix",
     "graph_degrees",
     "graph_from_index",
+    "index_from_dense",
+    "make_graph",
     "user_rows",
     "PositiveIndex",
     "build_index",

@@ -2,10 +2,10 @@
 
 Adversarial training:
 
-  apr_objective       APR (He et al., SIGIR 2018): BPR plus BPR under the worst-case embedding
-                      perturbation (FGSM, or PGD inside), for ``jaxrec.training``
-  adversarial_delta   that inner perturbation
-  fit_apr_grid        BPR pre-training, then APR over an (eps, lambda) grid as one program
+  apr                 a BPR-MF victim trained with APR (He et al., SIGIR 2018): BPR plus BPR
+                      under the worst-case embedding perturbation (FGSM, or PGD inside)
+  apr_loss            that training loss; adversarial_delta, its inner perturbation
+  fit_apr_grid        BPR pre-training, then APR over an (eps, lambda_) grid on the executor
 
 Detection of injected profiles (shilling detection): detectors score every user of the
 (poisoned) training data, higher = more suspicious, without knowing which users are fake:
@@ -19,12 +19,13 @@ truth (precision, recall, survival of the fakes, and a random flagger's expected
 """
 
 from jaxrec.defenses._adversarial import adversarial_delta as adversarial_delta
-from jaxrec.defenses._adversarial import apr_objective as apr_objective
+from jaxrec.defenses._adversarial import apr as apr
+from jaxrec.defenses._adversarial import apr_loss as apr_loss
 from jaxrec.defenses._adversarial import fit_apr_grid as fit_apr_grid
 from jaxrec.defenses._detection import detection_metrics as detection_metrics
 from jaxrec.defenses._detection import flag_top as flag_top
 from jaxrec.defenses._pca import pca_suspicion as pca_suspicion
 from jaxrec.defenses._profile_stats import profile_suspicion as profile_suspicion
 
-__all__ = ["adversarial_delta", "apr_objective", "detection_metrics", "fit_apr_grid", "flag_top",
-           "pca_suspicion", "profile_suspicion"]
+__all__ = ["adversarial_delta", "apr", "apr_loss", "detection_metrics", "fit_apr_grid",
+           "flag_top", "pca_suspicion", "profile_suspicion"]

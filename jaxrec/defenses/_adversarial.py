@@ -10,25 +10,32 @@ Reference:
 Reference code:
   github.com/hexiangnan/adversarial_personalized_ranking (TensorFlow); Anelli, Di Noia, Merra's
   study code (sisinflab, RecSys 2021), which jaxrec's defaults follow (Adagrad, lr 0.05).
+
+APR is a training loss: :func:`apr` turns a BPR-MF victim into its APR victim (the same model
+and recipe, the loss replaced), so every pipeline that trains victims trains APR too.
 """
 
 from __future__ import annotations
 
-
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxrec.attacks._embedding import EmbeddingDelta, bpr_of_perturbed
-from jaxrec.attacks._evasion import pgd
-from jaxrec.attacks._run import run
+from jaxrec import _checks
+from jaxrec.attacks.evasion._embedding import EmbeddingDelta, bpr_of_perturbed
+from jaxrec.attacks.evasion._recipes import pgd
 from jaxrec.data._sampling import BPRBatch
-from jaxrec.models._mf import MFParams, mf_bpr_objective
-from jaxrec.training._loop import fit
-from jaxrec.typing import Array, ArrayLike
+from jaxrec.experiment import execute
+from jaxrec.models._mf import MF, MFParams
+from jaxrec.optim import run
+from jaxrec.training._loop import fit, init_state
+from jaxrec.training._victim import Victim
+from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["adversarial_delta", "apr_objective", "fit_apr_grid"]
+__all__ = ["adversarial_delta", "apr", "apr_loss", "fit_apr_grid"]
 
 
 def adversarial_delta(params: MFParams, batch: BPRBatch, *, eps: ArrayLike, num_steps: int = 1,
@@ -44,83 +51,144 @@ def adversarial_delta(params: MFParams, batch: BPRBatch, *, eps: ArrayLike, num_
 
   Args:
     params: the model. batch: ``(B,)`` triples.
-    eps: radius per embedding row (absolute, embedding units); may be a tracer.
-    num_steps: static inner steps. step_size: inner step (default as above).
-    norm, axis: budget, as :func:`jaxrec.attacks.pgd`.
+    eps: radius per embedding row (absolute, embedding units), ``>= 0``; may be a tracer.
+    num_steps: static inner steps ``>= 1``. step_size: inner step (default as above).
+    norm, axis: budget, as :func:`jaxrec.attacks.evasion.pgd`.
 
   Returns:
-    An :class:`jaxrec.attacks.EmbeddingDelta` (constant for differentiation).
+    An :class:`jaxrec.attacks.evasion.EmbeddingDelta` (constant for differentiation).
+
+  Raises:
+    ValueError: ``num_steps < 1``; a negative or non-finite ``eps`` / ``step_size``.
+
+  Source:
+    He, He, Du, Chua, SIGIR 2018, Eq. (6).
   """
+  num_steps = _checks.integer("num_steps", num_steps, low=1)
   if step_size is None:
     step_size = eps if num_steps == 1 else 2.5 * eps / num_steps
   zeros = EmbeddingDelta(jnp.zeros_like(params.user_emb), jnp.zeros_like(params.item_emb))
   loss = lambda d, args: -bpr_of_perturbed(d, *args)  # noqa: E731
-  delta, _ = run(pgd(eps, step_size, norm=norm, axis=axis), loss, zeros,
-                 (jax.lax.stop_gradient(params), batch), num_steps=num_steps)
+  delta = run(pgd(eps, step_size, norm=norm, axis=axis), loss, zeros,
+              (jax.lax.stop_gradient(params), batch), num_steps=num_steps).x
   return jax.lax.stop_gradient(delta)
 
 
-def apr_objective(params: MFParams, batch: BPRBatch, *, reg: ArrayLike = 0.0,
-                  eps: ArrayLike = 0.5, lam: ArrayLike = 1.0, num_steps: int = 1,
-                  step_size: ArrayLike | None = None, norm: str = "l2",
-                  axis: int | None = -1) -> Array:
-  """APR's training objective for BPR-MF (He et al., SIGIR 2018, Eq. 8).
+def apr_loss(params: MFParams, batch: BPRBatch, data: Any = None, *, model: MF,
+             eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0, num_steps: int = 1,
+             step_size: ArrayLike | None = None, norm: str = "l2",
+             axis: int | None = -1) -> Array:
+  """APR's training loss for BPR-MF (He et al., SIGIR 2018, Eq. 8).
 
-  ``mf_bpr_objective(params, batch, reg) + lam * BPR(params + Delta_adv)``, ``Delta_adv`` from
-  :func:`adversarial_delta` (FGSM for ``num_steps=1``, PGD for more). With ``lam = 0`` the value
-  and gradient are exactly BPR's. With ``eps = 0`` the adversarial term equals the BPR term, so
-  the objective is ``(1 + lam)`` times BPR's loss (plus the L2 term): the same minimiser, but not
-  the same updates. ``eps`` and ``lam`` are traceable, so a grid trains as one ``vmap``-ed
-  program. Published defaults: ``eps = 0.5``, ``lam = 1``.
+  ``model.loss(params, batch) + lambda_ * BPR(params + Delta_adv)``, ``Delta_adv`` from
+  :func:`adversarial_delta` (FGSM for ``num_steps=1``, PGD for more). With ``lambda_ = 0`` the
+  value and gradient are exactly BPR's. With ``eps = 0`` the adversarial term equals the BPR
+  term, so the loss is ``(1 + lambda_)`` times BPR's loss (plus the L2 term): the same
+  minimiser, but not the same updates. ``eps`` and ``lambda_`` are traceable, so a grid trains
+  as one ``vmap``-ed program. Published defaults: ``eps = 0.5``, ``lambda_ = 1``.
 
   Args:
-    params: the model. batch: ``(B,)`` triples.
-    reg: L2 coefficient of the clean term (:func:`jaxrec.models.mf_bpr_objective`).
-    eps: adversarial radius per embedding row (absolute embedding units).
-    lam: weight of the adversarial term.
+    params: the model's parameters. batch: ``(B,)`` triples. data: unused (BPR-MF).
+    model: the BPR-MF model (its ``reg`` weighs the clean term's L2).
+    eps: adversarial radius per embedding row (absolute embedding units), ``>= 0``.
+    lambda_: weight of the adversarial term, ``>= 0``.
     num_steps, step_size, norm, axis: the inner attack (:func:`adversarial_delta`).
 
   Returns:
     A scalar float32 to minimise.
+
+  Raises:
+    ValueError: as :func:`adversarial_delta`; a negative or non-finite ``lambda_``.
+
+  Source:
+    He, He, Du, Chua, SIGIR 2018, Eq. (8).
   """
-  clean = mf_bpr_objective(params, batch, reg=reg)
+  _checks.real("lambda_", lambda_)
+  clean = model.loss(params, batch, data)
   delta = adversarial_delta(params, batch, eps=eps, num_steps=num_steps, step_size=step_size,
                             norm=norm, axis=axis)
-  return clean + lam * bpr_of_perturbed(delta, params, batch)
+  return clean + lambda_ * bpr_of_perturbed(delta, params, batch)
 
 
-def fit_apr_grid(index, key, *, eps, lam, victim, pretrain_epochs: int,
-                 adversarial_epochs: int, reg: ArrayLike = 0.0, num_steps: int = 1):
-  """BPR pre-training once, then APR for every ``(eps, lam)`` pair, as one vmapped program.
-
-  The schedule of He et al.: ``pretrain_epochs`` of BPR (shared by every setting), then
-  ``adversarial_epochs`` of :func:`apr_objective` continuing from the pre-trained parameters and
-  optimiser state. A pair with ``lam = 0`` is plain BPR for ``pretrain_epochs +
-  adversarial_epochs`` epochs (the baseline, in the same program). Pure and jittable.
+def apr(victim: Victim, *, eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0, num_steps: int = 1,
+        step_size: ArrayLike | None = None, norm: str = "l2",
+        axis: int | None = -1) -> Victim:
+  """The APR victim of a BPR-MF victim: the same model and recipe, trained with
+  :func:`apr_loss`.
 
   Args:
-    index: training positives.
+    victim: a BPR-MF victim (:class:`jaxrec.models.MF`).
+    eps, lambda_, num_steps, step_size, norm, axis: :func:`apr_loss` (``eps`` and ``lambda_``
+      may be tracers, e.g. inside a vmap over a grid).
+
+  Returns:
+    A :class:`jaxrec.training.Victim`.
+
+  Raises:
+    ValueError: a victim whose model is not BPR-MF; settings as :func:`apr_loss`.
+
+  Source:
+    He, He, Du, Chua, SIGIR 2018 (APR for BPR-MF).
+  """
+  if not isinstance(victim.model, MF):
+    raise ValueError(f"APR perturbs BPR-MF's factors; got a {victim.name!r} victim")
+  _checks.real("eps", eps, array=True)
+  _checks.real("lambda_", lambda_)
+  return victim.replace(loss=functools.partial(
+      apr_loss, model=victim.model, eps=eps, lambda_=lambda_, num_steps=num_steps,
+      step_size=step_size, norm=norm, axis=axis))
+
+
+def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, victim: Victim,
+                 pretrain_epochs: int, adversarial_epochs: int, num_steps: int = 1,
+                 lanes: int | None = None, timings: dict | None = None):
+  """BPR pre-training once, then APR for every ``(eps, lambda_)`` pair on the experiment
+  executor (:func:`jaxrec.experiment.execute`: the settings vmapped in lane groups).
+
+  The schedule of He et al.: ``pretrain_epochs`` of the victim's BPR (shared by every setting),
+  then ``adversarial_epochs`` of :func:`apr` continuing from the pre-trained parameters and
+  optimiser state. A pair with ``lambda_ = 0`` is plain BPR for ``pretrain_epochs +
+  adversarial_epochs`` epochs (the baseline, in the same program).
+
+  Args:
+    data: training positives (a PositiveIndex).
     key: PRNG key of initialisation and sampling (every setting continues the same stream).
-    eps, lam: ``(G,)`` arrays of adversarial radii and weights.
-    victim: BPR-MF and its recipe (:func:`jaxrec.training.bpr_mf_victim`): initialisation,
-      optimiser and batch size; its objective is the pre-training objective.
-    pretrain_epochs, adversarial_epochs: static epoch counts.
-    reg: L2 coefficient of APR's clean term (use the victim's).
+    eps, lambda_: ``(G,)`` adversarial radii and weights (``>= 0``).
+    victim: BPR-MF and its recipe (initialisation, optimiser, batch size, L2).
+    pretrain_epochs, adversarial_epochs: epoch counts ``>= 0``.
     num_steps: inner attack steps (1 = FGSM, as He et al.).
+    lanes, timings: :func:`jaxrec.experiment.execute`.
 
   Returns:
     ``(params, curves)``: :class:`jaxrec.models.MFParams` with a leading ``(G,)`` axis and the
-    ``(G, adversarial_epochs)`` mean losses of the adversarial phase.
-  """
-  state = victim.init(index, key)
-  state, _ = fit(state, index, objective=functools.partial(victim.objective, index=index),
-                 tx=victim.tx,
-                 batch_size=victim.batch_size, num_epochs=pretrain_epochs)
+    ``(G, adversarial_epochs)`` mean losses of the adversarial phase (NumPy arrays).
 
-  def adversarial(e, l):
-    objective = functools.partial(apr_objective, reg=reg, eps=e, lam=l, num_steps=num_steps)
-    final, curve = fit(state, index, objective=objective, tx=victim.tx,
-                       batch_size=victim.batch_size, num_epochs=adversarial_epochs)
+  Raises:
+    ValueError: ``eps`` and ``lambda_`` of different lengths or empty, negative or non-finite
+      values, epoch counts out of range, a victim that is not BPR-MF.
+
+  Source:
+    He, He, Du, Chua, SIGIR 2018, Sec. 4 (pre-train, then adversarial training).
+  """
+  eps = np.atleast_1d(np.asarray(eps, np.float32))
+  lambda_ = np.atleast_1d(np.asarray(lambda_, np.float32))
+  if eps.ndim != 1 or eps.shape != lambda_.shape or eps.size == 0:
+    raise ValueError(f"eps and lambda_ must be 1-D arrays of one non-zero length, got shapes "
+                     f"{eps.shape} and {lambda_.shape}")
+  _checks.real("eps", eps, array=True)
+  _checks.real("lambda_", lambda_, array=True)
+  pretrain_epochs = _checks.integer("pretrain_epochs", pretrain_epochs, low=0)
+  adversarial_epochs = _checks.integer("adversarial_epochs", adversarial_epochs, low=0)
+  apr(victim)  # validates the victim
+  state = jax.jit(lambda k, d: fit(victim, init_state(victim, d, k), d,
+                                   num_epochs=pretrain_epochs)[0])(key, data)
+
+  def setting(cell, shared):
+    e, l = cell
+    state, data = shared
+    final, curve = fit(apr(victim, eps=e, lambda_=l, num_steps=num_steps), state, data,
+                       num_epochs=adversarial_epochs)
     return final.params, curve
 
-  return jax.vmap(adversarial)(jnp.asarray(eps, jnp.float32), jnp.asarray(lam, jnp.float32))
+  outs = execute(setting, list(zip(eps, lambda_)), (state, data), lanes=lanes, timings=timings)
+  return jax.tree.map(lambda *xs: np.stack(xs), *outs)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrec import _checks
 from jaxrec.data._interactions import Interactions
 from jaxrec.typing import Array, ArrayLike
 
@@ -90,16 +91,6 @@ def _prepare(interactions: Interactions) -> tuple[_Rows, bool]:
   return rows, explicit
 
 
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-  """``value`` as an int in ``[low, high]``, else ``ValueError`` (bools are rejected)."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-    raise ValueError(f"{name} must be an integer, got {value!r}")
-  if value < low or (high is not None and value > high):
-    bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-    raise ValueError(f"{name} must be {bound}, got {value}")
-  return int(value)
-
-
 def flag_top(scores: ArrayLike, num_flag: int) -> np.ndarray:
   """Flags the ``num_flag`` users with the highest suspicion scores (host-side).
 
@@ -120,7 +111,7 @@ def flag_top(scores: ArrayLike, num_flag: int) -> np.ndarray:
     raise ValueError(f"scores must be 1-D (one per user), got shape {s.shape}")
   if np.isnan(s).any():
     raise ValueError("scores hold NaN")
-  num_flag = _check_int(num_flag, "num_flag", 0, s.shape[0])
+  num_flag = _checks.integer("num_flag", num_flag, low=0, high=s.shape[0])
   order = np.lexsort((np.arange(s.shape[0]), -s))  # by score descending, then id ascending
   flagged = np.zeros(s.shape[0], bool)
   flagged[order[:num_flag]] = True

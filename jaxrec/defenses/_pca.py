@@ -19,8 +19,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxrec import _checks
 from jaxrec.data._interactions import Interactions
-from jaxrec.defenses._detection import _check_int, _prepare, _Rows
+from jaxrec.defenses._detection import _prepare, _Rows
 from jaxrec.typing import Array, PRNGKey
 
 __all__ = ["pca_suspicion"]
@@ -196,9 +197,9 @@ def pca_suspicion(
     raise ValueError(f"zscore must be 'catalogue' or 'rated', got {zscore!r}")
   rows, explicit = _prepare(interactions)
   nu, ni = interactions.num_users, interactions.num_items
-  num_components = _check_int(num_components, "num_components", 1, min(nu, ni))
-  num_iters = _check_int(num_iters, "num_iters", 0)
-  oversample = _check_int(oversample, "oversample", 0)
+  num_components = _checks.integer("num_components", num_components, low=1, high=min(nu, ni))
+  num_iters = _checks.integer("num_iters", num_iters, low=0)
+  oversample = _checks.integer("oversample", oversample, low=0)
   key = jax.random.key(0) if key is None else key
   loadings, _ = _pca_loadings(
       rows, key, num_users=nu, num_items=ni, explicit=explicit, zscore=zscore,

@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrec import _checks
 from jaxrec.data._interactions import Interactions
-from jaxrec.defenses._detection import _check_int, _prepare, _Rows, _zscore
+from jaxrec.defenses._detection import _prepare, _Rows, _zscore
 from jaxrec.typing import Array
 
 __all__ = ["profile_suspicion"]
@@ -176,8 +177,8 @@ def profile_suspicion(
   nu, ni = interactions.num_users, interactions.num_items
   if nu < 2:
     raise ValueError(f"profile_suspicion needs at least 2 users, got num_users={nu}")
-  num_neighbors = _check_int(num_neighbors, "num_neighbors", 1, nu - 1)
-  chunk = min(_check_int(chunk_size, "chunk_size", 1), nu)
+  num_neighbors = _checks.integer("num_neighbors", num_neighbors, low=1, high=nu - 1)
+  chunk = min(_checks.integer("chunk_size", chunk_size, low=1), nu)
   rdma, length_var, popularity_dev = _rdma_length_var(rows, num_users=nu, num_items=ni)
   degsim = _degsim(
       rows, num_users=nu, num_items=ni, explicit=explicit, num_neighbors=num_neighbors,

@@ -1,11 +1,16 @@
 """All-item ranking metrics (HR, Precision, Recall, nDCG, MRR), beyond-accuracy metrics
-(coverage, Gini, ARP, APLT, novelty) and target-item exposure, chunked over users."""
+(coverage, Gini, ARP, APLT, novelty) and target-item exposure, chunked over users.
+
+Every function takes a :class:`jaxrec.models.Model`, its params and (optionally) its data; ties
+are ordered at random by one policy (:func:`tie_priority`), the same for top-k lists and for the
+rank of a target; test relevance is binary (:func:`relevant_index`)."""
 
 from jaxrec.metrics._evaluate import BEYOND_ACCURACY_METRICS as BEYOND_ACCURACY_METRICS
 from jaxrec.metrics._evaluate import Evaluator as Evaluator
 from jaxrec.metrics._evaluate import evaluate as evaluate
 from jaxrec.metrics._evaluate import long_tail_items as long_tail_items
 from jaxrec.metrics._evaluate import make_evaluator as make_evaluator
+from jaxrec.metrics._evaluate import relevant_index as relevant_index
 from jaxrec.metrics._gini import gini as gini
 from jaxrec.metrics._ranking import ACCURACY_METRICS as ACCURACY_METRICS
 from jaxrec.metrics._ranking import POPULARITY_METRICS as POPULARITY_METRICS
@@ -23,6 +28,7 @@ from jaxrec.metrics._topk import top_k_random_ties as top_k_random_ties
 __all__ = [
     "ACCURACY_METRICS", "BEYOND_ACCURACY_METRICS", "Evaluator", "POPULARITY_METRICS",
     "TARGET_METRICS", "TargetEvaluator", "accuracy_at_k", "evaluate", "gini", "long_tail_items",
-    "make_evaluator", "make_target_evaluator", "popularity_at_k", "recommend", "target_exposure",
+    "make_evaluator", "make_target_evaluator", "popularity_at_k", "recommend", "relevant_index",
+    "target_exposure",
     "tie_priority", "tie_seed", "top_k_random_ties",
 ]

@@ -12,23 +12,25 @@ whole grid of models can be evaluated inside one ``jit``/``vmap``) and a host-si
 
 from __future__ import annotations
 
-import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrec.data._index import PositiveIndex, row_window
+from jaxrec import _checks
+from jaxrec.data._index import PositiveIndex, index_interactions, row_window
+from jaxrec.data._interactions import Interactions
 from jaxrec.metrics._gini import gini
 from jaxrec.metrics._ranking import (
     ACCURACY_METRICS, POPULARITY_METRICS, accuracy_at_k, popularity_at_k)
 from jaxrec.metrics._topk import (
-    ScoreAll, check_cutoffs, chunk_mask, chunk_topk, padded_rows, raise_on_nan, tie_seed)
+    check_cutoffs, chunk_mask, chunk_topk, padded_rows, raise_on_nan, score_fn, tie_seed)
 from jaxrec.typing import Array, Params, PRNGKey
 
 __all__ = ["BEYOND_ACCURACY_METRICS", "Evaluator", "evaluate", "long_tail_items",
-           "make_evaluator"]
+           "make_evaluator", "relevant_index"]
 
 BEYOND_ACCURACY_METRICS = ("coverage", "gini") + POPULARITY_METRICS
 
@@ -47,8 +49,7 @@ def long_tail_items(item_popularity: np.ndarray, short_head_fraction: float = 0.
   Returns:
     ``(I,) bool``, True for long-tail items.
   """
-  if not 0.0 <= short_head_fraction <= 1.0:
-    raise ValueError(f"short_head_fraction must lie in [0, 1], got {short_head_fraction}")
+  _checks.real("short_head_fraction", short_head_fraction, high=1.0)
   pop = np.asarray(item_popularity)
   order = np.lexsort((np.arange(pop.size), -pop))
   tail = np.ones(pop.size, bool)
@@ -82,8 +83,14 @@ class Evaluator:
   test_window: int = struct.field(pytree_node=False)
   num_evaluated: int = struct.field(pytree_node=False)
 
-  def raw(self, score_all: ScoreAll, params: Params) -> dict[str, Array]:
+  def raw(self, model: Any, params: Params, data: Any = None) -> dict[str, Array]:
     """Traceable sums for :meth:`summarize`: per-chunk metric sums, exposure counts, NaN count.
+
+    Args:
+      model: a :class:`jaxrec.models.Model`; it may cover more users than ``train`` (a model
+        trained with fake users): only users ``0 .. train.num_users - 1`` are scored.
+      params: its parameters.
+      data: the model's data (default ``train``; the poisoned data of a poisoned model).
 
     Returns:
       ``{"sums": {metric: (num_chunks, len(ks)) float32}, "counts": (len(ks), I) int32,
@@ -96,11 +103,12 @@ class Evaluator:
     test_rows = padded_rows(test, self.test_window)
     n_test = test.degrees()
     names = ACCURACY_METRICS + POPULARITY_METRICS
+    scores_of = score_fn(model, params, train if data is None else data, ni)
 
     def body(carry, start):
       counts, num_nan = carry
       users, items, valid, chunk_nan = chunk_topk(
-          score_all, params, train_rows, train.indptr, self.seed, start, chunk=chunk,
+          scores_of, train_rows, train.indptr, self.seed, start, chunk=chunk,
           window=self.train_window, num_users=nu, num_items=ni, k=max(ks))
       in_range = (start + jnp.arange(chunk)) < nu
       n_rel = jnp.where(in_range, n_test[users], 0)
@@ -144,9 +152,36 @@ class Evaluator:
     return out
 
 
+def relevant_index(test: PositiveIndex | Interactions) -> PositiveIndex:
+  """The binary relevance the ranking metrics assume, from test data (the one documented rule).
+
+  A :class:`jaxrec.data.PositiveIndex` is binary already: every row is relevant. Test
+  :class:`jaxrec.data.Interactions` without ratings: every row is relevant. With ratings
+  (graded relevance): a row is relevant iff its rating is ``> 0``; rows rated ``<= 0`` have zero
+  relevance and are dropped, so they can never count as a hit (binarise at another level first
+  with :func:`jaxrec.data.binarize`).
+
+  Returns:
+    A :class:`jaxrec.data.PositiveIndex` over the same id spaces.
+
+  Raises:
+    ValueError: ids out of range; something other than an index or interactions.
+
+  Source:
+    jaxrec (binary relevance of graded judgments at level 1, as trec_eval's default).
+  """
+  if isinstance(test, PositiveIndex):
+    return test
+  if not isinstance(test, Interactions):
+    raise ValueError(f"test must be a PositiveIndex or Interactions, got {type(test).__name__}")
+  if test.ratings is not None:
+    test = test.select(np.asarray(test.ratings) > 0)
+  return index_interactions(test)
+
+
 def make_evaluator(
     train: PositiveIndex,
-    test: PositiveIndex,
+    test: PositiveIndex | Interactions,
     *,
     ks: tuple[int, ...] = (10,),
     chunk_size: int = 256,
@@ -156,9 +191,12 @@ def make_evaluator(
   """Validates the inputs and prepares an :class:`Evaluator` (host-side, concrete indices).
 
   Arguments and errors as :func:`evaluate`.
+
+  Source:
+    jaxrec.
   """
-  ks = (ks,) if isinstance(ks, (int, np.integer)) else tuple(ks)
-  check_cutoffs(train, ks, chunk_size)
+  ks, chunk_size = check_cutoffs(train, ks, chunk_size)
+  test = relevant_index(test)
   if (train.num_users, train.num_items) != (test.num_users, test.num_items):
     raise ValueError(
         f"train id spaces ({train.num_users}, {train.num_items}) differ from test "
@@ -170,22 +208,23 @@ def make_evaluator(
   return Evaluator(
       train=train, test=test, popularity=jnp.asarray(pop),
       long_tail=jnp.asarray(long_tail_items(pop, short_head_fraction)),
-      seed=tie_seed(tie_key), ks=tuple(sorted({int(k) for k in ks})), chunk_size=int(chunk_size),
+      seed=tie_seed(tie_key), ks=ks, chunk_size=chunk_size,
       train_window=row_window(train, chunk_size), test_window=row_window(test, chunk_size),
       num_evaluated=n_eval)
 
 
-@functools.partial(jax.jit, static_argnames=("score_all",))
-def _raw(evaluator: Evaluator, score_all: ScoreAll, params: Params):
-  return evaluator.raw(score_all, params)
+@jax.jit
+def _raw(evaluator: Evaluator, model: Any, params: Params, data: Any):
+  return evaluator.raw(model, params, data)
 
 
 def evaluate(
-    score_all: ScoreAll,
+    model: Any,
     params: Params,
     train: PositiveIndex,
-    test: PositiveIndex,
+    test: PositiveIndex | Interactions,
     *,
+    data: Any = None,
     ks: tuple[int, ...] = (10,),
     chunk_size: int = 256,
     tie_key: PRNGKey | None = None,
@@ -193,7 +232,8 @@ def evaluate(
 ) -> dict[str, dict[int, float]]:
   """Accuracy and beyond-accuracy metrics of all-item top-k lists (module docstring protocol).
 
-  Population: the users with at least one test item; users without test items are excluded
+  Relevance: binary (:func:`relevant_index`: a test row rated ``<= 0`` is never a hit).
+  Population: the users with at least one relevant test item; users without test items are excluded
   from every mean (accuracy and beyond-accuracy alike). Accuracy metrics are means over that
   population of :func:`accuracy_at_k`; ARP, APLT and novelty are means of
   :func:`popularity_at_k`, with popularity = number of training users per item and the long
@@ -206,12 +246,13 @@ def evaluate(
   Per-chunk sums are added up on the host in float64, so the chunk size does not change results.
 
   Args:
-    score_all: ``score_all(params, users (C,)) -> (C, I)`` (e.g. ``models.mf.score_all``); it
-      may cover more users than ``train`` (e.g. a model trained with fake users): only users
-      ``0 .. train.num_users - 1`` are scored.
+    model: a :class:`jaxrec.models.Model`; it may cover more users than ``train`` (e.g. a model
+      trained with fake users): only users ``0 .. train.num_users - 1`` are scored.
     params: model parameters.
     train: training positives (masked; the source of popularity).
-    test: held-out positives over the same id spaces.
+    test: held-out positives over the same id spaces (an index, or interactions: see
+      :func:`relevant_index`).
+    data: the model's data (default ``train``; pass the poisoned data of a poisoned model).
     ks: cut-offs, each an integer in ``[1, num_items]``.
     chunk_size: users scored at once (memory ``~ 4 * chunk_size * num_items`` bytes per array).
     tie_key: key of the random tie order; default ``jax.random.key(0)``.
@@ -223,8 +264,14 @@ def evaluate(
 
   Raises:
     ValueError: a bad ``k`` (not a positive integer, or above ``num_items``), id spaces that
-      differ between ``train`` and ``test``, no user with a test item, or NaN scores.
+      differ between ``train`` and ``test``, no user with a test item, a model whose catalogue
+      differs from ``train``'s, or NaN scores.
+
+  Source:
+    Accuracy: Herlocker et al., ACM TOIS 2004 (HR, precision, recall); Jarvelin, Kekalainen,
+    ACM TOIS 2002 (nDCG); beyond accuracy: Anelli, Di Noia, Merra, RecSys 2021 (coverage, Gini,
+    ARP, APLT as in their study's code); Abdollahpouri, Burke, Mobasher, FLAIRS 2019 (APLT).
   """
   ev = make_evaluator(train, test, ks=ks, chunk_size=chunk_size, tie_key=tie_key,
                       short_head_fraction=short_head_fraction)
-  return ev.summarize(_raw(ev, score_all, params))
+  return ev.summarize(_raw(ev, model, params, train if data is None else data))

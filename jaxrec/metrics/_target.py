@@ -15,21 +15,24 @@ for them is ``t`` a candidate. Every metric of ``t`` is a mean over its eligible
   Burke, Bhaumik, Williams, ACM TOIT 7(4), 2007, Sec. 6).
 
 Hit ratio after Mobasher et al. 2007 (the share of users for whom the target is in the top-k);
-computed chunk-wise over users like :mod:`jaxrec.metrics._evaluate`.
+computed chunk-wise over users like :mod:`jaxrec.metrics._evaluate`. This is the one target
+exposure of jaxrec: every experiment, the audit and the learned attacks' evaluations use it, with
+the one tie policy of :mod:`jaxrec.metrics._topk` (ties in random order).
 """
 
 from __future__ import annotations
 
-import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxrec import _checks
 from jaxrec.data._index import PositiveIndex, row_window
 from jaxrec.metrics._topk import (
-    ScoreAll, check_cutoffs, chunk_mask, padded_rows, raise_on_nan, tie_priority, tie_seed)
+    check_cutoffs, chunk_mask, padded_rows, raise_on_nan, score_fn, tie_priority, tie_seed)
 from jaxrec.typing import Array, ArrayLike, Params, PRNGKey
 
 __all__ = ["TARGET_METRICS", "TargetEvaluator", "make_target_evaluator", "target_exposure"]
@@ -53,15 +56,17 @@ class TargetEvaluator:
   chunk_size: int = struct.field(pytree_node=False)
   window: int = struct.field(pytree_node=False)
 
-  def raw(self, score_all: ScoreAll, params: Params, targets: Array) -> dict[str, Array]:
+  def raw(self, model: Any, params: Params, targets: Array, data: Any = None
+          ) -> dict[str, Array]:
     """Traceable per-target sums over eligible users.
 
     Args:
-      score_all: ``score_all(params, users (C,)) -> (C, I)``; ``params`` may hold more users
-        (fake ones) than ``train``: only the real users are scored.
+      model: a :class:`jaxrec.models.Model`; its params may hold more users (fake ones) than
+        ``train``: only the real users are scored.
       params: model parameters.
-      targets: ``(T,) int32`` target item ids (not range-checked here; see
-        :func:`target_exposure`).
+      targets: ``(T,) int32`` distinct target item ids (checked when concrete, and under
+        :func:`jaxrec.checked` when traced).
+      data: the model's data (default ``train``).
 
     Returns:
       ``{"eligible": (T,), "hits": (T, len(ks)), "ndcg": (T, len(ks)), "rank": (T,),
@@ -70,14 +75,15 @@ class TargetEvaluator:
     """
     train = self.train
     nu, ni, chunk = train.num_users, train.num_items, self.chunk_size
-    targets = jnp.asarray(targets, jnp.int32)
+    targets = _checks.ids("targets", targets, ni, distinct=True, nonempty=True)
     rows = padded_rows(train, self.window)
     ks = jnp.asarray(self.ks, jnp.float32)
+    scores_of = score_fn(model, params, train if data is None else data, ni)
 
     def body(num_nan, start):
       users = jnp.minimum(start + jnp.arange(chunk, dtype=jnp.int32), nu - 1)
       in_range = (start + jnp.arange(chunk)) < nu
-      scores = score_all(params, users).astype(jnp.float32)
+      scores = scores_of(users)
       num_nan = num_nan + jnp.sum(jnp.isnan(scores) & in_range[:, None])
       seen = chunk_mask(*rows, train.indptr, start, chunk, self.window, nu, ni)
       masked = jnp.where(seen | jnp.isnan(scores), -jnp.inf, scores)
@@ -136,25 +142,27 @@ def make_target_evaluator(train: PositiveIndex, *, ks: tuple[int, ...] = (10,),
 
   Raises:
     ValueError: a bad cut-off or chunk size.
+
+  Source:
+    jaxrec.
   """
-  ks = (ks,) if isinstance(ks, (int, np.integer)) else tuple(ks)
-  check_cutoffs(train, ks, chunk_size)
-  return TargetEvaluator(train=train, seed=tie_seed(tie_key),
-                         ks=tuple(sorted({int(k) for k in ks})), chunk_size=int(chunk_size),
+  ks, chunk_size = check_cutoffs(train, ks, chunk_size)
+  return TargetEvaluator(train=train, seed=tie_seed(tie_key), ks=ks, chunk_size=chunk_size,
                          window=row_window(train, chunk_size))
 
 
-@functools.partial(jax.jit, static_argnames=("score_all",))
-def _raw(ev: TargetEvaluator, score_all: ScoreAll, params: Params, targets: Array):
-  return ev.raw(score_all, params, targets)
+@jax.jit
+def _raw(ev: TargetEvaluator, model: Any, params: Params, targets: Array, data: Any):
+  return ev.raw(model, params, targets, data)
 
 
 def target_exposure(
-    score_all: ScoreAll,
+    model: Any,
     params: Params,
     train: PositiveIndex,
     targets: ArrayLike,
     *,
+    data: Any = None,
     ks: tuple[int, ...] = (10,),
     chunk_size: int = 256,
     tie_key: PRNGKey | None = None,
@@ -162,22 +170,25 @@ def target_exposure(
   """Target HR@k, nDCG@k, mean rank and mean score of each target item (module docstring).
 
   Args:
-    score_all: ``score_all(params, users (C,)) -> (C, I)``.
-    params: model parameters (may include fake users beyond ``train.num_users``).
+    model: a :class:`jaxrec.models.Model`. params: its parameters (may include fake users
+      beyond ``train.num_users``).
     train: clean training positives of the real users.
-    targets: ``(T,)`` item ids.
+    targets: ``(T,)`` distinct item ids, ``T >= 1`` (a single id is allowed).
+    data: the model's data (default ``train``; the poisoned data of a poisoned model).
     ks: cut-offs. chunk_size: users scored at once. tie_key: random tie order.
 
   Returns:
     A list of ``T`` dicts (see :meth:`TargetEvaluator.summarize`).
 
   Raises:
-    ValueError: target ids outside ``[0, num_items)``, bad cut-offs, or NaN scores.
+    ValueError: an empty target list, target ids outside ``[0, num_items)`` or repeated, bad
+      cut-offs, a model whose catalogue differs from ``train``'s, or NaN scores.
+
+  Source:
+    Mobasher, Burke, Bhaumik, Williams, ACM TOIT 7(4), 2007, Sec. 6 (hit ratio, prediction
+    shift); jaxrec's tie policy (:mod:`jaxrec.metrics._topk`).
   """
-  targets = np.atleast_1d(np.asarray(targets))
-  if targets.ndim != 1 or not np.issubdtype(targets.dtype, np.integer):
-    raise ValueError(f"targets must be a 1-D array of integer item ids, got {targets!r}")
-  if targets.size and (targets.min() < 0 or targets.max() >= train.num_items):
-    raise ValueError(f"target ids must lie in [0, {train.num_items}), got {targets.tolist()}")
+  targets = _checks.ids("targets", np.atleast_1d(np.asarray(targets)), train.num_items,
+                        distinct=True, nonempty=True)
   ev = make_target_evaluator(train, ks=ks, chunk_size=chunk_size, tie_key=tie_key)
-  return ev.summarize(_raw(ev, score_all, params, jnp.asarray(targets, jnp.int32)))
+  return ev.summarize(_raw(ev, model, params, targets, train if data is None else data))

@@ -11,18 +11,34 @@ random ranking, never better. (``lax.top_k`` alone would favour items with small
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrec import _checks
 from jaxrec.data._index import PositiveIndex, row_window
 from jaxrec.typing import Array, Params, PRNGKey
 
-__all__ = ["ScoreAll", "recommend", "tie_priority", "tie_seed", "top_k_random_ties"]
+__all__ = ["recommend", "tie_priority", "tie_seed", "top_k_random_ties"]
 
-ScoreAll = Callable[[Params, Array], Array]
+ScoreFn = Callable[[Array], Array]
+
+
+def score_fn(model: Any, params: Params, data: Any, num_items: int) -> ScoreFn:
+  """``users (C,) -> (C, I) float32``: the model's ``score_all`` after its ``scoring`` (computed
+  once), checking that the model ranks the catalogue of the evaluation (static shapes)."""
+  ranker, ranker_params = model.scoring(params, data)
+
+  def scores(users: Array) -> Array:
+    out = ranker.score_all(ranker_params, data, users)
+    if out.ndim != 2 or out.shape[1] != num_items:
+      raise ValueError(f"the model scores {out.shape[-1]} items, but the evaluation's "
+                       f"catalogue has {num_items}")
+    return out.astype(jnp.float32)
+
+  return scores
 
 
 def tie_seed(tie_key: PRNGKey | None) -> Array:
@@ -122,11 +138,11 @@ def top_k_random_ties(scores: Array, users: Array, seed: Array, k: int) -> Array
   return idx.astype(jnp.int32)
 
 
-def chunk_topk(score_all, params, train_rows, train_indptr, seed, start, *, chunk, window,
-                num_users, num_items, k):
+def chunk_topk(scores_of: ScoreFn, train_rows, train_indptr, seed, start, *, chunk, window,
+               num_users, num_items, k):
   """Top-k lists of users ``[start, start + chunk)``: ``(users, items, valid, num_nan)``."""
   users = jnp.minimum(start + jnp.arange(chunk, dtype=jnp.int32), num_users - 1)
-  scores = score_all(params, users).astype(jnp.float32)
+  scores = scores_of(users)
   in_range = (start + jnp.arange(chunk)) < num_users
   num_nan = jnp.sum(jnp.isnan(scores) & in_range[:, None])
   seen = chunk_mask(*train_rows, train_indptr, start, chunk, window, num_users, num_items)
@@ -136,44 +152,42 @@ def chunk_topk(score_all, params, train_rows, train_indptr, seed, start, *, chun
   return users, items, valid, num_nan
 
 
-def check_cutoffs(train: PositiveIndex, ks, chunk_size) -> None:
-  """Host-side validation of cut-offs and chunk size (``ValueError`` naming the problem)."""
-  if not ks:
-    raise ValueError("ks must name at least one cut-off")
-  for k in ks:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-      raise ValueError(f"cut-off k must be a positive integer, got {k!r}")
-    if k > train.num_items:
-      raise ValueError(f"k={k} is larger than the catalogue (num_items={train.num_items})")
-  if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-      or chunk_size <= 0:
-    raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+def check_cutoffs(train: PositiveIndex, ks, chunk_size) -> tuple[tuple[int, ...], int]:
+  """Host-side validation of cut-offs and chunk size (``ValueError`` naming the problem).
+
+  Returns:
+    ``(sorted distinct ks, chunk_size)``.
+  """
+  ks = _checks.cutoffs(ks, train.num_items)
+  return ks, _checks.integer("chunk_size", chunk_size, low=1)
 
 
 def raise_on_nan(num_nan) -> None:
   """Raises ``ValueError`` when a model produced NaN scores."""
   if int(num_nan):
     raise ValueError(
-        f"score_all returned NaN for {int(num_nan)} user-item pairs: the model diverged or its "
-        "parameters hold NaN; metrics would be meaningless")
+        f"score_all returned NaN for {int(num_nan)} user-item pairs: the model diverged, its "
+        "parameters hold NaN, or it covers fewer users than the evaluation's training data; "
+        "metrics would be meaningless")
 
 
 def recommend(
-    score_all: ScoreAll,
+    model: Any,
     params: Params,
     train: PositiveIndex,
     k: int,
     *,
+    data: Any = None,
     chunk_size: int = 256,
     tie_key: PRNGKey | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
   """Top-``k`` lists of every user, training items excluded (ties as in the module docstring).
 
   Args:
-    score_all: ``score_all(params, users (C,)) -> (C, I)`` (e.g. ``models.mf.score_all``).
-    params: the model parameters.
+    model: a :class:`jaxrec.models.Model`. params: its parameters.
     train: the training positives, masked from the lists.
     k: list length, ``1 <= k <= num_items``.
+    data: the model's data (default ``train``).
     chunk_size: users scored at once.
     tie_key: key of the random tie order; default ``jax.random.key(0)``.
 
@@ -182,24 +196,30 @@ def recommend(
     for slots past a user's number of unseen items.
 
   Raises:
-    ValueError: ``k`` outside ``[1, num_items]``, a non-positive ``chunk_size``, or NaN scores.
+    ValueError: ``k`` outside ``[1, num_items]``, a non-positive ``chunk_size``, a model whose
+      catalogue differs from ``train``'s, or NaN scores.
+
+  Source:
+    jaxrec (random tie order of the module docstring).
   """
-  check_cutoffs(train, (k,), chunk_size)
+  (k,), chunk_size = check_cutoffs(train, (k,), chunk_size)
   window = row_window(train, chunk_size)
-  items, valid, num_nan = _recommend_core(score_all, params, train, tie_seed(tie_key),
-                                          chunk=chunk_size, window=window, k=k)
+  items, valid, num_nan = _recommend_core(model, params, train if data is None else data,
+                                          train, tie_seed(tie_key), chunk=chunk_size,
+                                          window=window, k=k)
   raise_on_nan(num_nan)
   return np.asarray(items)[: train.num_users], np.asarray(valid)[: train.num_users]
 
 
-@functools.partial(jax.jit, static_argnames=("score_all", "chunk", "window", "k"))
-def _recommend_core(score_all, params, train, seed, *, chunk, window, k):
+@functools.partial(jax.jit, static_argnames=("chunk", "window", "k"))
+def _recommend_core(model, params, data, train, seed, *, chunk, window, k):
   nu, ni = train.num_users, train.num_items
   rows = padded_rows(train, window)
   starts = jnp.arange(0, nu, chunk, dtype=jnp.int32)
+  scores_of = score_fn(model, params, data, ni)
   _, items, valid, num_nan = jax.lax.map(
-      lambda s: chunk_topk(score_all, params, rows, train.indptr, seed, s, chunk=chunk,
-                            window=window, num_users=nu, num_items=ni, k=k),
+      lambda s: chunk_topk(scores_of, rows, train.indptr, seed, s, chunk=chunk,
+                           window=window, num_users=nu, num_items=ni, k=k),
       starts)
   return items.reshape(-1, k), valid.reshape(-1, k), jnp.sum(num_nan)
 

@@ -1,36 +1,46 @@
-"""Recommenders: a params pytree plus pure scoring functions.
+"""Recommenders, surrogates and baselines, all implementing one protocol (:class:`Model`).
 
-Data-dependent models (LightGCN, EASE, ItemKNN) take the interactions as an argument
-(:class:`jaxrec.data.Graph`), so gradients reach the (relaxed) interactions.
+A model is a small frozen configuration with pure methods ``init(key, data)``,
+``loss(params, batch, data)``, ``score(params, data, users, items)``,
+``score_all(params, data, users)`` and ``scoring(params, data)``; the data (an interaction
+index, a graph, a dense matrix, item features) are always an argument, so gradients reach them.
+Build a model with its factory (validated): :func:`mf` (BPR-MF), :func:`lightgcn`,
+:func:`neumf`, :func:`ease`, :func:`itemknn`, :func:`popularity`, and the surrogates of bilevel
+poisoning :func:`lfm` (unrolled) and :func:`als` (implicit). Train one with
+:mod:`jaxrec.training` (a model plus its recipe is a :class:`jaxrec.training.Victim`).
 """
 
-from jaxrec.models._base import Recommender as Recommender
+from jaxrec.models._als import ALS as ALS
+from jaxrec.models._als import als as als
+from jaxrec.models._als import als_sweep as als_sweep
+from jaxrec.models._base import Model as Model
+from jaxrec.models._ease import EASE as EASE
 from jaxrec.models._ease import EASEParams as EASEParams
-from jaxrec.models._ease import ease_score_all as ease_score_all
-from jaxrec.models._ease import fit_ease as fit_ease
+from jaxrec.models._ease import ease as ease
 from jaxrec.models._ease import item_gram as item_gram
+from jaxrec.models._itemknn import ItemKNN as ItemKNN
 from jaxrec.models._itemknn import ItemKNNParams as ItemKNNParams
-from jaxrec.models._itemknn import fit_itemknn as fit_itemknn
-from jaxrec.models._itemknn import itemknn_score_all as itemknn_score_all
+from jaxrec.models._itemknn import itemknn as itemknn
+from jaxrec.models._lfm import LFM as LFM
+from jaxrec.models._lfm import lfm as lfm
+from jaxrec.models._lfm import weighted_mse as weighted_mse
+from jaxrec.models._lightgcn import LightGCN as LightGCN
 from jaxrec.models._lightgcn import LightGCNParams as LightGCNParams
-from jaxrec.models._lightgcn import lightgcn_bpr_objective as lightgcn_bpr_objective
-from jaxrec.models._lightgcn import init as lightgcn_init
-from jaxrec.models._lightgcn import propagate as lightgcn_propagate
-from jaxrec.models._lightgcn import to_mf as lightgcn_to_mf
+from jaxrec.models._lightgcn import lightgcn as lightgcn
+from jaxrec.models._lightgcn import propagate as propagate
+from jaxrec.models._mf import MF as MF
 from jaxrec.models._mf import MFParams as MFParams
 from jaxrec.models._mf import mf as mf
-from jaxrec.models._mf import mf_bpr_objective as mf_bpr_objective
+from jaxrec.models._neumf import NeuMF as NeuMF
 from jaxrec.models._neumf import NeuMFParams as NeuMFParams
 from jaxrec.models._neumf import neumf as neumf
-from jaxrec.models._neumf import neumf_bpr_objective as neumf_bpr_objective
+from jaxrec.models._popularity import Popularity as Popularity
 from jaxrec.models._popularity import PopularityParams as PopularityParams
-from jaxrec.models._popularity import fit_popularity as fit_popularity
 from jaxrec.models._popularity import popularity as popularity
 
 __all__ = [
-    "EASEParams", "ItemKNNParams", "LightGCNParams", "MFParams", "NeuMFParams",
-    "PopularityParams", "Recommender", "ease_score_all", "fit_ease", "fit_itemknn",
-    "fit_popularity", "item_gram", "itemknn_score_all", "lightgcn_bpr_objective",
-    "lightgcn_init", "lightgcn_propagate", "lightgcn_to_mf", "mf", "mf_bpr_objective", "neumf",
-    "neumf_bpr_objective", "popularity",
+    "ALS", "EASE", "EASEParams", "ItemKNN", "ItemKNNParams", "LFM", "LightGCN",
+    "LightGCNParams", "MF", "MFParams", "Model", "NeuMF", "NeuMFParams", "Popularity",
+    "PopularityParams", "als", "als_sweep", "ease", "item_gram", "itemknn", "lfm", "lightgcn",
+    "mf", "neumf", "popularity", "propagate", "weighted_mse",
 ]

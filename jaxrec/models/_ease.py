@@ -9,21 +9,27 @@ Reference code:
   one dense inverse, column-wise division. jaxrec builds the Gram matrix chunk-wise from the
   weighted edges of a :class:`jaxrec.data.Graph` and differentiates through the inverse, so an
   attack can take gradients of EASE's scores with respect to the (relaxed) interactions.
+
+EASE and ItemKNN (:mod:`jaxrec.models._itemknn`) are item-item models: ``init`` computes an
+``(I, I)`` matrix ``W`` from the data and a user's scores are ``x_u W`` for the user's weighted
+row ``x_u`` of the data (:func:`item_item_scores`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
-from jaxrec.data._graph import Graph
-from jaxrec.typing import Array, ArrayLike
+from jaxrec import _checks
+from jaxrec.data._graph import Graph, as_graph, user_rows
+from jaxrec.models import _base
+from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["EASEParams", "ease_score_all", "fit_ease", "item_gram", "score_rows"]
+__all__ = ["EASE", "EASEParams", "ease", "item_gram", "item_item_scores"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # no TF32 on GPUs: Gram counts and scores stay exact-ish
 
@@ -68,8 +74,7 @@ def item_gram(graph: Graph, *, chunk_size: int = 256) -> Array:
   Source:
     Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019, Sec. 2 (``X^T X``).
   """
-  if isinstance(chunk_size, bool) or int(chunk_size) <= 0:
-    raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+  chunk_size = _checks.integer("chunk_size", chunk_size, low=1)
   nu, ni = graph.num_users, graph.num_items
   dtype = _float_dtype(graph)
   c = max(1, min(int(chunk_size), nu))
@@ -92,30 +97,6 @@ def item_gram(graph: Graph, *, chunk_size: int = 256) -> Array:
   return gram
 
 
-def score_rows(graph: Graph, users: ArrayLike) -> Array:
-  """Dense weighted interaction rows of some users, ``(C, I)`` float, each row filled even when
-  a user is listed several times.
-
-  Same values as :func:`jaxrec.data.user_rows` for distinct users, but a repeated user gets
-  its row in *every* position (``user_rows`` fills only one of them), and the weights' float
-  dtype is kept. :func:`jaxrec.metrics.evaluate` scores the last chunk with ids clamped to
-  ``num_users - 1``, so the last user is repeated there; with ``user_rows`` its real position
-  would read zeros. Cost ``O(E + U + C I)``; differentiable with respect to ``graph.weights``.
-
-  Args:
-    graph: the interactions.
-    users: ``(C,)`` integer user ids in ``[0, num_users)`` (not range-checked: this runs under
-      ``jit``).
-  """
-  users = jnp.asarray(users, jnp.int32)
-  c = users.shape[0]
-  # Each listed user's first position (scatter-min is order-independent, unlike scatter-set).
-  slot = jnp.full((graph.num_users,), c, jnp.int32).at[users].min(jnp.arange(c, dtype=jnp.int32))
-  rows = jnp.zeros((c, graph.num_items), _float_dtype(graph)).at[
-      slot[graph.users], graph.items].add(graph.weights.astype(_float_dtype(graph)), mode="drop")
-  return rows[slot[users]]
-
-
 @jax.custom_jvp
 def _spd_inverse(gram: Array) -> Array:
   """Inverse of a symmetric positive-definite matrix via its Cholesky factor."""
@@ -133,41 +114,8 @@ def _spd_inverse_jvp(primals, tangents):
   return inv, -jnp.dot(jnp.dot(inv, dsym, precision=_HIGHEST), inv, precision=_HIGHEST)
 
 
-def fit_ease(graph: Graph, *, reg: float | Array = 500.0, chunk_size: int = 256) -> EASEParams:
-  """EASE's closed form on a weighted interaction graph (jittable, ``vmap``-able).
-
-  ``G = X^T X + reg * Id`` (:func:`item_gram`), ``P = G^-1``, ``B_ij = -P_ij / P_jj`` for
-  ``i != j`` and ``B_jj = 0`` (Steck 2019). An item without interactions gets a zero column and
-  a zero row in ``B``.
-
-  The inverse is a Cholesky factorisation plus two triangular solves: ``G`` is symmetric with
-  eigenvalues ``>= reg > 0`` for non-negative weights, so Cholesky needs no pivoting, is
-  backward-stable and costs about half an LU (``jnp.linalg.inv``); a non-positive-definite ``G``
-  (e.g. ``reg <= 0`` on rank-deficient data) shows as NaN instead of a silently wrong inverse.
-  Derivatives use ``dP = -P dG P`` (a ``custom_jvp``, so forward and reverse mode both work,
-  through :func:`jax.grad` with respect to ``graph.weights`` and ``reg``), two matrix products
-  instead of differentiating the factorisation step by step.
-
-  Cost: ``O(U I^2)`` for the Gram matrix, ``O(I^3)`` for the inverse, ``O(I^2)`` memory.
-
-  Args:
-    graph: the training interactions (weights: 1 = interaction, relaxed values allowed).
-    reg: L2 weight ``lambda`` (units: interactions; compare with item degrees), ``> 0``; may be a
-      tracer. Default 500, the paper's value for ML-20M-sized data. On MovieLens-100K's
-      leave-one-out split HR@10 is 0.140, 0.146, 0.144, 0.136 for 100, 250, 500, 1000.
-    chunk_size: static users per Gram chunk.
-
-  Returns:
-    :class:`EASEParams` with ``(I, I)`` weights in the graph weights' float dtype.
-
-  Raises:
-    ValueError: a concrete ``reg`` that is not a positive finite scalar, or a non-positive
-      ``chunk_size``.
-  """
-  if not isinstance(reg, jax.core.Tracer):
-    value = np.asarray(reg)
-    if value.dtype == bool or value.ndim or not (np.isfinite(value) and value > 0):
-      raise ValueError(f"reg must be a positive finite number, got {reg!r}")
+def _fit(graph: Graph, reg, chunk_size: int) -> EASEParams:
+  """EASE's closed form (see :meth:`EASE.init`)."""
   gram = item_gram(graph, chunk_size=chunk_size)
   n = gram.shape[0]
   gram = gram + jnp.asarray(reg, gram.dtype) * jnp.eye(n, dtype=gram.dtype)
@@ -177,27 +125,136 @@ def fit_ease(graph: Graph, *, reg: float | Array = 500.0, chunk_size: int = 256)
   return EASEParams(weights=b)
 
 
-def ease_score_all(score_params: tuple[EASEParams, Graph], users: ArrayLike) -> Array:
-  """EASE scores of every item for some users: ``x_u B``, ``(C, I)`` float.
+def item_item_scores(weights: Array, data: Any, users: ArrayLike) -> Array:
+  """``x_u W``: ``(C, I)`` scores of an item-item model for ``(C,)`` users.
 
-  Module-level (hashable) so it can be a static argument of :func:`jaxrec.metrics.evaluate`.
+  ``x_u`` is the user's weighted row of the data (:func:`jaxrec.data.user_rows`; repeated users
+  allowed), ``W`` the ``(I, I)`` item-item matrix. NaN rows for ids outside ``[0, U)``
+  (``ValueError`` when concrete).
 
   Args:
-    score_params: ``(EASEParams, Graph)``, the fitted model and the interactions whose rows
-      ``x_u`` are scored (normally the training graph).
-    users: ``(C,)`` integer user ids in ``[0, num_users)``; repeats allowed (see
-      :func:`score_rows`).
-
-  Returns:
-    ``(C, I)`` scores; a user without interactions scores 0 everywhere.
+    weights: ``(I, I)`` floating matrix. data: a PositiveIndex or Graph with ``I`` items.
+    users: ``(C,)`` integer user ids.
 
   Raises:
-    Nothing is validated (jittable; ids are not range-checked).
+    ValueError: a catalogue that differs from the data's; ids out of range (concrete).
 
   Source:
-    Steck, WWW 2019, Sec. 2 (scores ``X B``).
+    Steck, WWW 2019, Sec. 2 (scores ``X B``); Deshpande and Karypis, ACM TOIS 2004, Sec. 4.
   """
-  params, graph = score_params
-  return jnp.dot(score_rows(graph, users), params.weights.astype(_float_dtype(graph)),
-                 precision=_HIGHEST)
+  graph = as_graph(data)
+  _base.check_items(weights.shape[0], graph)
+  users = _checks.ids("users", users, graph.num_users)
+  rows = user_rows(graph, users)
+  scores = jnp.dot(rows, weights.astype(rows.dtype), precision=_HIGHEST)
+  return _base.nan_outside(scores, users, graph.num_users)
 
+
+def item_item_pair_scores(weights: Array, data: Any, users: ArrayLike, items: ArrayLike
+                          ) -> Array:
+  """``(B,)`` scores ``x_u . W[:, i]`` of aligned pairs (NaN for ids out of range)."""
+  graph = as_graph(data)
+  _base.check_items(weights.shape[0], graph)
+  u, i = _base.pair_ids(users, items, graph.num_users, graph.num_items)
+  rows = user_rows(graph, u)
+  cols = _base.take_rows(weights.T.astype(rows.dtype), i)  # (B, I): W[:, i] as rows
+  s = jnp.einsum("bi,bi->b", rows, cols, precision=_HIGHEST)
+  return _base.pair_nan_outside(s, u, i, graph.num_users, graph.num_items)
+
+
+@struct.dataclass(kw_only=True)
+class EASE:
+  """EASE as a :class:`jaxrec.models.Model`: ``init`` solves the closed form on the data (a
+  PositiveIndex, or a Graph whose relaxed weights receive gradients through the solve). Build it
+  with :func:`ease` (validated).
+
+  Attributes:
+    reg: L2 weight ``lambda`` (units: interactions; compare with item degrees), ``> 0``; a
+      leaf (traceable). On MovieLens-100K's leave-one-out split HR@10 is 0.140, 0.146, 0.144,
+      0.136 for 100, 250, 500, 1000.
+    chunk_size: static users per Gram chunk (:func:`item_gram`).
+  """
+
+  name: ClassVar[str] = "ease"
+  reg: Any = 500.0
+  chunk_size: int = struct.field(pytree_node=False, default=256)
+
+  def init(self, key: PRNGKey, data: Any) -> EASEParams:
+    """EASE's closed form on the data (jittable, ``vmap``-able); ``key`` is unused.
+
+    ``G = X^T X + reg * Id`` (:func:`item_gram`), ``P = G^-1``, ``B_ij = -P_ij / P_jj`` for
+    ``i != j`` and ``B_jj = 0`` (Steck 2019). An item without interactions gets a zero column
+    and a zero row in ``B``.
+
+    The inverse is a Cholesky factorisation plus two triangular solves: ``G`` is symmetric with
+    eigenvalues ``>= reg > 0`` for non-negative weights, so Cholesky needs no pivoting, is
+    backward-stable and costs about half an LU (``jnp.linalg.inv``); a non-positive-definite
+    ``G`` shows as NaN instead of a silently wrong inverse. Derivatives use ``dP = -P dG P`` (a
+    ``custom_jvp``, so forward and reverse mode both work, through :func:`jax.grad` with respect
+    to the graph's weights and ``reg``), two matrix products instead of differentiating the
+    factorisation step by step.
+
+    Cost: ``O(U I^2)`` for the Gram matrix, ``O(I^3)`` for the inverse, ``O(I^2)`` memory.
+
+    Returns:
+      :class:`EASEParams` with ``(I, I)`` weights in the graph weights' float dtype.
+
+    Raises:
+      ValueError: data that are not a PositiveIndex or a valid Graph.
+
+    Source:
+      Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019, Sec. 2.
+    """
+    del key
+    return _fit(as_graph(data), self.reg, self.chunk_size)
+
+  def loss(self, params: EASEParams, batch: Any, data: Any) -> Array:
+    """EASE's training objective at ``params``: ``||X - X B||_F^2 + reg ||B||_F^2`` (Steck
+    2019, Eq. 1; minimised in closed form by :meth:`init`), computed from the Gram matrix
+    ``G = X^T X`` as ``tr(G) - 2 <B, G> + <B, G B> + reg ||B||^2``; ``batch`` is unused.
+
+    Returns:
+      A scalar in the weights' dtype.
+
+    Source:
+      Steck, WWW 2019, Eq. (1).
+    """
+    del batch
+    gram = item_gram(as_graph(data), chunk_size=self.chunk_size)
+    b = params.weights.astype(gram.dtype)
+    gb = jnp.dot(gram, b, precision=_HIGHEST)
+    return (jnp.trace(gram) - 2.0 * jnp.sum(b * gram) + jnp.sum(b * gb)
+            + self.reg * jnp.sum(b * b))
+
+  def score(self, params: EASEParams, data: Any, users: ArrayLike, items: ArrayLike) -> Array:
+    """``(B,)`` scores ``x_u . B[:, i]`` (NaN for ids out of range)."""
+    return item_item_pair_scores(params.weights, data, users, items)
+
+  def score_all(self, params: EASEParams, data: Any, users: ArrayLike) -> Array:
+    """``(C, I)`` scores ``x_u B`` (:func:`item_item_scores`); a user without interactions
+    scores 0 everywhere."""
+    return item_item_scores(params.weights, data, users)
+
+  def scoring(self, params: EASEParams, data: Any) -> tuple["EASE", EASEParams]:
+    """The identity (the user rows are read per chunk)."""
+    return _base.identity_scoring(self, params, data)
+
+
+def ease(*, reg: float = 500.0, chunk_size: int = 256) -> EASE:
+  """A validated :class:`EASE`.
+
+  Args:
+    reg: ``> 0`` and finite (float, NumPy or JAX scalar); default 500, the paper's value for
+      ML-20M-sized data. chunk_size: users per Gram chunk ``>= 1``.
+
+  Returns:
+    An :class:`EASE`.
+
+  Raises:
+    ValueError: a non-positive or non-finite ``reg``, a bad ``chunk_size``.
+
+  Source:
+    Steck, WWW 2019.
+  """
+  return EASE(reg=_base.positive("reg", reg),
+              chunk_size=_base.positive_int("chunk_size", chunk_size))

@@ -16,18 +16,18 @@ Reference code:
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
-from jaxrec.data._graph import Graph
-from jaxrec.models._ease import item_gram, score_rows
-from jaxrec.typing import Array, ArrayLike
+from jaxrec.data._graph import Graph, as_graph
+from jaxrec.models import _base
+from jaxrec.models._ease import item_gram, item_item_pair_scores, item_item_scores
+from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["ItemKNNParams", "fit_itemknn", "itemknn_score_all"]
-
-_HIGHEST = jax.lax.Precision.HIGHEST
+__all__ = ["ItemKNN", "ItemKNNParams", "itemknn"]
 
 
 @struct.dataclass
@@ -36,48 +36,106 @@ class ItemKNNParams:
 
   Attributes:
     similarity: ``(I, I)`` pruned cosine similarities ``S`` (the graph weights' float dtype,
-      ``float32`` for :func:`jaxrec.data.graph_from_index`): column ``j`` holds the similarities
+      ``float32`` for a :class:`jaxrec.data.PositiveIndex`): column ``j`` holds the similarities
       of item ``j``'s neighbours, 0 elsewhere and on the diagonal.
   """
 
   similarity: Array
 
 
-def fit_itemknn(graph: Graph, *, num_neighbors: int = 100, shrink: float | Array = 0.0,
-                chunk_size: int = 256) -> ItemKNNParams:
-  """Cosine item-item similarities, pruned to each item's nearest neighbours (jittable).
+@struct.dataclass(kw_only=True)
+class ItemKNN:
+  """Cosine ItemKNN as a :class:`jaxrec.models.Model`: ``init`` computes the pruned
+  similarities from the data (a PositiveIndex or a Graph); scores are ``x_u S``. Build it with
+  :func:`itemknn` (validated).
 
-  ``S_ij = (x_i . x_j) / (||x_i|| ||x_j|| + shrink)`` over the item columns ``x_i`` of the
-  weighted user-item matrix (:func:`jaxrec.models._ease.item_gram`), 0 where the denominator
-  is 0 (an item without interactions, ``shrink = 0``), never NaN. The diagonal is 0. Then, for
-  every item ``j`` (column), only the ``num_neighbors`` items ``i != j`` with the largest
-  ``S_ij`` are kept (ties: lower id first) and the rest of the column is zeroed. Square roots
-  are guarded so that zero columns give zero, not NaN, gradients.
-
-  Cost: ``O(U I^2)`` for the Gram matrix, ``O(I^2 log k)`` for the top-k; ``O(I^2)`` memory.
-
-  Args:
-    graph: the training interactions (weights: 1 = interaction, relaxed values allowed).
+  Attributes:
     num_neighbors: static neighbourhood size ``k`` per item (capped at ``I - 1``). Default 100,
       the usual choice in top-N studies. On MovieLens-100K's leave-one-out split HR@10 is
       0.126, 0.114, 0.103, 0.116 for 20, 50, 100, 200 neighbours (shrink 0).
     shrink: non-negative shrinkage added to the denominator (units: interactions, the scale of
-      ``||x_i|| ||x_j||``); damps similarities between rarely seen items. May be a tracer.
+      ``||x_i|| ||x_j||``); damps similarities between rarely seen items. A leaf (traceable).
     chunk_size: static users per Gram chunk.
+  """
+
+  name: ClassVar[str] = "itemknn"
+  num_neighbors: int = struct.field(pytree_node=False, default=100)
+  shrink: Any = 0.0
+  chunk_size: int = struct.field(pytree_node=False, default=256)
+
+  def init(self, key: PRNGKey, data: Any) -> ItemKNNParams:
+    """Cosine item-item similarities, pruned to each item's nearest neighbours (jittable).
+
+    ``S_ij = (x_i . x_j) / (||x_i|| ||x_j|| + shrink)`` over the item columns ``x_i`` of the
+    weighted user-item matrix (:func:`jaxrec.models._ease.item_gram`), 0 where the denominator
+    is 0 (an item without interactions, ``shrink = 0``), never NaN. The diagonal is 0. Then, for
+    every item ``j`` (column), only the ``num_neighbors`` items ``i != j`` with the largest
+    ``S_ij`` are kept (ties: lower id first) and the rest of the column is zeroed. Square roots
+    are guarded so that zero columns give zero, not NaN, gradients. ``key`` is unused.
+
+    Cost: ``O(U I^2)`` for the Gram matrix, ``O(I^2 log k)`` for the top-k; ``O(I^2)`` memory.
+
+    Returns:
+      :class:`ItemKNNParams`.
+
+    Raises:
+      ValueError: data that are not a PositiveIndex or a valid Graph.
+
+    Source:
+      Sarwar, Karypis, Konstan, Riedl, WWW 2001, Sec. 3.1.1; Deshpande, Karypis, ACM TOIS 2004,
+      Sec. 4.
+    """
+    del key
+    return _fit(as_graph(data), self.num_neighbors, self.shrink, self.chunk_size)
+
+  def loss(self, params: ItemKNNParams, batch: Any, data: Any) -> Array:
+    """ItemKNN has no training loss: its similarities are computed, not fitted.
+
+    Raises:
+      NotImplementedError: always (train ItemKNN by :meth:`init`; a victim of it runs no
+        epoch).
+    """
+    raise NotImplementedError("ItemKNN has no training loss: init computes its similarities "
+                              "in closed form (its victim trains no epoch)")
+
+  def score(self, params: ItemKNNParams, data: Any, users: ArrayLike, items: ArrayLike
+            ) -> Array:
+    """``(B,)`` scores ``x_u . S[:, i]`` (NaN for ids out of range)."""
+    return item_item_pair_scores(params.similarity, data, users, items)
+
+  def score_all(self, params: ItemKNNParams, data: Any, users: ArrayLike) -> Array:
+    """``(C, I)`` scores ``x_u S``: the score of item ``j`` is the sum, over the user's items
+    ``i`` among ``j``'s neighbours, of ``x_ui S_ij``; a user without interactions scores 0."""
+    return item_item_scores(params.similarity, data, users)
+
+  def scoring(self, params: ItemKNNParams, data: Any) -> tuple["ItemKNN", ItemKNNParams]:
+    """The identity (the user rows are read per chunk)."""
+    return _base.identity_scoring(self, params, data)
+
+
+def itemknn(*, num_neighbors: int = 100, shrink: float = 0.0, chunk_size: int = 256
+            ) -> ItemKNN:
+  """A validated :class:`ItemKNN`.
+
+  Args:
+    num_neighbors: ``>= 1``. shrink: ``>= 0`` and finite (float, NumPy or JAX scalar).
+    chunk_size: users per Gram chunk ``>= 1``.
 
   Returns:
-    :class:`ItemKNNParams`.
+    An :class:`ItemKNN`.
 
   Raises:
-    ValueError: a non-positive ``num_neighbors`` or ``chunk_size``, or a concrete negative
-      ``shrink``.
+    ValueError: a size out of range, a negative or non-finite ``shrink``.
+
+  Source:
+    Sarwar et al., WWW 2001, Sec. 3.1.1; Deshpande, Karypis, ACM TOIS 2004, Sec. 4.
   """
-  if isinstance(num_neighbors, bool) or int(num_neighbors) <= 0:
-    raise ValueError(f"num_neighbors must be a positive integer, got {num_neighbors!r}")
-  if not isinstance(shrink, jax.core.Tracer):
-    value = np.asarray(shrink)
-    if value.dtype == bool or value.ndim or not (np.isfinite(value) and value >= 0):
-      raise ValueError(f"shrink must be a non-negative finite number, got {shrink!r}")
+  return ItemKNN(num_neighbors=_base.positive_int("num_neighbors", num_neighbors),
+                 shrink=_base.non_negative("shrink", shrink),
+                 chunk_size=_base.positive_int("chunk_size", chunk_size))
+
+
+def _fit(graph: Graph, num_neighbors: int, shrink, chunk_size: int) -> ItemKNNParams:
   gram = item_gram(graph, chunk_size=chunk_size)
   n = gram.shape[0]
   sq = jnp.diagonal(gram)
@@ -96,28 +154,3 @@ def fit_itemknn(graph: Graph, *, num_neighbors: int = 100, shrink: float | Array
   cols = jnp.broadcast_to(jnp.arange(n)[:, None], rows.shape)
   keep = jnp.zeros((n, n), bool).at[rows, cols].set(True)
   return ItemKNNParams(similarity=jnp.where(keep, sim, 0.0))
-
-
-def itemknn_score_all(score_params: tuple[ItemKNNParams, Graph], users: ArrayLike) -> Array:
-  """ItemKNN scores of every item for some users: ``x_u S``, ``(C, I)`` float.
-
-  The score of item ``j`` for user ``u`` is the sum, over the user's items ``i`` among ``j``'s
-  neighbours, of ``x_ui S_ij``. Module-level (hashable) for :func:`jaxrec.metrics.evaluate`.
-
-  Args:
-    score_params: ``(ItemKNNParams, Graph)``, the fitted model and the interactions whose rows
-      are scored (normally the training graph).
-    users: ``(C,)`` integer user ids in ``[0, num_users)``; repeats allowed.
-
-  Returns:
-    ``(C, I)`` scores; a user without interactions scores 0 everywhere.
-
-  Raises:
-    Nothing is validated (jittable; ids are not range-checked).
-
-  Source:
-    Deshpande, Karypis, "Item-based top-N recommendation algorithms", ACM TOIS 2004, Sec. 4.
-  """
-  params, graph = score_params
-  rows = score_rows(graph, users)
-  return jnp.dot(rows, params.similarity.astype(rows.dtype), precision=_HIGHEST)

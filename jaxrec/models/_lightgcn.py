@@ -12,8 +12,8 @@ Reference code:
   degree-0 nodes; ``reg_loss = 1/2 (|e_u^0|^2 + |e_i^0|^2 + |e_j^0|^2) / B`` next to a mean BPR
   loss, i.e. the summed form used here.
 
-The interaction graph is an *argument* (:class:`jaxrec.data.Graph`, weighted edges), never
-stored: propagation is a differentiable function of ``graph.weights``, so a relaxed (fractional)
+The interaction data are an *argument* (a :class:`jaxrec.data.PositiveIndex`, or a
+:class:`jaxrec.data.Graph` with weighted edges), never stored: propagation is a differentiable function of ``graph.weights``, so a relaxed (fractional)
 fake interaction receives a gradient through both the messages it carries and the degrees it
 changes. No dense users x items adjacency is built: each layer is a gather and a scatter-add over
 the ``E`` edges (``O(E D)`` time, ``O((U + I) D)`` memory beyond the graph, see :func:`propagate`).
@@ -21,18 +21,20 @@ the ``E`` edges (``O(E D)`` time, ``O((U + I) D)`` memory beyond the graph, see 
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrec import losses
-from jaxrec.data._graph import Graph, graph_degrees
+from jaxrec import _checks, losses
+from jaxrec.data._graph import Graph, as_graph, graph_degrees
 from jaxrec.data._sampling import BPRBatch
-from jaxrec.models._mf import MFParams, _rowdot
-from jaxrec.typing import Array, PRNGKey
+from jaxrec.models import _base
+from jaxrec.models._mf import MF, MFParams, rowdot
+from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["LightGCNParams", "edge_norms", "init", "lightgcn_bpr_objective", "propagate",
-           "to_mf"]
+__all__ = ["LightGCN", "LightGCNParams", "edge_norms", "lightgcn", "propagate"]
 
 
 @struct.dataclass
@@ -48,32 +50,123 @@ class LightGCNParams:
   item_emb: Array
 
 
-def init(key: PRNGKey, num_users: int, num_items: int, dim: int = 64, *,
-         stddev: float = 0.1) -> LightGCNParams:
-  """Embeddings ~ N(0, stddev^2), no bias (the paper's model has none).
+@struct.dataclass(kw_only=True)
+class LightGCN:
+  """LightGCN as a :class:`jaxrec.models.Model`; ``data`` is a :class:`jaxrec.data.PositiveIndex`
+  or a :class:`jaxrec.data.Graph` (relaxed edge weights receive gradients). Build it with
+  :func:`lightgcn` (validated).
+
+  Attributes:
+    dim: static embedding size ``D`` (64 in the paper).
+    num_layers: static propagation layers ``L`` (3 in the paper).
+    reg: L2 coefficient ``lambda`` on the batch's layer-0 embeddings (a leaf: traceable).
+    stddev: static initial scale (0.1, as the authors' PyTorch code).
+    chunk_size: static edges per scan step of :func:`propagate`.
+  """
+
+  name: ClassVar[str] = "lightgcn"
+  dim: int = struct.field(pytree_node=False, default=64)
+  num_layers: int = struct.field(pytree_node=False, default=3)
+  reg: Any = 0.0
+  stddev: float = struct.field(pytree_node=False, default=0.1)
+  chunk_size: int = struct.field(pytree_node=False, default=8192)
+
+  def init(self, key: PRNGKey, data: Any) -> LightGCNParams:
+    """Embeddings ~ N(0, stddev^2), no bias (the paper's model has none).
+
+    Returns:
+      :class:`LightGCNParams` with ``float32`` arrays for the data's sizes.
+
+    Raises:
+      ValueError: data of unknown kind or with an empty id space.
+
+    Source:
+      He et al., "LightGCN", SIGIR 2020, Sec. 3.1 (layer-0 embeddings are the only parameters).
+    """
+    num_users, num_items = _base.data_sizes(data)
+    for name, v in (("num_users", num_users), ("num_items", num_items)):
+      _base.positive_int(name, v)
+    ku, ki = jax.random.split(key)
+    return LightGCNParams(
+        user_emb=self.stddev * jax.random.normal(ku, (num_users, self.dim), jnp.float32),
+        item_emb=self.stddev * jax.random.normal(ki, (num_items, self.dim), jnp.float32))
+
+  def loss(self, params: LightGCNParams, batch: BPRBatch, data: Any) -> Array:
+    """BPR loss on the propagated embeddings plus L2 on the batch's layer-0 embeddings.
+
+    ``sum_b -log sigma(e_u . e_i - e_u . e_j) + reg * 0.5 * (|e_u^0|^2 + |e_i^0|^2 +
+    |e_j^0|^2)`` summed over the batch (jaxrec's convention, :func:`jaxrec.losses.bpr`): the
+    reference code's ``mean BPR + reg * sum(l2) / B`` times ``B``, so ``reg`` means the same as
+    the paper's ``lambda`` (1e-4 there). The whole graph is propagated once per call.
+
+    Returns:
+      A scalar float32.
+
+    Raises:
+      ValueError: as :func:`propagate`.
+
+    Source:
+      He et al., SIGIR 2020, Eq. (15).
+    """
+    u, i, j = batch
+    users, items = propagate(params, as_graph(data), self.num_layers,
+                             chunk_size=self.chunk_size)
+    eu, ei, ej = users[u], items[i], items[j]
+    ego = (params.user_emb[u], params.item_emb[i], params.item_emb[j])
+    return losses.bpr(rowdot(eu, ei), rowdot(eu, ej)) + self.reg * losses.l2(*ego)
+
+  def score(self, params: LightGCNParams, data: Any, users: ArrayLike, items: ArrayLike
+            ) -> Array:
+    """``(B,)`` inner products of the propagated embeddings (Eq. 5); NaN for ids out of range
+    (``ValueError`` when concrete)."""
+    model, p = self.scoring(params, data)
+    return model.score(p, data, users, items)
+
+  def score_all(self, params: LightGCNParams, data: Any, users: ArrayLike) -> Array:
+    """``(C, I)`` scores of every item (Eq. 5), propagating the whole graph (for many chunks
+    of users, :meth:`scoring` propagates once)."""
+    model, p = self.scoring(params, data)
+    return model.score_all(p, data, users)
+
+  def scoring(self, params: LightGCNParams, data: Any) -> tuple[MF, MFParams]:
+    """The propagated model as BPR-MF with a zero item bias, which ranks with LightGCN's inner
+    product (Eq. 5): ``(MF(dim), MFParams(user_final, item_final, zeros))``.
+
+    Raises:
+      ValueError: as :func:`propagate`.
+
+    Source:
+      He et al., SIGIR 2020, Eq. (5).
+    """
+    users, items = propagate(params, as_graph(data), self.num_layers,
+                             chunk_size=self.chunk_size)
+    return MF(dim=self.dim), MFParams(user_emb=users, item_emb=items,
+                                      item_bias=jnp.zeros((items.shape[0],), items.dtype))
+
+
+def lightgcn(*, dim: int = 64, num_layers: int = 3, reg: float = 0.0, stddev: float = 0.1,
+             chunk_size: int = 8192) -> LightGCN:
+  """A validated :class:`LightGCN`.
 
   Args:
-    key: a PRNG key.
-    num_users: ``U``. num_items: ``I``. dim: embedding size ``D`` (64 in the paper).
-    stddev: standard deviation (0.1, as the authors' PyTorch code; the paper's TensorFlow code
-      used Xavier initialisation).
+    dim: embedding size ``>= 1``. num_layers: ``>= 0`` (0 = MF without bias).
+    reg: L2 coefficient ``>= 0``. stddev: initial scale ``> 0``.
+    chunk_size: edges per propagation step ``>= 1``.
 
   Returns:
-    :class:`LightGCNParams` with ``float32`` arrays.
+    A :class:`LightGCN`.
 
   Raises:
-    ValueError: a non-positive size.
+    ValueError: a size out of range, a negative or non-finite ``reg``.
 
   Source:
-    He et al., "LightGCN", SIGIR 2020, Sec. 3.1 (layer-0 embeddings are the only parameters).
+    He, Deng, Wang, Li, Zhang, Wang, "LightGCN", SIGIR 2020.
   """
-  for name, v in (("num_users", num_users), ("num_items", num_items), ("dim", dim)):
-    if int(v) <= 0:
-      raise ValueError(f"{name} must be positive, got {v}")
-  ku, ki = jax.random.split(key)
-  return LightGCNParams(
-      user_emb=stddev * jax.random.normal(ku, (num_users, dim), jnp.float32),
-      item_emb=stddev * jax.random.normal(ki, (num_items, dim), jnp.float32))
+  return LightGCN(dim=_base.positive_int("dim", dim),
+                  num_layers=_checks.integer("num_layers", num_layers, low=0),
+                  reg=_base.non_negative("reg", reg),
+                  stddev=float(_base.positive("stddev", stddev)),
+                  chunk_size=_base.positive_int("chunk_size", chunk_size))
 
 
 def _inv_sqrt(d: Array) -> Array:
@@ -91,13 +184,19 @@ def edge_norms(graph: Graph) -> Array:
   code), so padding edges and isolated nodes contribute 0, never NaN.
 
   Args:
-    graph: the interactions; weights must be non-negative.
+    graph: the interactions (checked where it entered the model).
 
   Returns:
     ``(E,) float`` per-edge coefficients, differentiable with respect to ``graph.weights``.
     Where a node's degree is exactly 0 the derivative with respect to its edges' weights is 0
     (the one-sided derivative of ``w / sqrt(w)`` is infinite there): start relaxed fake
     interactions from a positive weight.
+
+  Raises:
+    Nothing (jittable).
+
+  Source:
+    He et al., SIGIR 2020, Eq. (3).
   """
   deg_u, deg_i = graph_degrees(graph)
   return graph.weights * _inv_sqrt(deg_u)[graph.users] * _inv_sqrt(deg_i)[graph.items]
@@ -136,10 +235,8 @@ def propagate(params: LightGCNParams, graph: Graph, num_layers: int, *,
   Source:
     He, Deng, Wang, Li, Zhang, Wang, "LightGCN", SIGIR 2020, Eq. (3)-(4).
   """
-  if num_layers < 0:
-    raise ValueError(f"num_layers must be >= 0, got {num_layers}")
-  if chunk_size <= 0:
-    raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+  num_layers = _checks.integer("num_layers", num_layers, low=0)
+  chunk_size = _checks.integer("chunk_size", chunk_size, low=1)
   nu, ni = params.user_emb.shape[0], params.item_emb.shape[0]
   if (nu, ni) != (graph.num_users, graph.num_items):
     raise ValueError(f"embeddings cover ({nu}, {ni}) users/items but the graph "
@@ -151,17 +248,18 @@ def propagate(params: LightGCNParams, graph: Graph, num_layers: int, *,
   chunk = max(1, min(chunk_size, num_edges))
   pad = (-num_edges) % chunk
 
-  def chunked(x):  # (E,) -> (E / chunk, chunk), padding edges: node 0 with weight 0
-    return jnp.pad(x, (0, pad)).reshape(-1, chunk)
+  def chunked(x, fill):  # (E,) -> (E / chunk, chunk), padded with padding edges
+    return jnp.pad(x, (0, pad), constant_values=fill).reshape(-1, chunk)
 
-  edges = (chunked(graph.users), chunked(graph.items),
-           chunked(edge_norms(graph).astype(eu.dtype)))
+  edges = (chunked(graph.users, nu), chunked(graph.items, ni),
+           chunked(edge_norms(graph).astype(eu.dtype), 0))
 
   def layer(eu, ei):
     def body(acc, edge):
       au, ai = acc
       u, i, w = edge
       w = w[:, None]
+      # a padding edge (sentinel ids, weight 0) gathers a clamped row times 0 and is dropped
       return (au.at[u].add(w * ei[i], mode="drop"), ai.at[i].add(w * eu[u], mode="drop")), None
 
     (au, ai), _ = jax.lax.scan(body, (jnp.zeros_like(eu), jnp.zeros_like(ei)), edges)
@@ -173,56 +271,3 @@ def propagate(params: LightGCNParams, graph: Graph, num_layers: int, *,
     sum_u, sum_i = sum_u + eu, sum_i + ei
   scale = 1.0 / (num_layers + 1)
   return sum_u * scale, sum_i * scale
-
-
-def lightgcn_bpr_objective(params: LightGCNParams, batch: BPRBatch, graph: Graph, *,
-                           num_layers: int, reg: float | Array = 0.0) -> Array:
-  """BPR loss on the propagated embeddings plus L2 on the batch's layer-0 embeddings (Eq. 15).
-
-  ``sum_b -log sigma(e_u . e_i - e_u . e_j) + reg * 0.5 * (|e_u^0|^2 + |e_i^0|^2 + |e_j^0|^2)``
-  summed over the batch (jaxrec's convention, :func:`jaxrec.losses.bpr`): the reference code's
-  ``mean BPR + reg * sum(l2) / B`` times ``B``, so ``reg`` means the same as the paper's
-  ``lambda`` (1e-4 there). The whole graph is propagated once per call.
-
-  Args:
-    params: the model.
-    batch: ``(B,)`` triples.
-    graph: the training interactions (:func:`jaxrec.data.graph_from_index`).
-    num_layers: static ``L``.
-    reg: L2 coefficient ``lambda`` (traceable).
-
-  Returns:
-    A scalar float32.
-
-  Raises:
-    ValueError: as :func:`propagate`.
-
-  Source:
-    He et al., SIGIR 2020, Eq. (15).
-  """
-  u, i, j = batch
-  users, items = propagate(params, graph, num_layers)
-  eu, ei, ej = users[u], items[i], items[j]
-  ego = (params.user_emb[u], params.item_emb[i], params.item_emb[j])
-  return losses.bpr(_rowdot(eu, ei), _rowdot(eu, ej)) + reg * losses.l2(*ego)
-
-
-def to_mf(params: LightGCNParams, graph: Graph, num_layers: int) -> MFParams:
-  """The propagated model as :class:`jaxrec.models.MFParams` (zero item bias), so that
-  ``jaxrec.models.mf.score_all`` ranks with LightGCN's inner product (Eq. 5).
-
-  Args:
-    params: the model. graph: the interactions to propagate over. num_layers: static ``L``.
-
-  Returns:
-    ``MFParams(user_emb (U, D), item_emb (I, D), item_bias (I,) zeros)``.
-
-  Raises:
-    ValueError: as :func:`propagate`.
-
-  Source:
-    He et al., SIGIR 2020, Eq. (5).
-  """
-  users, items = propagate(params, graph, num_layers)
-  return MFParams(user_emb=users, item_emb=items,
-                  item_bias=jnp.zeros((items.shape[0],), items.dtype))

@@ -10,16 +10,18 @@ Reference code:
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from jaxrec import losses
 from jaxrec.data._sampling import BPRBatch
-from jaxrec.models._base import Recommender
+from jaxrec.models import _base
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["MFParams", "init", "mf", "mf_bpr_objective", "score", "score_all"]
+__all__ = ["MF", "MFParams", "bpr_scores", "mf", "rowdot"]
 
 
 @struct.dataclass
@@ -37,61 +39,115 @@ class MFParams:
   item_bias: Array
 
 
-def init(key: PRNGKey, num_users: int, num_items: int, dim: int = 64, *,
-         stddev: float = 0.01) -> MFParams:
-  """Factors ~ N(0, stddev^2) (truncated at 2 stddev), biases 0.
+@struct.dataclass(kw_only=True)
+class MF:
+  """BPR-MF as a :class:`jaxrec.models.Model`: ``s(u, i) = p_u . q_i + b_i``.
 
-  Args:
-    key: a PRNG key.
-    num_users: ``U``. num_items: ``I``. dim: number of factors ``D``.
-    stddev: standard deviation of the factor initialisation (0.01, as in the APR code).
+  The data (any :class:`jaxrec.data.PositiveIndex` or :class:`jaxrec.data.Graph`) only give the
+  sizes at ``init``; the loss reads nothing beyond the sampled triples. Build it with
+  :func:`mf` (validated).
 
-  Raises:
-    ValueError: a non-positive size.
+  Attributes:
+    dim: static number of factors ``D``.
+    reg: L2 coefficient ``lambda`` (a pytree leaf: traceable).
+    stddev: static standard deviation of the initial factors.
   """
-  for name, v in (("num_users", num_users), ("num_items", num_items), ("dim", dim)):
-    if int(v) <= 0:
-      raise ValueError(f"{name} must be positive, got {v}")
-  ku, ki = jax.random.split(key)
-  tn = jax.random.truncated_normal
-  return MFParams(
-      user_emb=stddev * tn(ku, -2.0, 2.0, (num_users, dim), jnp.float32),
-      item_emb=stddev * tn(ki, -2.0, 2.0, (num_items, dim), jnp.float32),
-      item_bias=jnp.zeros((num_items,), jnp.float32))
+
+  name: ClassVar[str] = "bpr-mf"
+  dim: int = struct.field(pytree_node=False, default=64)
+  reg: Any = 0.0
+  stddev: float = struct.field(pytree_node=False, default=0.01)
+
+  def init(self, key: PRNGKey, data: Any) -> MFParams:
+    """Factors ~ N(0, stddev^2) truncated at 2 stddev, biases 0, for the data's sizes.
+
+    Returns:
+      :class:`MFParams` (float32).
+
+    Raises:
+      ValueError: data of unknown kind or with an empty id space.
+    """
+    num_users, num_items = _base.data_sizes(data)
+    for name, v in (("num_users", num_users), ("num_items", num_items)):
+      _base.positive_int(name, v)
+    ku, ki = jax.random.split(key)
+    return MFParams(user_emb=_base.truncated_normal(ku, (num_users, self.dim), self.stddev),
+                    item_emb=_base.truncated_normal(ki, (num_items, self.dim), self.stddev),
+                    item_bias=jnp.zeros((num_items,), jnp.float32))
+
+  def loss(self, params: MFParams, batch: BPRBatch, data: Any = None) -> Array:
+    """BPR loss of a batch plus L2 on the factors the batch touches (LearnBPR's regulariser).
+
+    ``sum_b -log sigma(s(u,i) - s(u,j)) + reg * 0.5 * (|p_u|^2 + |q_i|^2 + |q_j|^2)`` summed
+    over the batch; biases are not regularised (as in the APR reference code,
+    ``bias_reg = 0``).
+
+    Args:
+      params: the model. batch: ``(B,)`` triples (sampled in range: not re-checked).
+      data: unused.
+
+    Returns:
+      A scalar float32.
+
+    Source:
+      Rendle et al., UAI 2009, Eq. (6) and Fig. 4 (LearnBPR's regularised step).
+    """
+    del data
+    u, i, j = batch
+    x_ui, x_uj = bpr_scores(params, batch)
+    return losses.bpr(x_ui, x_uj) + self.reg * losses.l2(
+        params.user_emb[u], params.item_emb[i], params.item_emb[j])
+
+  def score(self, params: MFParams, data: Any, users: ArrayLike, items: ArrayLike) -> Array:
+    """``(B,)`` scores ``p_u . q_i + b_i`` of aligned ``(B,)`` ids (NaN for ids out of range;
+    ``ValueError`` when concrete). ``data`` may be ``None``; else its catalogue must match."""
+    _base.check_items(params.item_emb.shape[0], data)
+    u, i = _base.pair_ids(users, items, params.user_emb.shape[0], params.item_emb.shape[0])
+    s = rowdot(_base.take_rows(params.user_emb, u), _base.take_rows(params.item_emb, i))
+    return s + _base.take_rows(params.item_bias, i)
+
+  def score_all(self, params: MFParams, data: Any, users: ArrayLike) -> Array:
+    """``(C, I) float32`` scores of every item for ``(C,)`` users (one matmul; NaN rows for ids
+    out of range, ``ValueError`` when concrete). ``data`` may be ``None``."""
+    _base.check_items(params.item_emb.shape[0], data)
+    return (_base.user_rows(params.user_emb, users) @ params.item_emb.T
+            + params.item_bias[None, :])
+
+  def scoring(self, params: MFParams, data: Any) -> tuple["MF", MFParams]:
+    """The identity (nothing to precompute)."""
+    return _base.identity_scoring(self, params, data)
 
 
-def score(params: MFParams, users: ArrayLike, items: ArrayLike) -> Array:
-  """``s(u, i) = p_u . q_i + b_i`` for aligned ``(B,)`` user and item ids; returns ``(B,)``."""
-  return _rowdot(params.user_emb[users], params.item_emb[items]) + params.item_bias[items]
-
-
-def score_all(params: MFParams, users: ArrayLike) -> Array:
-  """Scores of every item for ``(B,)`` users: ``(B, I) float32`` (one matmul)."""
-  return params.user_emb[users] @ params.item_emb.T + params.item_bias[None, :]
-
-
-def mf_bpr_objective(params: MFParams, batch: BPRBatch, *, reg: float | Array = 0.0) -> Array:
-  """BPR loss of a batch plus L2 on the factors the batch touches (LearnBPR's regulariser).
-
-  ``sum_b -log sigma(s(u,i) - s(u,j)) + reg * 0.5 * (|p_u|^2 + |q_i|^2 + |q_j|^2)`` summed over
-  the batch; biases are not regularised (as in the APR reference code, ``bias_reg = 0``).
+def mf(*, dim: int = 64, reg: float = 0.0, stddev: float = 0.01) -> MF:
+  """A validated :class:`MF` (BPR-MF).
 
   Args:
-    params: the model.
-    batch: ``(B,)`` triples.
-    reg: L2 coefficient ``lambda`` (traceable, so a grid of values compiles once).
+    dim: factors ``D >= 1``. reg: L2 coefficient ``>= 0`` (float, NumPy or JAX scalar).
+    stddev: initial factor scale ``> 0`` (0.01, as the APR code).
 
   Returns:
-    A scalar float32.
+    An :class:`MF`.
+
+  Raises:
+    ValueError: a non-integer or non-positive ``dim``; a negative or non-finite ``reg``; a
+      non-positive ``stddev``.
+
+  Source:
+    Rendle et al., UAI 2009.
   """
+  return MF(dim=_base.positive_int("dim", dim), reg=_base.non_negative("reg", reg),
+            stddev=float(_base.positive("stddev", stddev)))
+
+
+def bpr_scores(params: MFParams, batch: BPRBatch) -> tuple[Array, Array]:
+  """``(s(u, i), s(u, j))``, both ``(B,)``, of in-range BPR triples (no id checks: sampled ids)."""
   u, i, j = batch
-  pu, qi, qj = params.user_emb[u], params.item_emb[i], params.item_emb[j]
-  x_ui = _rowdot(pu, qi) + params.item_bias[i]
-  x_uj = _rowdot(pu, qj) + params.item_bias[j]
-  return losses.bpr(x_ui, x_uj) + reg * losses.l2(pu, qi, qj)
+  pu = params.user_emb[u]
+  return (rowdot(pu, params.item_emb[i]) + params.item_bias[i],
+          rowdot(pu, params.item_emb[j]) + params.item_bias[j])
 
 
-def _rowdot(a: Array, b: Array) -> Array:
+def rowdot(a: Array, b: Array) -> Array:
   """Row-wise dot products ``(..., D) x (..., D) -> (...)`` as a ``dot_general``.
 
   Not ``jnp.sum(a * b, -1)``: under ``vmap`` XLA:CPU lowers that multiply-reduce (followed by a
@@ -99,6 +155,3 @@ def _rowdot(a: Array, b: Array) -> Array:
   einsum form is equally fast with and without ``vmap``).
   """
   return jnp.einsum("...d,...d->...", a, b)
-
-
-mf = Recommender(init=init, score=score, score_all=score_all, name="bpr-mf")

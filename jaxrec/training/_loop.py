@@ -1,169 +1,196 @@
-"""Pure training loops: one epoch is one ``lax.scan``; ``fit`` scans over epochs.
+"""Training: an epoch is one :func:`jaxrec.optim.run`; ``fit`` scans over epochs.
 
-The objective is any ``objective(params, batch) -> scalar`` over a :class:`jaxrec.data.BPRBatch`
-(e.g. :func:`jaxrec.models.mf_bpr_objective`, or an adversarial one); the optimiser is any
-``optax.GradientTransformation``. Everything here is a pure function of its arguments, so a grid
-of seeds, learning rates or regularisation weights trains as one program under ``jax.vmap``::
+Everything here is a pure function of its arguments, so a grid of seeds, learning rates or
+regularisation weights trains as one program under ``jax.vmap``::
 
-  def run(key):
-    k_init, k_train = jax.random.split(key)
-    state = training.init_state(models.mf.init(k_init, U, I, 64), tx, k_train)
-    return training.fit(state, index, objective=obj, tx=tx, batch_size=1024, num_epochs=50)
-  states, curves = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(0), 5))
+  victim = training.Victim(models.mf(dim=64, reg=0.01), optax.adagrad(0.05), num_epochs=50,
+                           batch_size=1024)
+  params, curves = jax.jit(jax.vmap(lambda k: training.fit_victim(victim, index, k)))(
+      jax.random.split(jax.random.key(0), 5))
 
-:func:`train` is the host-side driver of the same epoch function, with input checks and a
-progress bar, for one model at a time.
+Randomness: :func:`init_state` splits the key into an initialisation key and a training key; the
+training key is the running key of :func:`jaxrec.optim.run` (each step splits it and samples its
+batch with the second half), carried from epoch to epoch in :class:`TrainState`. Same key, same
+run; :func:`fit` and the host-side :func:`train` give the same result.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from jaxrec import _checks
 from jaxrec.data._index import PositiveIndex
-from jaxrec.data._sampling import BPRBatch, check_sampleable, sample_bpr_triples
+from jaxrec.data._sampling import check_sampleable
+from jaxrec.optim._run import run
+from jaxrec.training._victim import Victim
 from jaxrec.typing import Array, Params, PRNGKey
 
-__all__ = ["Objective", "TrainState", "epoch", "fit", "init_state", "steps_per_epoch", "train"]
-
-Objective = Callable[[Params, BPRBatch], Array]
+__all__ = ["TrainState", "epoch", "fit", "fit_victim", "init_state", "train"]
 
 
 class TrainState(NamedTuple):
-  """Everything a training run carries from step to step."""
+  """Everything a training run carries from step to step.
+
+  Attributes:
+    params: the model parameters (pytree).
+    opt_state: the optimiser state (``None`` for a victim without optimiser).
+    key: the running training key (advanced every step; same key, same run).
+  """
 
   params: Params
-  opt_state: optax.OptState
-  key: PRNGKey  # advanced every step; same key, same run
+  opt_state: Any
+  key: PRNGKey
 
 
-def init_state(params: Params, tx: optax.GradientTransformation, key: PRNGKey) -> TrainState:
-  """Initial :class:`TrainState` (optimiser state from ``tx.init``)."""
-  return TrainState(params=params, opt_state=tx.init(params), key=key)
+def init_state(victim: Victim, data: Any, key: PRNGKey) -> TrainState:
+  """Fresh parameters (``victim.model.init``), optimiser state and training key from ``key``:
+  ``k_init, k_train = split(key)``.
+
+  Returns:
+    A :class:`TrainState`.
+
+  Raises:
+    ValueError: from the model's ``init`` (data of the wrong kind or size).
+
+  Source:
+    jaxrec.
+  """
+  k_init, k_train = jax.random.split(key)
+  params = victim.model.init(k_init, data)
+  return TrainState(params, None if victim.tx is None else victim.tx.init(params), k_train)
 
 
-def steps_per_epoch(num_rows: int, batch_size: int) -> int:
-  """``ceil(num_rows / batch_size)``: the batches in one epoch (each row once in expectation)."""
-  if batch_size <= 0:
-    raise ValueError(f"batch_size must be positive, got {batch_size}")
-  return max(1, math.ceil(num_rows / batch_size))
-
-
-def epoch(
-    state: TrainState,
-    index: PositiveIndex,
-    *,
-    objective: Objective,
-    tx: optax.GradientTransformation,
-    batch_size: int,
-    num_steps: int | None = None,
-) -> tuple[TrainState, Array]:
-  """One epoch of minibatch training with freshly sampled BPR triples (pure, jittable).
-
-  Each step samples ``batch_size`` triples with :func:`jaxrec.data.sample_bpr_triples`, takes
-  the gradient of ``objective`` and applies ``tx``. The step count is static.
+def epoch(victim: Victim, state: TrainState, data: Any, *, num_steps: int | None = None
+          ) -> tuple[TrainState, Array]:
+  """One epoch: ``num_steps`` steps of :func:`jaxrec.optim.run` on freshly drawn batches (pure,
+  jittable).
 
   Args:
+    victim: the model and its recipe (needs an optimiser).
     state: the current :class:`TrainState`.
-    index: training positives.
-    objective: ``objective(params, batch) -> scalar`` to minimise.
-    tx: an optax optimiser.
-    batch_size: static triples per step ``B``.
-    num_steps: static steps per epoch; default ``ceil(index.capacity / B)``.
+    data: the training data (a PositiveIndex for BPR sampling).
+    num_steps: static steps; default ``victim.steps(data)``.
 
   Returns:
-    ``(new_state, losses)`` with ``losses`` the ``(num_steps,) float32`` objective values.
+    ``(new_state, losses)`` with ``losses`` the ``(num_steps,)`` loss of each step's batch
+    (before the step).
+
+  Raises:
+    ValueError: a victim without optimiser, ``num_steps < 1``.
+
+  Source:
+    jaxrec.
   """
-  if num_steps is None:
-    num_steps = steps_per_epoch(index.capacity, batch_size)
+  if victim.tx is None:
+    raise ValueError(f"victim {victim.name!r} has no optimiser: it does not train")
+  num_steps = victim.steps(data) if num_steps is None else _checks.integer(
+      "num_steps", num_steps, low=1)
 
-  def step(state: TrainState, _):
-    key, k_batch = jax.random.split(state.key)
-    batch = sample_bpr_triples(k_batch, index, batch_size)
-    loss, grads = jax.value_and_grad(objective)(state.params, batch)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return TrainState(params, opt_state, key), loss
+  def loss(params, data, key):
+    return victim.objective(params, victim.sample(key, data), data)
 
-  return jax.lax.scan(step, state, length=num_steps)
+  result = run(victim.tx, loss, state.params, data, num_steps=num_steps, key=state.key,
+               opt_state=state.opt_state, remat=victim.remat)
+  return TrainState(result.x, result.opt_state, result.key), result.values
 
 
-def fit(
-    state: TrainState,
-    index: PositiveIndex,
-    *,
-    objective: Objective,
-    tx: optax.GradientTransformation,
-    batch_size: int,
-    num_epochs: int,
-    num_steps: int | None = None,
-) -> tuple[TrainState, Array]:
+def fit(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | None = None,
+        num_steps: int | None = None) -> tuple[TrainState, Array]:
   """``num_epochs`` epochs as one ``lax.scan`` (pure, jittable, ``vmap``-able).
 
-  Nothing is checked under tracing: validate the index first with
+  Nothing is checked under tracing: validate a PositiveIndex first with
   :func:`jaxrec.data.check_sampleable` (a user whose positives cover the catalogue has no
-  negative item, and sampling would return an out-of-range id that JAX clamps silently);
-  :func:`train` does this for you.
+  negative item, and sampling would return an out-of-range id); :func:`train` does this for you.
+
+  Args:
+    victim: the model and its recipe. state: the start (:func:`init_state`). data: training data.
+    num_epochs: static epochs; default ``victim.num_epochs``.
+    num_steps: static steps per epoch; default ``victim.steps(data)``. Poisoned retraining passes
+      the clean data's count, so that capacity reserved for fake users does not change the
+      schedule.
 
   Returns:
-    ``(final_state, curve)``, ``curve`` the ``(num_epochs,) float32`` mean objective per triple of
-    each epoch.
+    ``(final_state, curve)``, ``curve`` the ``(num_epochs,)`` mean loss per triple (per step for
+    full-batch training) of each epoch.
+
+  Raises:
+    ValueError: as :func:`epoch`.
+
+  Source:
+    jaxrec.
   """
-  if num_steps is None:
-    num_steps = steps_per_epoch(index.capacity, batch_size)
-  one = functools.partial(
-      epoch, index=index, objective=objective, tx=tx, batch_size=batch_size,
-      num_steps=num_steps)
+  num_epochs = victim.num_epochs if num_epochs is None else _checks.integer(
+      "num_epochs", num_epochs, low=0)
+  if num_epochs == 0:
+    return state, jnp.zeros((0,), jnp.float32)
+  num_steps = victim.steps(data) if num_steps is None else num_steps
+  per_step = num_steps * (victim.batch_size or 1)
 
   def body(state, _):
-    state, losses = one(state)
-    return state, jnp.sum(losses) / (num_steps * batch_size)
+    state, losses = epoch(victim, state, data, num_steps=num_steps)
+    return state, jnp.sum(losses) / per_step
 
   return jax.lax.scan(body, state, length=num_epochs)
 
 
-def train(
-    state: TrainState,
-    index: PositiveIndex,
-    *,
-    objective: Objective,
-    tx: optax.GradientTransformation,
-    batch_size: int,
-    num_epochs: int,
-    num_steps: int | None = None,
-    progress: bool | str = False,
-    callback: Callable[[int, TrainState, float], None] | None = None,
-) -> tuple[TrainState, np.ndarray]:
-  """Host-side driver: checks the inputs, then runs the jitted :func:`epoch` ``num_epochs`` times.
+def fit_victim(victim: Victim, data: Any, key: PRNGKey, *, num_steps: int | None = None
+               ) -> tuple[Params, Array]:
+  """Trains ``victim`` from scratch on ``data``: :func:`init_state` then :func:`fit` (pure,
+  jittable, ``vmap``-able).
 
-  Same results as :func:`fit` for the same arguments (both run :func:`epoch`); this one shows a
-  progress bar and can call ``callback(epoch_index, state, mean_loss)`` after every epoch.
+  Returns:
+    ``(params, curve)``, ``curve`` the ``(num_epochs,)`` mean loss per triple.
+
+  Raises:
+    ValueError: as :func:`init_state` and :func:`fit`.
+
+  Source:
+    jaxrec.
+  """
+  state, curve = fit(victim, init_state(victim, data, key), data, num_steps=num_steps)
+  return state.params, curve
+
+
+def train(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | None = None,
+          num_steps: int | None = None, progress: bool | str = False,
+          callback: Callable[[int, TrainState, float], None] | None = None
+          ) -> tuple[TrainState, np.ndarray]:
+  """Host-side driver: checks the inputs, then runs the jitted :func:`epoch` epoch by epoch.
+
+  Same results as :func:`fit` for the same arguments; this one shows a progress bar and can call
+  ``callback(epoch_index, state, mean_loss)`` after every epoch.
 
   Args:
+    victim, state, data, num_epochs, num_steps: as :func:`fit`.
     progress: show a tqdm progress bar; a string is used as its description.
+    callback: called after every epoch.
 
   Returns:
     ``(final_state, curve)``, ``curve`` a ``(num_epochs,)`` NumPy array of mean loss per triple.
 
   Raises:
-    ValueError: non-positive batch size, negative epochs, an empty index, or a user whose
+    ValueError: a negative ``num_epochs``, ``num_steps < 1``, an empty index, or a user whose
       positives cover the whole catalogue.
+
+  Source:
+    jaxrec.
   """
-  if num_epochs < 0:
-    raise ValueError(f"num_epochs must be >= 0, got {num_epochs}")
-  if num_steps is None:
-    num_steps = steps_per_epoch(index.capacity, batch_size)
-  elif num_steps <= 0:
-    raise ValueError(f"num_steps must be positive, got {num_steps}")
-  check_sampleable(index)
-  run_epoch = jax.jit(functools.partial(
-      epoch, objective=objective, tx=tx, batch_size=batch_size, num_steps=num_steps))
+  num_epochs = victim.num_epochs if num_epochs is None else _checks.integer(
+      "num_epochs", num_epochs, low=0)
+  if num_epochs == 0:
+    return state, np.zeros((0,), np.float64)
+  num_steps = victim.steps(data) if num_steps is None else _checks.integer(
+      "num_steps", num_steps, low=1)
+  if victim.batch_size is not None and victim.sampler is None and isinstance(data,
+                                                                             PositiveIndex):
+    check_sampleable(data)
+  per_step = num_steps * (victim.batch_size or 1)
+  run_epoch = jax.jit(functools.partial(epoch, victim, num_steps=num_steps))
   curve = np.zeros((num_epochs,), np.float64)
   epochs = range(num_epochs)
   bar = None
@@ -173,8 +200,8 @@ def train(
                disable=None)  # None: no bar when the output is not a terminal
     epochs = bar
   for e in epochs:
-    state, losses = run_epoch(state, index)
-    curve[e] = float(jnp.sum(losses)) / (num_steps * batch_size)
+    state, losses = run_epoch(state, data)
+    curve[e] = float(jnp.sum(losses)) / per_step
     if bar is not None:
       bar.set_postfix(loss=f"{curve[e]:.4f}", refresh=False)
     if callback is not None:

@@ -1,113 +1,132 @@
-"""A victim: a recommender plus its training recipe, as pure functions of the data.
+"""A victim: a model plus its training recipe.
 
-The poisoning pipeline retrains a victim from scratch on poisoned data with the same
-hyper-parameters and seed as the clean model; bundling the recipe makes that a guarantee. The
-training data (a :class:`jaxrec.data.PositiveIndex`) is an argument of every function, never
-stored, because graph and neighbourhood models read it: poisoning it changes them, and gradients
-reach it.
+The poisoning pipeline retrains a victim from scratch on poisoned data with the same recipe and
+seed as the clean model; bundling the recipe with the model makes that a guarantee. The training
+data are an argument of every function (never stored), because graph and neighbourhood models
+read them: poisoning them changes the model, and gradients reach them.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, NamedTuple
+import dataclasses
+import math
+from typing import Any, Callable
 
-import jax
 import optax
 
+from jaxrec import _checks
 from jaxrec.data._index import PositiveIndex
-from jaxrec.data._sampling import BPRBatch
-from jaxrec.models._mf import mf, mf_bpr_objective
-from jaxrec.training._loop import TrainState, fit, init_state
-from jaxrec.typing import Array, Params, PRNGKey
+from jaxrec.data._sampling import sample_bpr_triples
+from jaxrec.models._base import Model
+from jaxrec.typing import Array, PRNGKey
 
-__all__ = ["Victim", "bpr_mf_victim", "fit_victim", "scores_of"]
-
-ScoreAll = Callable[[Any, Array], Array]
+__all__ = ["Victim", "steps_per_epoch"]
 
 
-class Victim(NamedTuple):
-  """A trainable recommender.
-
-  Attributes:
-    name: short name for reports (e.g. ``"bpr-mf"``).
-    init: ``init(index, key) -> TrainState``: fresh parameters for ``index.num_users`` users and
-      ``index.num_items`` items (closed-form models solve here), optimiser state and the
-      training key, all from ``key``.
-    objective: ``objective(params, batch, index) -> scalar`` to minimise over BPR triples.
-    tx: the optax optimiser.
-    batch_size: static triples per step.
-    num_epochs: static epochs (0 for closed-form models).
-    scorer: ``scorer(params, index) -> (score_all, score_params)``: how the trained model ranks,
-      as a hashable ``score_all(score_params, users (C,)) -> (C, I)`` and its pytree argument
-      (for :func:`jaxrec.metrics.evaluate` and the target metrics).
-  """
-
-  name: str
-  init: Callable[[PositiveIndex, PRNGKey], TrainState]
-  objective: Callable[[Params, BPRBatch, PositiveIndex], Array]
-  tx: optax.GradientTransformation
-  batch_size: int
-  num_epochs: int
-  scorer: Callable[[Params, PositiveIndex], tuple[ScoreAll, Any]]
-
-
-def fit_victim(victim: Victim, index: PositiveIndex, key: PRNGKey, *,
-               num_steps: int | None = None) -> tuple[Params, Array]:
-  """Trains ``victim`` from scratch on ``index`` (pure, jittable, ``vmap``-able).
-
-  Args:
-    victim: the model and its recipe. index: training positives. key: PRNG key.
-    num_steps: static steps per epoch; default ``ceil(index.capacity / batch_size)``. Poisoned
-      retraining passes the clean data's count, so that padding slots reserved for fake users
-      do not change the training schedule.
-
-  Returns:
-    ``(params, curve)``, ``curve`` the ``(num_epochs,)`` mean loss per triple.
-  """
-  objective = functools.partial(victim.objective, index=index)
-  state, curve = fit(victim.init(index, key), index, objective=objective, tx=victim.tx,
-                     batch_size=victim.batch_size, num_epochs=victim.num_epochs,
-                     num_steps=num_steps)
-  return state.params, curve
-
-
-def scores_of(victim: Victim, params: Params, index: PositiveIndex) -> tuple[ScoreAll, Any]:
-  """``(score_all, score_params)`` of a trained victim (``victim.scorer``), for evaluation:
-  ``metrics.evaluate(*scores_of(victim, params, train), train, test)``."""
-  return victim.scorer(params, index)
-
-
-def _mf_objective(params, batch, index, *, reg):
-  del index  # BPR-MF does not read the data beyond the sampled triples
-  return mf_bpr_objective(params, batch, reg=reg)
-
-
-def _mf_scorer(params, index):
-  del index
-  return mf.score_all, params
-
-
-def bpr_mf_victim(*, dim: int = 64, num_epochs: int = 200, batch_size: int = 4096,
-                  reg: float = 0.01, tx: optax.GradientTransformation | None = None) -> Victim:
-  """BPR-MF (:mod:`jaxrec.models._mf`) with its training recipe.
-
-  Args:
-    dim: factors. num_epochs: epochs. batch_size: triples per step.
-    reg: L2 coefficient (:func:`jaxrec.models.mf_bpr_objective`).
-    tx: optimiser; default ``optax.adagrad(0.05, initial_accumulator_value=0.1)``.
+def steps_per_epoch(num_rows: int, batch_size: int) -> int:
+  """``ceil(num_rows / batch_size)`` (at least 1): the batches in one epoch (each row once in
+  expectation).
 
   Raises:
-    ValueError: non-positive ``dim``, ``batch_size`` or negative ``num_epochs``.
+    ValueError: a non-positive ``batch_size``.
+
+  Source:
+    jaxrec.
   """
-  if dim <= 0 or batch_size <= 0 or num_epochs < 0:
-    raise ValueError(f"need dim > 0, batch_size > 0, num_epochs >= 0; got {dim}, {batch_size}, "
-                     f"{num_epochs}")
-  tx = optax.adagrad(0.05, initial_accumulator_value=0.1) if tx is None else tx
+  batch_size = _checks.integer("batch_size", batch_size, low=1)
+  return max(1, math.ceil(int(num_rows) / batch_size))
 
-  def init(index: PositiveIndex, key: PRNGKey) -> TrainState:
-    k_init, k_train = jax.random.split(key)
-    return init_state(mf.init(k_init, index.num_users, index.num_items, dim), tx, k_train)
 
-  return Victim(name="bpr-mf", init=init, objective=functools.partial(_mf_objective, reg=reg),
-                tx=tx, batch_size=batch_size, num_epochs=num_epochs, scorer=_mf_scorer)
+@dataclasses.dataclass(frozen=True)
+class Victim:
+  """A model and how it is trained (a static, hashable configuration).
+
+  Training runs ``num_epochs`` epochs of ``steps_per_epoch`` steps of ``tx``
+  (:func:`jaxrec.training.fit`); each step minimises ``loss(params, batch, data)`` on a batch
+  drawn by ``sampler`` (BPR triples by default) or on the whole data (``batch_size=None``).
+  A closed-form model (EASE, ItemKNN, the ALS surrogate, most-popular) has ``tx=None`` and
+  ``num_epochs=0``: its ``init`` solves.
+
+  Attributes:
+    model: a :class:`jaxrec.models.Model`.
+    tx: the optax optimiser (``None``: no training).
+    num_epochs: static epochs ``>= 0``.
+    batch_size: static triples per step, or ``None`` for full-batch steps (``batch=None``).
+    steps_per_epoch: static steps per epoch; default ``ceil(N / batch_size)`` for the ``N``
+      rows (capacity) of a :class:`jaxrec.data.PositiveIndex`, 1 for full batches.
+    remat: checkpoint the steps (reverse mode through training stores ``O(sqrt T)`` iterates;
+      :func:`jaxrec.optim.run`), for unrolled bilevel problems.
+    loss: the training loss ``loss(params, batch, data)``; default ``model.loss`` (a defense
+      such as APR replaces it).
+    sampler: ``sampler(key, data, batch_size) -> batch``; default uniform BPR triples from a
+      PositiveIndex (:func:`jaxrec.data.sample_bpr_triples`).
+
+  Raises:
+    ValueError: (at construction) a model without the protocol's methods, a count out of range,
+      training epochs without an optimiser.
+  """
+
+  model: Model
+  tx: optax.GradientTransformation | None = None
+  num_epochs: int = 0
+  batch_size: int | None = None
+  steps_per_epoch: int | None = None
+  remat: bool = False
+  loss: Callable[[Any, Any, Any], Array] | None = None
+  sampler: Callable[[PRNGKey, Any, int], Any] | None = None
+
+  def __post_init__(self):
+    if not isinstance(self.model, Model):
+      raise ValueError(f"model must implement jaxrec.models.Model (init, loss, score, "
+                       f"score_all, scoring, name), got {type(self.model).__name__}")
+    _checks.integer("num_epochs", self.num_epochs, low=0)
+    if self.batch_size is not None:
+      _checks.integer("batch_size", self.batch_size, low=1)
+    if self.steps_per_epoch is not None:
+      _checks.integer("steps_per_epoch", self.steps_per_epoch, low=1)
+    if self.num_epochs and self.tx is None:
+      raise ValueError(f"a victim that trains ({self.num_epochs} epochs) needs an optimiser tx")
+
+  @property
+  def name(self) -> str:
+    """The model's short name (reports)."""
+    return self.model.name
+
+  def objective(self, params, batch, data) -> Array:
+    """The training loss: :attr:`loss`, or the model's."""
+    return (self.loss or self.model.loss)(params, batch, data)
+
+  def sample(self, key: PRNGKey, data: Any):
+    """One batch for a step (``None`` for full-batch training).
+
+    Raises:
+      ValueError: BPR sampling from data that are not a PositiveIndex (give a ``sampler``).
+    """
+    if self.batch_size is None:
+      return None
+    if self.sampler is not None:
+      return self.sampler(key, data, self.batch_size)
+    if not isinstance(data, PositiveIndex):
+      raise ValueError(f"BPR sampling needs a PositiveIndex as training data, got "
+                       f"{type(data).__name__}; give the victim a sampler")
+    return sample_bpr_triples(key, data, self.batch_size)
+
+  def steps(self, data: Any) -> int:
+    """Static steps per epoch on ``data`` (see :attr:`steps_per_epoch`).
+
+    Raises:
+      ValueError: minibatches over data that are not a PositiveIndex without
+        ``steps_per_epoch``.
+    """
+    if self.steps_per_epoch is not None:
+      return self.steps_per_epoch
+    if self.batch_size is None:
+      return 1
+    if not isinstance(data, PositiveIndex):
+      raise ValueError("give steps_per_epoch for minibatches over data that are not a "
+                       "PositiveIndex")
+    return steps_per_epoch(data.capacity, self.batch_size)
+
+  def replace(self, **changes) -> "Victim":
+    """A copy with some attributes changed (validated again)."""
+    return dataclasses.replace(self, **changes)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from jaxrec import _checks
 from jaxrec.data._interactions import Interactions
 from jaxrec.metrics._evaluate import long_tail_items
 
@@ -22,23 +21,24 @@ def num_fake_users(budget: float | int, num_real_users: int) -> int:
   count.
 
   Raises:
-    ValueError: a budget that is zero, negative, a fraction not below 1, or a non-integer count.
+    ValueError: a budget that is zero, negative, a fraction not below 1, not finite, or a
+      boolean.
+
+  Source:
+    jaxrec (attack size as a share of the user base, Mobasher et al., ACM TOIT 2007, Sec. 6).
   """
-  if isinstance(budget, bool):
-    raise ValueError(f"budget must be a fraction or a count, got {budget!r}")
-  if isinstance(budget, (int, np.integer)):
-    if budget < 1:
-      raise ValueError(f"budget (number of fake users) must be >= 1, got {budget}")
-    return int(budget)
-  budget = float(budget)
-  if not 0.0 < budget < 1.0 or not math.isfinite(budget):
-    raise ValueError(f"budget as a fraction of the real users must lie in (0, 1), got {budget}; "
-                     "give an int for a count of fake users")
-  return max(1, round(budget * num_real_users))
+  return _checks.num_fake_users(budget, num_real_users)
 
 
 def default_filler_size(train: Interactions) -> int:
-  """The mean real profile length: ``round(N / active users)`` (at least 1)."""
+  """The mean real profile length: ``round(N / active users)`` (at least 1).
+
+  Raises:
+    ValueError: no training interaction.
+
+  Source:
+    Mobasher et al., ACM TOIT 2007, Sec. 3 (filler size as a share of a typical profile).
+  """
   active = np.unique(np.asarray(train.users)).size
   if active == 0:
     raise ValueError("default_filler_size needs training interactions")
@@ -71,12 +71,14 @@ def select_targets(item_popularity: np.ndarray, num_targets: int, strategy: str 
   Raises:
     ValueError: unknown strategy, a missing or misshaped segment, or fewer candidates than
       ``num_targets``.
+
+  Source:
+    jaxrec; unpopular targets as in Mobasher et al., ACM TOIT 2007, Sec. 6 (push attacks are
+    studied on items with few ratings).
   """
   pop = np.asarray(item_popularity)
-  if strategy not in STRATEGIES:
-    raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-  if num_targets < 1:
-    raise ValueError(f"num_targets must be >= 1, got {num_targets}")
+  _checks.choice("strategy", strategy, STRATEGIES)
+  num_targets = _checks.integer("num_targets", num_targets, low=1)
   ok = pop >= min_popularity
   if strategy == "unpopular":
     ok &= long_tail_items(pop, short_head_fraction)

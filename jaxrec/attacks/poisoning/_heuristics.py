@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles, sample_distinct
+from jaxrec import _checks
+from jaxrec.attacks.poisoning._profiles import AttackKnowledge, FakeProfiles, sample_distinct
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["average_attack", "bandwagon_attack", "love_hate_attack", "power_user_attack",
@@ -32,37 +33,30 @@ INTENTS = ("push", "nuke")
 
 
 def _concrete(x) -> bool:
-  return not isinstance(x, jax.core.Tracer)
+  return _checks.is_concrete(x)
 
 
-def _check(knowledge: AttackKnowledge, targets: Array, *, capacity: int, filler_size: int,
-           intent: str, num_selected: int = 0, nuke_only: bool = False, num_fake=None) -> None:
-  """Argument checks at trace time: static arguments always, ``targets`` and ``num_fake`` when
-  they are concrete (under ``vmap`` they are checked by the pipeline)."""
-  if intent not in INTENTS:
-    raise ValueError(f"intent must be one of {INTENTS}, got {intent!r}")
+def _check(knowledge: AttackKnowledge, targets, *, capacity: int, filler_size: int,
+           intent: str, num_selected: int = 0, nuke_only: bool = False, num_fake=None) -> Array:
+  """Argument checks: static arguments always; ``targets`` and ``num_fake`` on the host when
+  concrete, under :func:`jaxrec.checked` when traced (under ``vmap`` the pipeline checks
+  them). Returns the targets as ``int32``."""
+  _checks.choice("intent", intent, INTENTS)
   if nuke_only and intent != "nuke":
     raise ValueError("this attack is a nuke attack: use intent='nuke'")
-  if capacity <= 0:
-    raise ValueError(f"capacity (maximum number of fake users) must be positive, got {capacity}")
-  if filler_size < 0:
-    raise ValueError(f"filler_size must be >= 0, got {filler_size}")
-  if not 0 <= num_selected <= filler_size:
-    raise ValueError(f"num_selected must lie in [0, filler_size={filler_size}], got "
-                     f"{num_selected}")
+  _checks.integer("capacity", capacity, low=1)
+  targets = _checks.ids("targets", targets, knowledge.num_items, distinct=True, nonempty=True)
   free = knowledge.num_items - targets.shape[0]
-  if filler_size > free:
-    raise ValueError(f"filler_size={filler_size} exceeds the {free} items that are not targets")
-  if targets.ndim != 1:
-    raise ValueError(f"targets must be a 1-D array of item ids, got shape {targets.shape}")
-  if _concrete(targets) and targets.size:
-    t = np.asarray(targets)
-    if t.min() < 0 or t.max() >= knowledge.num_items:
-      raise ValueError(f"target ids must lie in [0, {knowledge.num_items}), got {t.tolist()}")
-    if np.unique(t).size != t.size:
-      raise ValueError(f"targets repeat an item: {t.tolist()}")
-  if num_fake is not None and _concrete(num_fake) and not 0 <= int(num_fake) <= capacity:
-    raise ValueError(f"num_fake={int(num_fake)} must lie in [0, capacity={capacity}]")
+  _checks.integer("filler_size", filler_size, low=0, high=free)
+  _checks.integer("num_selected", num_selected, low=0, high=filler_size)
+  if num_fake is not None:
+    if _concrete(num_fake):
+      _checks.integer("num_fake", int(np.asarray(num_fake)), low=0, high=capacity)
+    else:
+      _checks.check_traced(
+          (num_fake >= 0) & (num_fake <= capacity),
+          f"num_fake must lie in [0, capacity={capacity}], got {{n}}", n=num_fake)
+  return targets
 
 
 def _active(num_fake, capacity: int) -> Array:
@@ -134,10 +128,11 @@ def random_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike, 
     :class:`FakeProfiles` of shape ``(F, T + filler_size)``.
 
   Raises:
-    ValueError: bad static arguments (intent, sizes).
+    ValueError: bad static arguments (intent, sizes); targets empty, repeated or out of range,
+      ``num_fake`` outside ``[0, capacity]`` (when concrete; under ``jit`` see
+      :func:`jaxrec.checked`).
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   fill = _random_fillers(k_items, knowledge, capacity, filler_size, targets)
@@ -152,8 +147,7 @@ def average_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike,
   High knowledge (per-item rating means). Lam and Riedl, WWW 2004; Mobasher et al., ACM TOIT
   2007, Sec. 3.1. Arguments, returns and errors as :func:`random_attack`.
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   fill = _random_fillers(k_items, knowledge, capacity, filler_size, targets)
@@ -173,8 +167,7 @@ def bandwagon_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLik
   collaborative filtering systems", IJCAI 2005 workshop). ``num_selected`` is part of the
   ``filler_size`` budget. Other arguments as :func:`random_attack`.
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_selected=num_selected, num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   not_target = _excluding(knowledge, 1, targets)[0]
@@ -203,8 +196,7 @@ def segment_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike,
     num_selected: segment items per profile (part of the ``filler_size`` budget).
     Others as :func:`random_attack`.
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_selected=num_selected, num_fake=num_fake)
   segment = jnp.asarray(segment, bool)
   if segment.shape != (knowledge.num_items,):
@@ -235,8 +227,7 @@ def love_hate_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLik
   Very low knowledge yet effective against user-based CF. Mobasher et al., ACM TOIT 2007,
   Sec. 3.4. Arguments as :func:`random_attack`; ``intent`` must be ``"nuke"``.
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          nuke_only=True, num_fake=num_fake)
   fill = _random_fillers(key, knowledge, capacity, filler_size, targets)
   return _assemble(knowledge, targets, intent, capacity, num_fake,
@@ -255,8 +246,7 @@ def reverse_bandwagon_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: 
   by a victim that counts every interaction. Arguments as :func:`bandwagon_attack`; ``intent``
   must be ``"nuke"``.
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_selected=num_selected, nuke_only=True, num_fake=num_fake)
   k_items, k_rate = jax.random.split(key)
   rated = knowledge.item_count >= jnp.median(knowledge.item_count)
@@ -284,8 +274,7 @@ def power_user_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLi
   recommender systems", ACM RecSys 2013; Seminario and Wilson, "Attacking item-based
   recommender systems with power items", ACM RecSys 2014. Arguments as :func:`random_attack`.
   """
-  targets = jnp.asarray(targets, jnp.int32)
-  _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
+  targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_fake=num_fake)
   k_pick, k_fill, k_rate = jax.random.split(key, 3)
   p_items, p_ratings, p_mask = knowledge.power_items, knowledge.power_ratings, knowledge.power_mask

@@ -14,14 +14,15 @@ gradient. Budgets are explicit in norm and granularity:
 
 Units: ``eps`` and ``step_size`` are absolute distances in the perturbed space (embedding units
 for embeddings; for images in [0, 1], pass ``8 / 255`` for eight 8-bit levels). Both may be
-tracers, so a whole eps grid compiles once.
+tracers, so a whole eps grid compiles once. Run a recipe with :func:`jaxrec.optim.run`.
 """
 
 from __future__ import annotations
 
 import optax
 
-from jaxrec.attacks._transforms import (
+from jaxrec import _checks
+from jaxrec.optim import (
     NORMS, normalize, project, project_box, project_l2_ball, project_linf_ball, sign)
 from jaxrec.typing import ArrayLike
 
@@ -30,57 +31,55 @@ __all__ = ["bim", "fgsm", "pgd"]
 DIRECTIONS = ("sign", "l2")
 
 
-def _numeric_check(eps, step_size=None) -> None:
-  for name, v in (("eps", eps), ("step_size", step_size)):
-    if isinstance(v, (int, float)) and v < 0:
-      raise ValueError(f"{name} must be >= 0, got {v}")
-
-
 def pgd(eps: ArrayLike, step_size: ArrayLike, *, norm: str = "l2", axis: int | None = -1,
-        direction: str | None = None, box: tuple | None = None) -> optax.GradientTransformation:
+        direction: str | None = None, box: tuple | None = None,
+        center=None) -> optax.GradientTransformation:
   """Projected gradient descent on a perturbation (Madry et al., ICLR 2018).
 
   Threat model: white-box, the attacker differentiates ``attack_loss`` with respect to
   ``delta``. Each step: ``delta <- Proj(delta - step_size * direction(grad))``, the projection
   onto the ``eps`` ball of ``norm`` around 0 (per row for ``axis=-1``), then onto the box when
-  ``box=(center, lower, upper)`` keeps ``center + delta`` in ``[lower, upper]`` (pixels). Use
-  with :func:`jaxrec.attacks.run` and, for PGD proper, a random start
-  (:func:`jaxrec.attacks.random_start`); from ``delta0 = 0`` it is BIM (:func:`bim`).
+  ``box=(lower, upper)`` keeps ``center + delta`` in ``[lower, upper]`` (pixels). Use with
+  :func:`jaxrec.optim.run` (which projects the start too) and, for PGD proper, a random start
+  (:func:`jaxrec.optim.random_start`); from ``delta0 = 0`` it is BIM (:func:`bim`).
 
   Args:
-    eps: ball radius (absolute units of the perturbed space); scalar, may be a tracer.
-    step_size: step length (same units); may be a tracer.
+    eps: ball radius (absolute units of the perturbed space), ``>= 0``; a scalar, or an array
+      broadcastable to the rows (a per-row budget); may be a tracer.
+    step_size: step length (same units), ``>= 0``; may be a tracer.
     norm: ``"l2"`` or ``"linf"``.
     axis: L2 granularity: ``-1`` per row, ``None`` whole array (ignored for ``"linf"``).
     direction: ``"l2"`` (row-normalised gradient) or ``"sign"``; default ``"l2"`` for the L2
       ball and ``"sign"`` for L-infinity.
-    box: optional ``(center, lower, upper)``.
+    box: optional ``(lower, upper)`` bounds of ``center + delta``.
+    center: the clean point the box applies to (pytree like ``delta``; default 0).
 
   Returns:
-    An ``optax.GradientTransformation`` for :func:`jaxrec.attacks.run`.
+    An ``optax.GradientTransformation`` for :func:`jaxrec.optim.run`.
 
   Raises:
-    ValueError: unknown ``norm``/``direction``, ``axis`` other than -1/None, negative
-      concrete ``eps``/``step_size``.
+    ValueError: unknown ``norm``/``direction``, ``axis`` other than -1/None; an ``eps`` or
+      ``step_size`` that is negative, NaN or infinite (Python, NumPy or concrete JAX numbers;
+      traced ones under :func:`jaxrec.checked`); a ``box`` that is not two bounds.
 
   References:
     Madry, Makelov, Schmidt, Tsipras, Vladu, "Towards Deep Learning Models Resistant to
     Adversarial Attacks", ICLR 2018; Anelli, Bellogin, Deldjoo, Di Noia, Merra, "Multi-Step
     Adversarial Perturbations on Recommender Systems Embeddings", FLAIRS 2021.
   """
-  if norm not in NORMS:
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-  if axis not in (-1, None):
-    raise ValueError(f"axis must be -1 (per row) or None (whole array), got {axis!r}")
-  direction = direction or ("l2" if norm == "l2" else "sign")
-  if direction not in DIRECTIONS:
-    raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-  _numeric_check(eps, step_size)
+  _checks.choice("norm", norm, NORMS)
+  _checks.choice("axis", axis, (-1, None))
+  direction = _checks.choice("direction", direction or ("l2" if norm == "l2" else "sign"),
+                             DIRECTIONS)
+  _checks.real("eps", eps, array=True)
+  _checks.real("step_size", step_size, array=True)
+  if box is not None and len(box) != 2:
+    raise ValueError(f"box must be (lower, upper), got {box!r}")
 
   def proj(delta):
     delta = project_l2_ball(delta, eps, axis) if norm == "l2" else project_linf_ball(delta, eps)
     if box is not None:
-      delta = project_box(delta, *box)
+      delta = project_box(delta, *box, center=center)
     return delta
 
   step = normalize(axis) if direction == "l2" else sign()
@@ -88,15 +87,26 @@ def pgd(eps: ArrayLike, step_size: ArrayLike, *, norm: str = "l2", axis: int | N
 
 
 def bim(eps: ArrayLike, step_size: ArrayLike, *, norm: str = "l2", axis: int | None = -1,
-        direction: str | None = None, box: tuple | None = None) -> optax.GradientTransformation:
-  """Basic iterative method: :func:`pgd` started from ``delta0 = 0`` (Kurakin, Goodfellow,
-  Bengio, "Adversarial examples in the physical world", ICLR 2017 workshop). The same transform
-  as :func:`pgd`; the name records the zero start. Arguments as :func:`pgd`."""
-  return pgd(eps, step_size, norm=norm, axis=axis, direction=direction, box=box)
+        direction: str | None = None, box: tuple | None = None,
+        center=None) -> optax.GradientTransformation:
+  """Basic iterative method: :func:`pgd` started from ``delta0 = 0``. The same transform as
+  :func:`pgd`; the name records the zero start. Arguments, units and errors as :func:`pgd`.
+
+  Returns:
+    An ``optax.GradientTransformation`` for :func:`jaxrec.optim.run`.
+
+  Raises:
+    ValueError: as :func:`pgd`.
+
+  Source:
+    Kurakin, Goodfellow, Bengio, "Adversarial examples in the physical world", ICLR 2017
+    workshop, Sec. 2.1.
+  """
+  return pgd(eps, step_size, norm=norm, axis=axis, direction=direction, box=box, center=center)
 
 
 def fgsm(eps: ArrayLike, *, norm: str = "l2", axis: int | None = -1,
-         box: tuple | None = None) -> optax.GradientTransformation:
+         box: tuple | None = None, center=None) -> optax.GradientTransformation:
   """Fast gradient (sign) method: exactly one :func:`pgd` step with ``step_size = eps`` from
   ``delta0 = 0`` (run it with ``num_steps=1``).
 
@@ -105,14 +115,18 @@ def fgsm(eps: ArrayLike, *, norm: str = "l2", axis: int | None = -1,
   ``norm="linf"`` gives Goodfellow et al.'s ``-eps * sign(g)`` (ICLR 2015).
 
   Args:
-    eps: budget (absolute units; per row for ``norm="l2", axis=-1``); may be a tracer.
-    norm, axis, box: as :func:`pgd`.
+    eps: budget (absolute units; per row for ``norm="l2", axis=-1``), ``>= 0``; may be a
+      tracer.
+    norm, axis, box, center: as :func:`pgd`.
 
   Returns:
-    An ``optax.GradientTransformation`` for :func:`jaxrec.attacks.run` with ``num_steps=1``.
+    An ``optax.GradientTransformation`` for :func:`jaxrec.optim.run` with ``num_steps=1``.
+
+  Raises:
+    ValueError: as :func:`pgd`.
 
   References:
     He, He, Du, Chua, "Adversarial Personalized Ranking for Recommendation", SIGIR 2018;
     Goodfellow, Shlens, Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015.
   """
-  return pgd(eps, eps, norm=norm, axis=axis, box=box)
+  return pgd(eps, eps, norm=norm, axis=axis, box=box, center=center)

@@ -5,29 +5,30 @@ training data (fake user ``f`` gets id ``num_users + f``; the real users' rows a
 modified), retrains the victim from scratch with the same hyper-parameters and seed as the clean
 model, and measures target exposure (:mod:`jaxrec.metrics._target`) and accuracy/beyond-accuracy
 (:mod:`jaxrec.metrics._evaluate`) on the real users. A grid of cells (target sets x budgets x
-seeds) of one recipe runs as one ``jit(vmap(cell))`` program: budgets share the static capacity
-``F = max(budgets)`` and differ only in the traced number of active fake users.
+seeds) of one recipe runs on the experiment executor (:func:`jaxrec.experiment.execute`:
+``jit(vmap(cell))`` in lane groups): budgets share the static capacity ``F = max(budgets)`` and
+differ only in the traced number of active fake users.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
-import time
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles
+from jaxrec import _checks
+from jaxrec.attacks.poisoning._profiles import AttackKnowledge, FakeProfiles
 from jaxrec.data._index import PositiveIndex, build_index
 from jaxrec.data._interactions import Interactions
+from jaxrec.experiment import execute, product
 from jaxrec.metrics._evaluate import Evaluator
 from jaxrec.metrics._target import TargetEvaluator
-from jaxrec.training._loop import steps_per_epoch
-from jaxrec.training._victim import Victim, fit_victim
+from jaxrec.training._loop import fit_victim
+from jaxrec.training._victim import Victim, steps_per_epoch
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["CellResult", "Recipe", "inject", "poisoned_interactions", "run_poisoning"]
@@ -51,6 +52,12 @@ def inject(clean: PositiveIndex, profiles: FakeProfiles) -> PositiveIndex:
 
   Returns:
     A :class:`PositiveIndex` over ``U + F`` users and the same items.
+
+  Raises:
+    Nothing (jittable; the profiles' item ids are valid by construction of the recipes).
+
+  Source:
+    jaxrec (fake users appended after the real ones, as in Mobasher et al., ACM TOIT 2007).
   """
   u, ni = clean.num_users, clean.num_items
   f, slots = profiles.items.shape
@@ -74,6 +81,12 @@ def poisoned_interactions(clean: Interactions, profiles: FakeProfiles) -> tuple[
 
   Returns:
     ``(interactions, is_fake)`` with ``is_fake`` a ``(U + n,) bool`` array.
+
+  Raises:
+    Nothing (host-side).
+
+  Source:
+    jaxrec.
   """
   mask = np.asarray(profiles.mask())
   present = np.flatnonzero(mask.any(axis=1))
@@ -115,14 +128,14 @@ class CellResult:
   profiles: FakeProfiles
 
 
-def _cell(key, victim_key, targets, num_fake, knowledge, clean, evaluator, target_evaluator, *,
-          recipe, victim, num_steps):
+def _cell(cell, shared, *, recipe, victim, num_steps):
+  key, victim_key, targets, num_fake = cell
+  knowledge, clean, evaluator, target_evaluator = shared
   profiles = recipe(key, knowledge, targets, num_fake)
   poisoned = inject(clean, profiles)
   params, curve = fit_victim(victim, poisoned, victim_key, num_steps=num_steps)
-  score_all, score_params = victim.scorer(params, poisoned)
-  return {"eval": evaluator.raw(score_all, score_params),
-          "target": target_evaluator.raw(score_all, score_params, targets),
+  return {"eval": evaluator.raw(victim.model, params, poisoned),
+          "target": target_evaluator.raw(victim.model, params, targets, poisoned),
           "loss": curve[-1] if curve.shape[0] else jnp.float32(0.0), "profiles": profiles}
 
 
@@ -143,18 +156,19 @@ def run_poisoning(
 ) -> list[CellResult]:
   """Runs every (target set, budget, seed) cell of one attack recipe.
 
-  With ``vectorize=True`` the cells run as ``jit(vmap(cell))`` (in groups of ``max_lanes``
-  cells, all cells by default); with ``False`` the same jitted cell runs in a Python loop
-  (for comparison: both give the same numbers). The recipe must have been built with
-  ``capacity >= max(budgets)``. The attack key of a cell is ``fold_in(key(seed), 1)``; the
-  victim is retrained with ``key(seed)``, the key of the clean model, and with the clean
-  model's schedule: ``ceil(N / batch_size)`` steps per epoch for the ``N`` clean interactions,
-  whatever the capacity reserved for fake users (so a cell with no active fake user reproduces
-  the clean model exactly).
+  The cells run on :func:`jaxrec.experiment.execute`: with ``vectorize=True`` as
+  ``jit(vmap(cell))`` in groups of ``max_lanes`` cells (default
+  :func:`jaxrec.experiment.default_lanes`); with ``False`` the same jitted cell in a Python loop
+  (both give the same numbers). The recipe must have been built with ``capacity >=
+  max(budgets)``. The attack key of a cell is ``fold_in(key(seed), 1)``; the victim is retrained
+  with ``key(seed)``, the key of the clean model, and with the clean model's schedule:
+  ``ceil(N / batch_size)`` steps per epoch for the ``N`` clean interactions, whatever the
+  capacity reserved for fake users (so a cell with no active fake user reproduces the clean
+  model exactly).
 
   Args:
     recipe: an attack recipe with its static arguments bound (:data:`Recipe`).
-    knowledge: :func:`jaxrec.attacks.attacker_knowledge` of the clean training data.
+    knowledge: :func:`jaxrec.attacks.poisoning.attacker_knowledge` of the clean training data.
     clean: the clean training positives.
     victim: the model and its training recipe.
     evaluator: accuracy evaluation over the real users (:func:`jaxrec.metrics.make_evaluator`).
@@ -163,93 +177,50 @@ def run_poisoning(
     budgets: numbers of fake users (each in ``[1, capacity]``).
     seeds: victim seeds.
     vectorize: vmap the cells (default) or loop over them.
-    max_lanes: cells per vmapped program (bounds memory); default all.
-    timings: if a dict, filled with ``compile_s`` (tracing and XLA compilation) and ``run_s``
-      (executing the compiled programs, device-to-host copies included) in seconds.
+    max_lanes: cells per vmapped program (bounds memory); default by backend.
+    timings: if a dict, filled by :func:`jaxrec.experiment.execute` (``compile_s``, ``run_s``).
 
   Returns:
     One :class:`CellResult` per cell, in ``itertools.product(target_sets, budgets, seeds)``
     order.
 
   Raises:
-    ValueError: target ids outside the catalogue or repeated within a set, budgets that are not
-      integers in ``[1, capacity]``, seeds outside ``[0, 2**32)``, ``max_lanes < 1``, fake
-      profiles that could cover the whole catalogue (BPR could then sample no negative for
-      them), an empty grid.
+    ValueError: target ids outside the catalogue, repeated within a set, or an empty set;
+      budgets that are not integers in ``[1, capacity]``; seeds outside ``[0, 2**32)``;
+      ``max_lanes < 1``; fake profiles that could cover the whole catalogue (BPR could then
+      sample no negative for them); an empty grid.
+
+  Source:
+    Mobasher et al., ACM TOIT 2007, Sec. 6 (attack, retrain, measure); jaxrec's executor.
   """
   target_sets = np.atleast_2d(np.asarray(target_sets))
-  if target_sets.size == 0 or not np.issubdtype(target_sets.dtype, np.integer):
-    raise ValueError(f"target_sets must be a non-empty (S, T) integer array, got {target_sets!r}")
-  if target_sets.min() < 0 or target_sets.max() >= clean.num_items:
-    raise ValueError(f"target ids must lie in [0, {clean.num_items}), got "
-                     f"{target_sets.tolist()}")
-  for row in target_sets:
-    if np.unique(row).size != row.size:
-      raise ValueError(f"a target set repeats an item: {row.tolist()}")
+  _checks.ids("target_sets", target_sets, clean.num_items, distinct=True, nonempty=True,
+              ndim=2)
   if not budgets or not seeds:
     raise ValueError("budgets and seeds must not be empty")
-  for s in seeds:
-    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**32:
-      raise ValueError(f"seeds must be integers in [0, 2**32), got {s!r}")
-  if max_lanes is not None and (not isinstance(max_lanes, (int, np.integer)) or max_lanes < 1):
-    raise ValueError(f"max_lanes must be a positive integer, got {max_lanes!r}")
+  seeds = [_checks.integer("seed", s, low=0, high=2**32 - 1) for s in seeds]
   probe = jax.eval_shape(lambda: recipe(jax.random.key(0), knowledge,
                                         jnp.asarray(target_sets[0], jnp.int32), 1))
   capacity, slots = probe.items.shape
-  for b in budgets:
-    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= capacity:
-      raise ValueError(f"budget {b!r} must be an integer number of fake users in "
-                       f"[1, capacity={capacity}]")
+  budgets = [_checks.integer("budget (fake users)", b, low=1, high=capacity) for b in budgets]
   if slots >= clean.num_items:
     raise ValueError(f"a fake profile of {slots} items could cover the whole catalogue of "
                      f"{clean.num_items}: BPR would have no negative item for it; lower "
                      "filler_size")
-  num_steps = steps_per_epoch(int(clean.num_valid), victim.batch_size)
-  cells = list(itertools.product(range(len(target_sets)), [int(b) for b in budgets],
-                                 [int(s) for s in seeds]))
-  # data enter as arguments (not closed over), so they are not baked into the program
-  cell = functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps)
-  shared = (knowledge, clean, evaluator, target_evaluator)
+  num_steps = (steps_per_epoch(int(clean.num_valid), victim.batch_size)
+               if victim.batch_size is not None and victim.steps_per_epoch is None else None)
+  grid = product(targets=range(len(target_sets)), num_fake=budgets, seed=seeds)
 
-  def arrays(group):
-    keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for _, _, s in group])
-    keys = jax.random.wrap_key_data(keys)
-    return (jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys), keys,
-            jnp.asarray(np.stack([target_sets[t] for t, _, _ in group]), jnp.int32),
-            jnp.asarray([b for _, b, _ in group], jnp.int32))
+  def cell(c):
+    key = jax.random.key(c["seed"])
+    return (jax.random.fold_in(key, 1), key, jnp.asarray(target_sets[c["targets"]], jnp.int32),
+            jnp.int32(c["num_fake"]))
 
-  outs = []
-  compiled: dict[int, Any] = {}
-  clock = {"compile_s": 0.0, "run_s": 0.0}
-
-  def call(fn, lanes, args):
-    if lanes not in compiled:
-      t = time.perf_counter()
-      compiled[lanes] = jax.jit(fn).lower(*args).compile()
-      clock["compile_s"] += time.perf_counter() - t
-    t = time.perf_counter()
-    out = jax.device_get(compiled[lanes](*args))
-    clock["run_s"] += time.perf_counter() - t
-    return out
-
-  if vectorize:
-    batched = jax.vmap(cell, in_axes=(0, 0, 0, 0, None, None, None, None))
-    size = len(cells) if max_lanes is None else max(1, int(max_lanes))
-    for start in range(0, len(cells), size):
-      group = cells[start:start + size]
-      out = call(batched, len(group), (*arrays(group), *shared))
-      outs += [jax.tree.map(lambda x, i=i: x[i], out) for i in range(len(group))]
-  else:
-    for c in cells:
-      a = jax.tree.map(lambda x: x[0], arrays([c]))
-      outs.append(call(cell, 0, (*a, *shared)))
-  if timings is not None:
-    timings.update(clock)
-  results = []
-  for (t, b, s), out in zip(cells, outs):
-    results.append(CellResult(
-        targets=target_sets[t], num_fake=b, seed=s,
-        evaluation=evaluator.summarize(out["eval"]),
-        exposure=target_evaluator.summarize(out["target"]),
-        train_loss=float(out["loss"]), profiles=out["profiles"]))
-  return results
+  outs = execute(functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps),
+                 [cell(c) for c in grid], (knowledge, clean, evaluator, target_evaluator),
+                 lanes=max_lanes, vectorize=vectorize, timings=timings)
+  return [CellResult(targets=target_sets[c["targets"]], num_fake=c["num_fake"], seed=c["seed"],
+                     evaluation=evaluator.summarize(out["eval"]),
+                     exposure=target_evaluator.summarize(out["target"]),
+                     train_loss=float(out["loss"]), profiles=out["profiles"])
+          for c, out in zip(grid, outs)]

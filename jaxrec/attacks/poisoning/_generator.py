@@ -1,9 +1,10 @@
 """A learned fake-profile generator trained through the unrolled surrogate, with a discriminator.
 
-Instead of optimising every fake profile as a free variable (RevAdv, :mod:`jaxrec.attacks.
-_bilevel`), a network ``G`` maps a *template* (a real user's binary profile, sampled from the
-attacker's view of the data) and Gaussian noise to a relaxed profile; ``G`` is trained through
-the unrolled surrogate (:func:`jaxrec.attacks._bilevel.bilevel_loss`), optionally against a
+Instead of optimising every fake profile as a free variable (RevAdv,
+:func:`jaxrec.attacks.poisoning.bilevel_attack`), a network ``G`` maps a *template* (a real
+user's binary profile, sampled from the attacker's view of the data) and Gaussian noise to a
+relaxed profile; ``G`` is trained through the unrolled surrogate
+(:func:`jaxrec.attacks.poisoning.bilevel_loss`), optionally against a
 discriminator ``D`` that tells real rows from generated ones, so that the profiles stay close to
 real ones. This follows the spirit of AUSH (Chen Lin, Si Chen, Hui Li, Yanghua Xiao, Lianyun Li,
 Qian Yang, "Attacking Recommender Systems with Augmented User Profiles", CIKM 2020, pp.
@@ -24,7 +25,10 @@ Losses (to minimise), for one batch of ``F`` generated profiles ``x_f``:
   batch of real rows ``r`` and the generated rows (held fixed), the standard binary
   cross-entropy, ``+ r1_weight / 2 * mean_b |grad_r D(r_b)|^2``, the R1 penalty on real rows
   (Mescheder, Geiger, Nowozin, "Which Training Methods for GANs do actually Converge?", ICML
-  2018). Each training step first updates ``D``, then ``G`` against the updated ``D``.
+  2018). Training is one :func:`jaxrec.optim.run` over both networks: each step takes both
+  gradients at the current point (``D``'s of ``L_D`` with the generated rows held fixed, ``G``'s
+  of ``L_G`` with ``D`` held fixed) and applies Adam to each with its own learning rate
+  (simultaneous gradient descent; ``optax.multi_transform``).
 
 The discriminator sees the profiles with the target columns zeroed: every fake profile holds the
 targets by construction, so otherwise ``D`` separates on those columns alone and its gradient
@@ -33,7 +37,7 @@ says nothing about the fillers, which are what ``G`` controls.
 What the surrogate (and ``D``) sees, ``estimator``:
 
 * ``"straight_through"`` (default): the binary profile that will be injected, the ``filler_size``
-  items of largest logit plus the targets (:func:`jaxrec.attacks.project_top_m`), with the
+  items of largest logit plus the targets (:func:`jaxrec.optim.project_top_m`), with the
   gradient passed to the relaxed profile as if the projection were the identity (Bengio,
   Leonard, Courville, "Estimating or Propagating Gradients Through Stochastic Neurons for
   Conditional Computation", arXiv:1308.3432, 2013). The outer loss is that of the injected
@@ -46,7 +50,8 @@ What the surrogate (and ``D``) sees, ``estimator``:
   surrogate is trained on fractional rows the victim never sees; with the ``"indicator"``
   relaxation of :func:`jaxrec.attacks._surrogate.weighted_mse` every entry of a sigmoid output
   is positive and carries the positive weight, so the surrogate's view differs from the
-  injected profile's (``"bernoulli"`` is the consistent relaxation for this estimator).
+  injected profile's (``"bernoulli"`` is the consistent relaxation for this estimator; see
+  :func:`jaxrec.models.weighted_mse`).
 
 Measured on RevAdv's synthetic setting (``experiments/generator_synthetic.py``, 100 fakes of 36
 fillers, 100 steps, data seeds 0-2): straight-through reaches target HR@10 0.29-0.42 on the
@@ -69,8 +74,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec.attacks._bilevel import Objective, bilevel_loss, project_top_m
-from jaxrec.attacks._surrogate import LFMSurrogate
+from jaxrec import _checks
+from jaxrec.attacks.poisoning._bilevel import TargetLoss, bilevel_loss
+from jaxrec.optim import project_top_m, run
+from jaxrec.training._victim import Victim
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["ESTIMATORS", "GeneratorResult", "ProfileDiscriminator", "ProfileGenerator",
@@ -155,11 +162,10 @@ class GeneratorResult(NamedTuple):
       ``filler_size`` fillers plus the targets per row.
     relaxed: ``(F, I)`` the generator's relaxed output for that sample (targets set to 1).
     template_ids: ``(F,) int32`` the real rows used as templates in that sample.
-    curve: per training step, ``(steps,)`` arrays: ``attack_loss`` (the outer objective of the
-      profiles the surrogate saw, before the generator update), ``disc_loss`` (the
-      discriminator's cross-entropy before its update, without the R1 term; ``2 log 2`` at
-      chance), ``gen_adv_loss`` (``mean -log sigmoid(D(x))`` against the updated ``D``),
-      ``budget_loss``, ``total_loss`` (``L_G``).
+    curve: per training step, ``(num_steps,)`` arrays, all before the step: ``attack_loss``
+      (the attack loss of the profiles the surrogate saw), ``disc_loss`` (the discriminator's
+      cross-entropy without the R1 term; ``2 log 2`` at chance), ``gen_adv_loss``
+      (``mean -log sigmoid(D(x))``), ``budget_loss``, ``total_loss`` (``L_G``).
   """
 
   gen_params: Any
@@ -182,7 +188,7 @@ def sample_inputs(key: PRNGKey, real: Array, num_fake: int, noise_dim: int
     ``(template_ids (F,) int32, template (F, I), noise (F, Z))``, floats of ``real``'s dtype.
 
   Raises:
-    Nothing is validated (jittable).
+    Nothing is validated (jittable; :func:`train_generator` validates).
 
   Source:
     Lin et al., CIKM 2020 (templates sampled from real users).
@@ -215,8 +221,7 @@ def generate(gen_params: Any, template: Array, noise: Array, targets: Array, *,
   Source:
     Lin et al., CIKM 2020 (template-based generation, in its spirit).
   """
-  if estimator not in ESTIMATORS:
-    raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+  _checks.choice("estimator", estimator, ESTIMATORS)
   logits = generator.apply({"params": gen_params}, template, noise, return_logits=True)
   relaxed = jax.nn.sigmoid(logits).at[:, targets].set(1.0)
   if estimator == "relaxed":
@@ -266,7 +271,7 @@ def discriminator_loss(disc_params: Any, real_rows: Array, fake_rows: Array, tar
 def generator_loss(gen_params: Any, disc_params: Any, real: Array, targets: Array,
                    template: Array, noise: Array, key: PRNGKey, *,
                    generator: ProfileGenerator, discriminator: ProfileDiscriminator,
-                   surrogate: LFMSurrogate, objective: Objective, filler_size: int,
+                   surrogate: Victim, loss: TargetLoss, filler_size: int,
                    estimator: str = "straight_through", disc_weight: float | Array = 0.0,
                    budget_weight: float | Array = 0.0) -> tuple[Array, dict[str, Array]]:
   """``L_G`` of one batch (module docstring); differentiable in ``gen_params``.
@@ -276,8 +281,8 @@ def generator_loss(gen_params: Any, disc_params: Any, real: Array, targets: Arra
     real: ``(U, I)`` binary real rows (the surrogate's real users).
     targets: ``(T,) int32``. template: ``(F, I)``. noise: ``(F, Z)``.
     key: the surrogate's initialisation key.
-    generator, discriminator, surrogate, objective, filler_size, estimator: static, see
-      :func:`generate` and :func:`jaxrec.attacks.bilevel_loss`.
+    generator, discriminator, surrogate, loss, filler_size, estimator: static, see
+      :func:`generate` and :func:`jaxrec.attacks.poisoning.bilevel_loss`.
     disc_weight: weight of the non-saturating GAN term (``>= 0``; may be traced).
     budget_weight: weight of the squared distance (items^2) of the relaxed filler mass to
       ``filler_size`` (``>= 0``; may be traced).
@@ -293,7 +298,7 @@ def generator_loss(gen_params: Any, disc_params: Any, real: Array, targets: Arra
   """
   relaxed, profile = generate(gen_params, template, noise, targets, generator=generator,
                               filler_size=filler_size, estimator=estimator)
-  attack = bilevel_loss(profile, real, targets, key, surrogate=surrogate, objective=objective)
+  attack = bilevel_loss(profile, real, targets, key, surrogate=surrogate, loss=loss)
   logits = discriminator.apply({"params": disc_params}, _hide_targets(profile, targets))
   adv = jnp.mean(jax.nn.softplus(-logits))
   mass = jnp.sum(relaxed, axis=1) - targets.shape[0]
@@ -302,51 +307,45 @@ def generator_loss(gen_params: Any, disc_params: Any, real: Array, targets: Arra
   return total, {"attack_loss": attack, "gen_adv_loss": adv, "budget_loss": budget}
 
 
-def _adam_step(tx, grads, opt_state, params, lr):
-  """Adam with a traced step size (``optax.scale_by_adam`` then ``-lr``)."""
-  updates, opt_state = tx.update(grads, opt_state, params)
-  return jax.tree.map(lambda p, u: p - lr * u, params, updates), opt_state
-
-
 @functools.partial(jax.jit, static_argnames=(
-    "surrogate", "objective", "generator", "discriminator", "num_fake", "filler_size", "steps",
+    "surrogate", "loss", "generator", "discriminator", "num_fake", "filler_size", "num_steps",
     "noise_dim", "estimator", "resample", "resample_init", "disc_batch"))
 def _train(key, surrogate_key, real, targets, gen_lr, disc_lr, disc_weight, budget_weight,
-           r1_weight, *, surrogate, objective, generator, discriminator, num_fake, filler_size,
-           steps, noise_dim, estimator, resample, resample_init, disc_batch):
+           r1_weight, *, surrogate, loss, generator, discriminator, num_fake, filler_size,
+           num_steps, noise_dim, estimator, resample, resample_init, disc_batch):
   k_gen, k_disc, k_fixed, k_loop, k_final = jax.random.split(key, 5)
   _, template0, noise0 = sample_inputs(k_fixed, real, num_fake, noise_dim)
   cast = functools.partial(jax.tree.map, lambda p: p.astype(real.dtype))
   gen_params = cast(generator.init(k_gen, template0, noise0)["params"])
   disc_params = cast(discriminator.init(k_disc, template0)["params"])
-  tx = optax.scale_by_adam()
+  tx = optax.multi_transform({"gen": optax.adam(gen_lr), "disc": optax.adam(disc_lr)},
+                             ("gen", "disc"))
   gen_fn = functools.partial(generate, generator=generator, filler_size=filler_size,
                              estimator=estimator)
-  loss_fn = functools.partial(
+  gen_loss = functools.partial(
       generator_loss, generator=generator, discriminator=discriminator, surrogate=surrogate,
-      objective=objective, filler_size=filler_size, estimator=estimator)
+      loss=loss, filler_size=filler_size, estimator=estimator)
 
-  def body(carry, step):
-    gen_params, disc_params, gen_opt, disc_opt = carry
-    k_in, k_real = jax.random.split(jax.random.fold_in(k_loop, step))
+  def both(x, args, step_key):
+    """``L_D`` (generated rows held fixed) plus ``L_G`` (``D`` held fixed): each network's
+    gradient is that of its own loss at the current point."""
+    gen_params, disc_params = x
+    real, targets, surrogate_key = args
+    k_in, k_real, k_sur = jax.random.split(step_key, 3)
     _, template, noise = sample_inputs(k_in if resample else k_fixed, real, num_fake, noise_dim)
-    sur_key = jax.random.fold_in(surrogate_key, step) if resample_init else surrogate_key
     _, fake = gen_fn(gen_params, template, noise, targets)
     real_rows = real[jax.random.choice(k_real, real.shape[0], (disc_batch,), replace=False)]
-    (_, d_bce), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
-        disc_params, real_rows, jax.lax.stop_gradient(fake), targets,
-        discriminator=discriminator, r1_weight=r1_weight)
-    disc_params, disc_opt = _adam_step(tx, d_grads, disc_opt, disc_params, disc_lr)
-    (total, aux), g_grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        gen_params, disc_params, real, targets, template, noise, sur_key,
-        disc_weight=disc_weight, budget_weight=budget_weight)
-    gen_params, gen_opt = _adam_step(tx, g_grads, gen_opt, gen_params, gen_lr)
-    return (gen_params, disc_params, gen_opt, disc_opt), {
-        "disc_loss": d_bce, "total_loss": total, **aux}
+    d_total, d_bce = discriminator_loss(disc_params, real_rows, jax.lax.stop_gradient(fake),
+                                        targets, discriminator=discriminator,
+                                        r1_weight=r1_weight)
+    g_total, aux = gen_loss(gen_params, jax.lax.stop_gradient(disc_params), real, targets,
+                            template, noise, k_sur if resample_init else surrogate_key,
+                            disc_weight=disc_weight, budget_weight=budget_weight)
+    return d_total + g_total, {"disc_loss": d_bce, "total_loss": g_total, **aux}
 
-  carry = (gen_params, disc_params, tx.init(gen_params), tx.init(disc_params))
-  (gen_params, disc_params, _, _), curve = jax.lax.scan(
-      body, carry, jnp.arange(steps, dtype=jnp.int32))
+  result = run(tx, both, (gen_params, disc_params), (real, targets, surrogate_key),
+               num_steps=num_steps, key=k_loop, has_aux=True)
+  gen_params, disc_params = result.x
   ids, template, noise = sample_inputs(k_final if resample else k_fixed, real, num_fake,
                                        noise_dim)
   relaxed, fake = gen_fn(gen_params, template, noise, targets)
@@ -354,15 +353,7 @@ def _train(key, surrogate_key, real, targets, gen_lr, disc_lr, disc_weight, budg
     fake = project_top_m(generator.apply({"params": gen_params}, template, noise,
                                          return_logits=True), filler_size, targets)
   return GeneratorResult(gen_params=gen_params, disc_params=disc_params, fake=fake,
-                         relaxed=relaxed, template_ids=ids, curve=curve)
-
-
-def _int(value, name: str, low: int, high: int | None = None) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-      high is not None and value > high):
-    bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-    raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
-  return int(value)
+                         relaxed=relaxed, template_ids=ids, curve=result.aux)
 
 
 def _widths(value, name: str) -> tuple[int, ...]:
@@ -372,31 +363,12 @@ def _widths(value, name: str) -> tuple[int, ...]:
     widths = tuple(value)
   except TypeError:
     raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}") from None
-  return tuple(_int(w, f"{name} entries", 1) for w in widths)
-
-
-def _real_matrix(name: str, x) -> Array:
-  x = jnp.asarray(x)
-  if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.floating) or x.size == 0:
-    raise ValueError(f"{name} must be a non-empty 2-D floating matrix, got {x.dtype}{x.shape}")
-  if not np.isin(np.asarray(x), (0.0, 1.0)).all():
-    raise ValueError(f"{name} must hold only 0 and 1")
-  return x
-
-
-def _targets(targets, num_items: int, *, allow_empty: bool = False) -> np.ndarray:
-  t = np.asarray(targets)
-  if t.ndim != 1 or (t.size == 0 and not allow_empty) or (
-      t.size and not np.issubdtype(t.dtype, np.integer)):
-    raise ValueError(f"targets must be a non-empty 1-D integer array, got {t.dtype}{t.shape}")
-  if t.size and (t.min() < 0 or t.max() >= num_items or np.unique(t).size != t.size):
-    raise ValueError(f"targets must be distinct item ids in [0, {num_items}), got {t.tolist()}")
-  return t.astype(np.int32)
+  return tuple(_checks.integer(f"{name} entries", w, low=1) for w in widths)
 
 
 def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
-                    surrogate: LFMSurrogate, objective: Objective, num_fake: int,
-                    filler_size: int, steps: int, gen_lr: float = 1e-2,
+                    surrogate: Victim, loss: TargetLoss, num_fake: int,
+                    filler_size: int, num_steps: int, gen_lr: float = 1e-2,
                     disc_weight: float = 0.0, disc_lr: float = 1e-3,
                     budget_weight: float = 0.0, r1_weight: float = 1.0, noise_dim: int = 16,
                     hidden: tuple[int, ...] = (), disc_hidden: tuple[int, ...] = (128,),
@@ -404,29 +376,30 @@ def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
                     resample: bool = True, resample_init: bool = False,
                     disc_batch: int | None = None,
                     surrogate_key: PRNGKey | None = None) -> GeneratorResult:
-  """Trains a :class:`ProfileGenerator` (and a :class:`ProfileDiscriminator`) by ``steps``
-  alternating Adam steps in one jitted ``lax.scan``; returns the final profiles.
+  """Trains a :class:`ProfileGenerator` (and a :class:`ProfileDiscriminator`) by ``num_steps``
+  simultaneous Adam steps (one jitted :func:`jaxrec.optim.run`); returns the final profiles.
 
   Each step: sample ``num_fake`` templates (distinct real rows) and noise (``resample``; else one
-  fixed sample for the whole run), generate, update ``D`` on ``disc_batch`` distinct real rows
-  against the generated rows, then update ``G`` on ``L_G`` (the attack objective through the
-  unrolled surrogate, ``disc_weight`` times the GAN term, ``budget_weight`` times the budget
-  term) against the updated ``D``. ``D`` is trained even when ``disc_weight == 0`` (its loss then
+  fixed sample for the whole run), generate, and step both networks from the current point:
+  ``D`` on its cross-entropy of ``disc_batch`` distinct real rows against the generated rows,
+  ``G`` on ``L_G`` (the attack loss through the unrolled surrogate, ``disc_weight`` times the
+  GAN term, ``budget_weight`` times the budget term) against the current ``D``. ``D`` is trained even when ``disc_weight == 0`` (its loss then
   monitors how far the profiles are from real rows). The final profiles come from a fresh
   sample (the fixed one when ``resample`` is False) and take the ``filler_size`` items of
   largest logit plus the targets. Deterministic: the same key gives the same result.
 
   The learning rates and the three weights are traced, so changing them reuses the compiled
-  program; the shapes, the networks' sizes, ``objective``, ``surrogate``, ``estimator`` and the
-  flags are static (pass the same ``objective`` object to reuse the program).
+  program; the shapes, the networks' sizes, ``loss``, ``surrogate``, ``estimator`` and the
+  flags are static (pass the same ``loss`` object to reuse the program).
 
-  Stability (measured on RevAdv's synthetic setting, ``objective = ce_loss`` with
+  Stability (measured with alternating updates, before jaxrec 0.2 stepped both networks
+  simultaneously; RevAdv's synthetic setting, ``loss = ce_loss`` with
   ``reduction="mean"``, 100 steps at ``gen_lr`` 0.01): ``disc_weight`` 0.3 with ``r1_weight`` 1
   cost 0.03-0.09 of target HR@10 and lowered the profile detector's precision on each of data
   seeds 0-2 (an independent classifier's two-sample accuracy on two of them); without the R1
   penalty, or with ``disc_weight`` 1, the generator oscillated and collapsed (every profile on
   one item set, target HR@10 0.02-0.03, below the initial generator's 0.13-0.15). The weights are
-  relative to the scale of ``objective`` (a ``"sum"`` reduction needs weights larger by the
+  relative to the scale of ``loss`` (a ``"sum"`` reduction needs weights larger by the
   number of summed terms).
 
   Args:
@@ -434,12 +407,12 @@ def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
     real: ``(U, I)`` floating 0/1 matrix, the real users the surrogate is trained on (also the
       templates and the discriminator's real rows).
     targets: ``(T,)`` distinct item ids to promote (``T >= 1``).
-    surrogate: the inner problem (:func:`jaxrec.attacks.lfm_surrogate`, or any surrogate
-      :func:`jaxrec.attacks.bilevel_loss` accepts; static, so hashable).
-    objective: the outer objective (e.g. :func:`jaxrec.attacks.ce_loss`).
+    surrogate: the inner problem (:func:`jaxrec.attacks.poisoning.lfm_surrogate`, or any
+      surrogate :func:`jaxrec.attacks.poisoning.bilevel_loss` accepts; static, so hashable).
+    loss: the attack loss (e.g. :func:`jaxrec.attacks.poisoning.ce_loss`).
     num_fake: profiles ``F`` per step and in the output, ``1 <= F <= U``.
     filler_size: fillers ``m`` per profile, ``0 <= m <= I - T``.
-    steps: training steps, ``>= 0`` (0 gives the initial generator's profiles).
+    num_steps: training steps, ``>= 0`` (0 gives the initial generator's profiles).
     gen_lr: Adam step size of ``G`` (> 0). disc_weight: GAN weight (>= 0).
     disc_lr: Adam step size of ``D`` (> 0). budget_weight: budget-term weight (>= 0).
     r1_weight: R1 penalty of ``D`` (>= 0). noise_dim: ``Z >= 0``.
@@ -466,63 +439,57 @@ def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
     (generator + discriminator); Goodfellow et al., NeurIPS 2014 (non-saturating loss);
     Mescheder, Geiger, Nowozin, ICML 2018 (R1 penalty).
   """
-  real = _real_matrix("real", real)
+  real = _checks.matrix("real", real, binary=True, nonempty=True)
   num_users, num_items = real.shape
-  t = _targets(targets, num_items)
-  num_fake = _int(num_fake, "num_fake", 1, num_users)
-  filler_size = _int(filler_size, "filler_size", 0, num_items - t.size)
-  steps = _int(steps, "steps", 0)
-  noise_dim = _int(noise_dim, "noise_dim", 0)
-  disc_batch = _int(min(num_users, num_fake) if disc_batch is None else disc_batch,
-                    "disc_batch", 1, num_users)
+  t = _checks.ids("targets", targets, num_items, distinct=True, nonempty=True)
+  num_fake = _checks.integer("num_fake", num_fake, low=1, high=num_users)
+  filler_size = _checks.integer("filler_size", filler_size, low=0, high=num_items - t.size)
+  num_steps = _checks.integer("num_steps", num_steps, low=0)
+  noise_dim = _checks.integer("noise_dim", noise_dim, low=0)
+  disc_batch = _checks.integer("disc_batch", min(num_users, num_fake) if disc_batch is None
+                               else disc_batch, low=1, high=num_users)
   for name, v in (("gen_lr", gen_lr), ("disc_lr", disc_lr)):
-    if isinstance(v, bool) or not (np.isfinite(v) and v > 0):
-      raise ValueError(f"{name} must be a positive number, got {v!r}")
+    _checks.real(name, v, low=0.0, low_open=True)
   for name, v in (("disc_weight", disc_weight), ("budget_weight", budget_weight),
                   ("r1_weight", r1_weight)):
-    if isinstance(v, bool) or not (np.isfinite(v) and v >= 0):
-      raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-  if estimator not in ESTIMATORS:
-    raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-  if not np.isfinite(template_logit):
-    raise ValueError(f"template_logit must be finite, got {template_logit!r}")
+    _checks.real(name, v)
+  _checks.choice("estimator", estimator, ESTIMATORS)
+  _checks.real("template_logit", template_logit, low=None)
+  if not isinstance(surrogate, Victim):
+    raise ValueError(f"surrogate must be a jaxrec.training.Victim, got "
+                     f"{type(surrogate).__name__}")
   generator = ProfileGenerator(hidden=_widths(hidden, "hidden"),
                                template_logit=float(template_logit))
   discriminator = ProfileDiscriminator(hidden=_widths(disc_hidden, "disc_hidden"))
   if surrogate_key is None:
     key, surrogate_key = jax.random.split(key)
   dt = real.dtype
-  return _train(key, surrogate_key, real, jnp.asarray(t), *(jnp.asarray(v, dt) for v in (
+  return _train(key, surrogate_key, real, t, *(jnp.asarray(v, dt) for v in (
       gen_lr, disc_lr, disc_weight, budget_weight, r1_weight)), surrogate=surrogate,
-      objective=objective, generator=generator, discriminator=discriminator,
-      num_fake=num_fake, filler_size=filler_size, steps=steps, noise_dim=noise_dim,
+      loss=loss, generator=generator, discriminator=discriminator,
+      num_fake=num_fake, filler_size=filler_size, num_steps=num_steps, noise_dim=noise_dim,
       estimator=estimator, resample=bool(resample), resample_init=bool(resample_init),
       disc_batch=disc_batch)
 
 
-@functools.partial(jax.jit, static_argnames=("folds", "steps"))
-def _two_sample(x, y, key, hide, l2, lr, *, folds, steps):
+@functools.partial(jax.jit, static_argnames=("folds", "num_steps"))
+def _two_sample(x, y, key, hide, l2, lr, *, folds, num_steps):
   x = jnp.where(hide[None, :], 0.0, x)
   perm = jax.random.permutation(key, x.shape[0])
   x, y = x[perm], y[perm]
   fold = jnp.arange(x.shape[0]) % folds
-  tx = optax.adam(lr)
 
   def held_out_hits(k):
     train = (fold != k).astype(x.dtype)
 
-    def loss(p):
+    def loss(p, args):
+      x, y, train = args
       z = x @ p["w"] + p["b"]
       bce = optax.sigmoid_binary_cross_entropy(z, y)
       return jnp.sum(train * bce) / jnp.sum(train) + l2 * jnp.sum(p["w"] ** 2)
 
-    def step(carry, _):
-      p, s = carry
-      updates, s = tx.update(jax.grad(loss)(p), s)
-      return (optax.apply_updates(p, updates), s), None
-
     p0 = {"w": jnp.zeros(x.shape[1], x.dtype), "b": jnp.zeros((), x.dtype)}
-    (p, _), _ = jax.lax.scan(step, (p0, tx.init(p0)), length=steps)
+    p = run(optax.adam(lr), loss, p0, (x, y, train), num_steps=num_steps).x
     correct = ((x @ p["w"] + p["b"]) > 0) == (y > 0.5)
     return jnp.sum(jnp.where(fold == k, correct, False))
 
@@ -530,13 +497,13 @@ def _two_sample(x, y, key, hide, l2, lr, *, folds, steps):
 
 
 def two_sample_accuracy(real_rows: ArrayLike, fake_rows: ArrayLike, key: PRNGKey, *,
-                        targets: ArrayLike | None = None, folds: int = 5, steps: int = 300,
+                        targets: ArrayLike | None = None, folds: int = 5, num_steps: int = 300,
                         l2: float = 1e-2, learning_rate: float = 0.05) -> float:
   """Classifier two-sample test: cross-validated accuracy of a logistic regression telling real
   rows from fake ones (Lopez-Paz, Oquab, "Revisiting Classifier Two-Sample Tests", ICLR 2017).
 
   The rows are shuffled by ``key`` and split into ``folds`` folds; for each fold a logistic
-  regression (weights from 0, ``steps`` full-batch Adam steps at ``learning_rate`` on the mean
+  regression (weights from 0, ``num_steps`` full-batch Adam steps at ``learning_rate`` on the mean
   cross-entropy plus ``l2 |w|^2``) is fitted on the other folds and scored on it. With as many
   real as fake rows, about 0.5 means indistinguishable to a linear classifier and 1.0 fully
   separable. The ``targets`` columns (every fake profile holds them) are zeroed first.
@@ -544,7 +511,7 @@ def two_sample_accuracy(real_rows: ArrayLike, fake_rows: ArrayLike, key: PRNGKey
   Args:
     real_rows: ``(B, I)`` floating 0/1 rows. fake_rows: ``(F, I)``, same items.
     key: PRNG key of the shuffle. targets: optional ``(T,)`` item ids to hide.
-    folds: ``2 <= folds <= B + F``. steps: ``>= 1``. l2: ``>= 0``. learning_rate: ``> 0``.
+    folds: ``2 <= folds <= B + F``. num_steps: ``>= 1``. l2: ``>= 0``. learning_rate: ``> 0``.
 
   Returns:
     The held-out accuracy over all ``B + F`` rows, a float in ``[0, 1]``.
@@ -553,24 +520,20 @@ def two_sample_accuracy(real_rows: ArrayLike, fake_rows: ArrayLike, key: PRNGKey
     ValueError: non-matrix, non-binary or mismatched rows, bad targets, a count or
       hyper-parameter out of range.
   """
-  real_rows = _real_matrix("real_rows", real_rows)
-  fake_rows = _real_matrix("fake_rows", fake_rows)
-  if fake_rows.shape[1] != real_rows.shape[1]:
-    raise ValueError(f"real_rows and fake_rows differ in items: {real_rows.shape[1]} and "
-                     f"{fake_rows.shape[1]}")
+  real_rows = _checks.matrix("real_rows", real_rows, binary=True, nonempty=True)
+  fake_rows = _checks.matrix("fake_rows", fake_rows, num_cols=real_rows.shape[1], binary=True,
+                             nonempty=True)
   n = real_rows.shape[0] + fake_rows.shape[0]
-  folds = _int(folds, "folds", 2, n)
-  steps = _int(steps, "steps", 1)
-  if isinstance(l2, bool) or not (np.isfinite(l2) and l2 >= 0):
-    raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-  if isinstance(learning_rate, bool) or not (np.isfinite(learning_rate) and learning_rate > 0):
-    raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+  folds = _checks.integer("folds", folds, low=2, high=n)
+  num_steps = _checks.integer("num_steps", num_steps, low=1)
+  _checks.real("l2", l2)
+  _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
   num_items = real_rows.shape[1]
   hide = np.zeros(num_items, bool)
   if targets is not None:
-    hide[_targets(targets, num_items, allow_empty=True)] = True
+    hide[np.asarray(_checks.ids("targets", targets, num_items, distinct=True))] = True
   dt = jnp.result_type(real_rows.dtype, fake_rows.dtype)
   x = jnp.concatenate([real_rows.astype(dt), fake_rows.astype(dt)])
   y = jnp.concatenate([jnp.ones(real_rows.shape[0], dt), jnp.zeros(fake_rows.shape[0], dt)])
   return float(_two_sample(x, y, key, jnp.asarray(hide), jnp.asarray(l2, dt),
-                           jnp.asarray(learning_rate, dt), folds=folds, steps=steps))
+                           jnp.asarray(learning_rate, dt), folds=folds, num_steps=num_steps))

@@ -13,13 +13,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrec import losses
-from jaxrec.attacks._evasion import pgd
-from jaxrec.attacks._run import run
-from jaxrec.attacks._transforms import random_start
+from jaxrec import _checks, losses
+from jaxrec.attacks.evasion._recipes import pgd
 from jaxrec.data._index import PositiveIndex
 from jaxrec.data._sampling import BPRBatch, sample_negatives
-from jaxrec.models._mf import MFParams, _rowdot
+from jaxrec.models._mf import MFParams, rowdot
+from jaxrec.optim import random_start, run
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
 __all__ = ["EmbeddingDelta", "attack_triples", "bpr_of_perturbed", "perturb", "perturb_embeddings"]
@@ -33,7 +32,14 @@ class EmbeddingDelta(NamedTuple):
 
 
 def perturb(params: MFParams, delta: EmbeddingDelta) -> MFParams:
-  """``params`` with ``delta`` added to the user and item factors."""
+  """``params`` with ``delta`` added to the user and item factors (biases unchanged).
+
+  Raises:
+    Nothing (jittable; shapes must match).
+
+  Source:
+    He et al., SIGIR 2018, Sec. 3.1 (``Theta + Delta``).
+  """
   return params.replace(user_emb=params.user_emb + delta.user,
                         item_emb=params.item_emb + delta.item)
 
@@ -41,11 +47,24 @@ def perturb(params: MFParams, delta: EmbeddingDelta) -> MFParams:
 def bpr_of_perturbed(delta: EmbeddingDelta, params: MFParams, batch: BPRBatch,
                      weights: ArrayLike | None = None) -> Array:
   """BPR loss (summed, no regulariser) of the perturbed model on ``batch``: the quantity the
-  adversary of He et al. (SIGIR 2018, Eq. 6) maximises."""
+  adversary of He et al. (SIGIR 2018, Eq. 6) maximises.
+
+  Args:
+    delta: the perturbation. params: the model. batch: ``(N,)`` in-range triples.
+    weights: optional ``(N,)`` float weights (0 for padding triples).
+
+  Returns:
+    A scalar float32.
+
+  Raises:
+    Nothing (jittable).
+
+  Source:
+    He, He, Du, Chua, "Adversarial Personalized Ranking for Recommendation", SIGIR 2018, Eq. (6).
+  """
   p = perturb(params, delta)
   u, i, j = batch
-  pu = p.user_emb[u]
-  x = _rowdot(pu, p.item_emb[i] - p.item_emb[j]) + p.item_bias[i] - p.item_bias[j]
+  x = rowdot(p.user_emb[u], p.item_emb[i] - p.item_emb[j]) + p.item_bias[i] - p.item_bias[j]
   return losses.bpr(x, jnp.zeros_like(x), weights)
 
 
@@ -56,6 +75,12 @@ def attack_triples(key: PRNGKey, index: PositiveIndex) -> tuple[BPRBatch, Array]
   Returns:
     ``(batch, weights)``: ``(N,)`` triples over the index's capacity and ``(N,) float32``
     weights, 0 for padding rows.
+
+  Raises:
+    Nothing (jittable; check the index with :func:`jaxrec.data.check_sampleable`).
+
+  Source:
+    Anelli, Bellogin, Deldjoo, Di Noia, Merra, FLAIRS 2021 (full-gradient attack triples).
   """
   valid = jnp.arange(index.capacity) < index.num_valid
   users = jnp.where(valid, index.users, 0)
@@ -79,7 +104,7 @@ def perturb_embeddings(key: PRNGKey, params: MFParams, batch: BPRBatch, weights:
     the ball from any start).
 
   Units: ``eps`` is an absolute Euclidean radius per embedding row in embedding space
-  (``norm="l2", axis=-1``), or per element with ``norm="linf"``.
+  (``norm="l2", axis=-1``), or per element with ``norm="linf"``; ``>= 0``.
 
   Args:
     key: PRNG key (random start only).
@@ -92,12 +117,21 @@ def perturb_embeddings(key: PRNGKey, params: MFParams, batch: BPRBatch, weights:
 
   Returns:
     ``(perturbed_params, delta)``.
+
+  Raises:
+    ValueError: ``num_steps < 1``; a negative or non-finite ``eps`` or ``step_size``; bad
+      ``norm``, ``axis`` or ``direction`` (:func:`pgd`).
+
+  Source:
+    He et al., SIGIR 2018, Eq. (6) (FGSM); Anelli et al., FLAIRS 2021 (BIM/PGD on embeddings);
+    Madry et al., ICLR 2018 (step rule, random start).
   """
+  num_steps = _checks.integer("num_steps", num_steps, low=1)
   if step_size is None:
     step_size = eps if num_steps == 1 else 2.5 * eps / num_steps
   zeros = EmbeddingDelta(jnp.zeros_like(params.user_emb), jnp.zeros_like(params.item_emb))
   delta0 = random_start(key, zeros, eps, norm=norm, axis=axis) if random_init else zeros
   tx = pgd(eps, step_size, norm=norm, axis=axis, direction=direction)
   loss = lambda d, args: -bpr_of_perturbed(d, *args)  # noqa: E731  (minimise -BPR)
-  delta, _ = run(tx, loss, delta0, (params, batch, weights), num_steps=num_steps)
+  delta = run(tx, loss, delta0, (params, batch, weights), num_steps=num_steps).x
   return perturb(params, delta), delta

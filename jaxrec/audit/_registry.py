@@ -1,25 +1,42 @@
-"""The victim zoo: every model jaxrec can train, by name, with its default recipe.
+"""The string registries of jaxrec: model names and attack names, for the audit and the CLI.
 
-One place holds each model's default hyper-parameters (``jaxrec audit --model NAME``, the
-experiments and the benchmarks all build victims here), so a default changes in one line. The
-values and what they measure on MovieLens-100K are in ``docs/models.md``.
+The library itself exports plain functions and classes (``jaxrec.models.mf``,
+``jaxrec.attacks.poisoning.bandwagon_attack``); names live here only, where a user types them
+(``jaxrec audit --model NAME --attacks NAME...``; the CLI builds its choices from these tables).
+One place holds each model's default recipe (the audit, the experiments and the benchmarks all
+build victims here), so a default changes in one line. The values and what they measure on
+MovieLens-100K are in ``docs/models.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import optax
 
-from jaxrec.training._victim import Victim, bpr_mf_victim
-from jaxrec.training._victim_closed_form import ease_victim, itemknn_victim
-from jaxrec.training._victim_lightgcn import lightgcn_victim
-from jaxrec.training._victim_neumf import neumf_victim
+from jaxrec import _checks, models
+from jaxrec.attacks import poisoning
+from jaxrec.training import Victim
 
-__all__ = ["MODELS", "ModelDefaults", "make_optimizer", "make_victim", "model_defaults"]
+__all__ = ["ATTACKS", "HEURISTIC_ATTACKS", "LEARNED_ATTACKS", "MODELS", "ModelDefaults",
+           "NUKE_ATTACKS", "OPTIMIZERS", "make_optimizer", "make_victim", "model_defaults"]
 
 OPTIMIZERS = ("adagrad", "sgd", "adam")
+HEURISTIC_ATTACKS = {  # name -> recipe
+    "random": poisoning.random_attack,
+    "average": poisoning.average_attack,
+    "bandwagon": poisoning.bandwagon_attack,
+    "power_user": poisoning.power_user_attack,
+    "love_hate": poisoning.love_hate_attack,
+    "reverse_bandwagon": poisoning.reverse_bandwagon_attack,
+}
+LEARNED_ATTACKS = {  # name -> crafter factory (gradients through a surrogate, dense matrices)
+    "revadv": poisoning.bilevel_crafter,
+    "generator": lambda: poisoning.generator_crafter(disc_weight=0.3),
+}
+ATTACKS = tuple(HEURISTIC_ATTACKS) + tuple(LEARNED_ATTACKS)
+NUKE_ATTACKS = ("love_hate", "reverse_bandwagon")
+SELECTED_ATTACKS = ("bandwagon", "reverse_bandwagon")  # take num_selected
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +102,12 @@ def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
   """The optax optimiser ``name`` (Adagrad starts its accumulator at 0.1, as Keras).
 
   Raises:
-    ValueError: an unknown name.
+    ValueError: an unknown name; a non-positive or non-finite learning rate.
 
   Source:
     Duchi, Hazan, Singer, JMLR 2011 (Adagrad); Kingma, Ba, ICLR 2015 (Adam).
   """
+  _checks.real("lr", lr, low=0.0, low_open=True)
   if name == "adagrad":
     return optax.adagrad(lr, initial_accumulator_value=0.1)
   if name == "sgd":
@@ -129,25 +147,19 @@ def make_victim(name: str, *, dim: int | None = None, epochs: int | None = None,
                        f"such hyper-parameter); got {key}={value!r}")
   if epochs is not None and d.epochs == 0 and epochs != 0:
     raise ValueError(f"model {name!r} is closed-form: it trains no epochs, got epochs={epochs}")
-  for key in ("dim", "epochs", "batch_size"):
-    value = given[key]
-    low = 0 if key == "epochs" else 1
-    if value is not None and (isinstance(value, bool) or int(value) != value or value < low):
-      raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
-  if lr is not None and not (math.isfinite(lr) and lr > 0):
-    raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-  if reg is not None and not (math.isfinite(reg) and reg >= 0):
-    raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
   pick = lambda key: getattr(d, key) if given[key] is None else given[key]  # noqa: E731
   if name == "ease":
-    return ease_victim(reg=pick("reg"))
+    return Victim(models.ease(reg=pick("reg")))
   if name == "itemknn":
-    return itemknn_victim()
-  tx = make_optimizer(pick("optimizer"), pick("lr"))
-  common = dict(num_epochs=pick("epochs"), batch_size=pick("batch_size"), reg=pick("reg"), tx=tx)
+    return Victim(models.itemknn())
+  recipe = dict(tx=make_optimizer(pick("optimizer"), pick("lr")),
+                num_epochs=_checks.integer("epochs", pick("epochs"), low=0),
+                batch_size=_checks.integer("batch_size", pick("batch_size"), low=1))
+  dim, reg = pick("dim"), pick("reg")
   if name == "bpr-mf":
-    return bpr_mf_victim(dim=pick("dim"), **common)
+    return Victim(models.mf(dim=dim, reg=reg), **recipe)
   if name == "lightgcn":
-    return lightgcn_victim(dim=pick("dim"), **common)
-  gmf = pick("dim")
-  return neumf_victim(gmf_dim=gmf, mlp_dims=(2 * gmf, gmf, max(1, gmf // 2)), **common)
+    return Victim(models.lightgcn(dim=dim, reg=reg), **recipe)
+  dim = _checks.integer("dim", dim, low=1)
+  return Victim(models.neumf(gmf_dim=dim, mlp_dims=(2 * dim, dim, max(1, dim // 2)), reg=reg),
+                **recipe)

@@ -1,10 +1,11 @@
 """Learned (gradient-crafted) fake profiles in the poison -> retrain -> measure pipeline.
 
-Bilevel attacks (:mod:`jaxrec.attacks._bilevel`) and generators craft profiles as dense binary
-``(F, I)`` matrices, once per target set and budget, outside the retraining program. This module
-turns them into :class:`~jaxrec.attacks.FakeProfiles` and into a :data:`Recipe` that hands the
-right precomputed profiles to :func:`~jaxrec.attacks.run_poisoning`, so learned and heuristic
-attacks are retrained, measured and reported by the same code.
+Crafters (:data:`Crafter`: the exact-budget bilevel attack :func:`craft_bilevel` and the
+generator) craft profiles as dense binary ``(F, I)`` matrices, once per target set and budget,
+outside the retraining program. This module turns them into
+:class:`~jaxrec.attacks.poisoning.FakeProfiles` and into a recipe that hands the right
+precomputed profiles to :func:`~jaxrec.attacks.poisoning.run_poisoning`, so learned and
+heuristic attacks are retrained, measured and reported by the same code.
 """
 
 from __future__ import annotations
@@ -17,35 +18,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec.attacks._bilevel import (Objective, _check_matrix, _check_targets, bilevel_loss,
-                                     margin_loss, project_top_m)
-from jaxrec.attacks._generator import train_generator
-from jaxrec.attacks._profiles import AttackKnowledge, FakeProfiles
-from jaxrec.attacks._surrogate import LFMSurrogate, Surrogate, lfm_surrogate
-from jaxrec.data._index import PositiveIndex
+from jaxrec import _checks
+from jaxrec.attacks.poisoning._bilevel import TargetLoss, bilevel_attack, margin_loss
+from jaxrec.attacks.poisoning._generator import train_generator
+from jaxrec.attacks.poisoning._profiles import AttackKnowledge, FakeProfiles
+from jaxrec.attacks.poisoning._surrogates import default_surrogate
+from jaxrec.optim import project_top_m, straight_through
+from jaxrec.training._victim import Victim
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["Crafter", "bilevel_crafter", "craft_bilevel", "craft_recipe", "default_surrogate",
-           "dense_matrix", "generator_crafter", "precomputed_recipe", "profiles_from_binary",
-           "straight_through_top_m"]
-
-
-def dense_matrix(index: PositiveIndex) -> np.ndarray:
-  """The ``(U, I) float32`` binary interaction matrix of an index (host-side, NumPy).
-
-  Meant for MovieLens-100K-size data (943 x 1682 is 6 MB); a dense matrix of a large catalogue
-  does not fit in memory.
-
-  Raises:
-    Nothing beyond NumPy's MemoryError for a huge catalogue.
-
-  Source:
-    jaxrec.
-  """
-  n = int(index.num_valid)
-  out = np.zeros((index.num_users, index.num_items), np.float32)
-  out[np.asarray(index.users)[:n], np.asarray(index.items)[:n]] = 1.0
-  return out
+__all__ = ["Crafter", "bilevel_crafter", "craft_bilevel", "craft_recipe", "generator_crafter",
+           "precomputed_recipe", "profiles_from_binary"]
 
 
 def profiles_from_binary(binary: ArrayLike, *, num_slots: int | None = None,
@@ -59,10 +42,12 @@ def profiles_from_binary(binary: ArrayLike, *, num_slots: int | None = None,
     rating: rating of every item (the scale maximum of explicit data; 1 for implicit data).
 
   Returns:
-    :class:`FakeProfiles` with ``items (F, L)`` in increasing id order, all users active.
+    :class:`FakeProfiles` with ``items (F, L)`` in increasing id order; a row without any item
+    is an inactive fake user (an account with no activity injects nothing).
 
   Raises:
-    ValueError: a non-binary or non-2-D matrix, a row longer than ``num_slots``.
+    ValueError: a non-binary or non-2-D matrix, a row longer than ``num_slots``, a rating that
+      is not finite.
 
   Source:
     jaxrec.
@@ -70,8 +55,10 @@ def profiles_from_binary(binary: ArrayLike, *, num_slots: int | None = None,
   b = np.asarray(binary)
   if b.ndim != 2 or not np.isin(b, (0, 1)).all():
     raise ValueError(f"binary must be a 2-D 0/1 matrix, got shape {b.shape}")
+  _checks.real("rating", rating, low=None)
   lengths = b.sum(axis=1).astype(int)
-  slots = int(lengths.max(initial=0)) if num_slots is None else int(num_slots)
+  slots = int(lengths.max(initial=0)) if num_slots is None else _checks.integer(
+      "num_slots", num_slots, low=0)
   if lengths.max(initial=0) > slots:
     raise ValueError(f"a profile has {int(lengths.max())} items, more than num_slots={slots}")
   f = b.shape[0]
@@ -82,12 +69,12 @@ def profiles_from_binary(binary: ArrayLike, *, num_slots: int | None = None,
     items[r, :ids.size] = ids
     pad[r, :ids.size] = False
   return FakeProfiles(items=jnp.asarray(items), ratings=jnp.full((f, slots), rating, jnp.float32),
-                      negative=jnp.asarray(pad), active=jnp.ones((f,), bool))
+                      negative=jnp.asarray(pad), active=jnp.asarray(lengths > 0))
 
 
 def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
                        profiles: list[list[FakeProfiles]]):
-  """A :data:`jaxrec.attacks.Recipe` that returns profiles crafted beforehand.
+  """A recipe (:data:`jaxrec.attacks.poisoning.Recipe`) that returns profiles crafted beforehand.
 
   ``profiles[s][b]`` are the profiles crafted for ``target_sets[s]`` with ``budgets[b]`` fake
   users; the recipe looks the pair up by value (jittable, so :func:`run_poisoning` can vmap over
@@ -107,8 +94,11 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
   Source:
     jaxrec.
   """
-  target_sets = np.atleast_2d(np.asarray(target_sets, np.int32))
-  budgets = [int(b) for b in budgets]
+  target_sets = np.atleast_2d(np.asarray(target_sets))
+  _checks.ids("target_sets", target_sets, np.iinfo(np.int32).max, distinct=True, nonempty=True,
+              ndim=2)
+  target_sets = target_sets.astype(np.int32)
+  budgets = [_checks.integer("budgets entries", b, low=1) for b in budgets]
   if len(profiles) != len(target_sets) or any(len(p) != len(budgets) for p in profiles):
     raise ValueError(f"profiles must be {len(target_sets)} lists of {len(budgets)} entries")
   if len(set(budgets)) != len(budgets):
@@ -145,124 +135,83 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
   return recipe
 
 
-def straight_through_top_m(z: Array, m: int, targets: Array) -> Array:
-  """Exact-budget binary profiles in the forward pass, identity gradient in the backward pass.
-
-  ``project_top_m(z, m, targets)`` is what the surrogate trains on; its derivative is taken as
-  the identity (the straight-through estimator, Bengio, Leonard, Courville, arXiv:1308.3432,
-  2013), so the hypergradient accumulates in the continuous scores ``z`` across outer steps
-  and an item enters a profile once its score overtakes the ``m``-th filler's.
-
-  Args:
-    z: ``(F, I)`` continuous scores. m: static fillers per profile. targets: ``(T,)`` ids.
-
-  Returns:
-    ``(F, I)`` binary in value, ``z``'s gradient path.
-
-  Raises:
-    ValueError: as :func:`jaxrec.attacks.project_top_m`.
-  """
-  return z + jax.lax.stop_gradient(project_top_m(z, m, targets) - z)
-
-
 def craft_bilevel(real: ArrayLike, targets: ArrayLike, num_fake: int, filler_size: int,
-                  key: PRNGKey, *, surrogate: LFMSurrogate, objective: Objective,
+                  key: PRNGKey, *, surrogate: Victim, loss: TargetLoss,
                   tx: optax.GradientTransformation, num_steps: int) -> tuple[Array, Array]:
   """Fake profiles under an exact filler budget, learned through the surrogate's training.
 
-  RevAdv's unrolled bilevel attack (:func:`jaxrec.attacks.bilevel_loss`) with the budget
-  enforced at every outer step: the surrogate always trains on binary profiles of exactly
-  ``filler_size`` fillers plus the targets (:func:`straight_through_top_m`), and the outer
-  optimiser ``tx`` updates continuous scores ``z`` in ``[0, 1]``. ``z`` starts at 0.75 on a
-  random profile's items and 0.25 elsewhere (a random attack), and the surrogate starts from
-  ``fold_in(key, 1)`` at every step (a deterministic inner problem, as RevAdv).
+  RevAdv's unrolled bilevel attack (:func:`jaxrec.attacks.poisoning.bilevel_attack`) with the
+  budget enforced at every outer step: the surrogate always trains on binary profiles of exactly
+  ``filler_size`` fillers plus the targets (``straight_through(z, project_top_m)``: the exact
+  profile in the forward pass, the identity in the backward pass, so the hypergradient
+  accumulates in continuous scores ``z`` and an item enters a profile once its score overtakes
+  the ``m``-th filler's), and the outer optimiser ``tx`` updates ``z`` in the box ``[0, 1]``.
+  ``z`` starts at 0.75 on a random profile's items and 0.25 elsewhere (a random attack), and the
+  surrogate starts from the same key at every step (a deterministic inner problem, as RevAdv).
 
   Args:
     real: ``(U, I)`` binary float32 matrix of the real users' training interactions
-      (:func:`dense_matrix`).
-    targets: ``(T,)`` distinct item ids to push.
-    num_fake: fake users ``F``. filler_size: fillers per profile ``m``.
+      (:func:`jaxrec.data.dense_matrix`).
+    targets: ``(T,)`` distinct item ids to push, ``T >= 1``.
+    num_fake: fake users ``F >= 1``. filler_size: fillers per profile ``m``, ``0 <= m <= I - T``.
     key: PRNG key (random start and surrogate start).
-    surrogate: the inner model (:func:`jaxrec.attacks.lfm_surrogate`).
-    objective: outer loss, e.g. ``functools.partial(jaxrec.attacks.margin_loss, k=10)``.
-    tx: outer optax optimiser. num_steps: outer steps.
+    surrogate: the inner problem (:func:`jaxrec.attacks.poisoning.lfm_surrogate`).
+    loss: the attack loss, e.g. ``functools.partial(jaxrec.attacks.poisoning.margin_loss,
+      k=10)``.
+    tx: outer optax optimiser. num_steps: outer steps ``>= 0``.
 
   Returns:
     ``(binary (F, I) float32, losses (num_steps,))``: the final profiles (exactly ``m + T`` ones
     per row) and the outer loss before each step.
 
   Raises:
-    ValueError: a ``real`` that is not a non-empty binary floating matrix, bad targets (not
-      integers, out of range, repeated) or budget (see :func:`jaxrec.attacks.project_top_m`),
-      ``num_fake`` or ``num_steps`` not an integer >= 1 / >= 0.
-    TypeError: a ``surrogate`` without ``fit`` and ``scores``.
+    ValueError: a ``real`` that is not a non-empty binary floating matrix; bad targets (empty,
+      not integers, out of range, repeated) or budget; ``num_fake`` or ``num_steps`` out of
+      range; a surrogate that is not a :class:`jaxrec.training.Victim`.
 
   Source:
     Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
-    Systems", RecSys 2020, Algorithm 1, with the straight-through top-m projection of
-    :func:`straight_through_top_m` (jaxrec).
+    Systems", RecSys 2020, Algorithm 1, with a straight-through (Bengio, Leonard, Courville,
+    arXiv:1308.3432, 2013) exact top-m projection (jaxrec).
   """
-  real = _check_matrix("real", jnp.asarray(real), binary=True).astype(jnp.float32)
-  if real.shape[0] == 0:
-    raise ValueError("real has no user")
-  targets = _check_targets(targets, real.shape[1])
-  for name, value, low in (("num_fake", num_fake, 1), ("num_steps", num_steps, 0)):
-    if isinstance(value, bool) or int(value) != value or value < low:
-      raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-  if not isinstance(surrogate, Surrogate):
-    raise TypeError(f"surrogate must have fit(data, key) and scores(params), got "
-                    f"{type(surrogate).__name__}")
+  real = _checks.matrix("real", real, binary=True, nonempty=True).astype(jnp.float32)
+  targets = _checks.ids("targets", targets, real.shape[1], distinct=True, nonempty=True)
+  num_fake = _checks.integer("num_fake", num_fake, low=1)
+  filler_size = _checks.integer("filler_size", filler_size, low=0,
+                                high=real.shape[1] - targets.shape[0])
+  if not isinstance(surrogate, Victim):
+    raise ValueError(f"surrogate must be a jaxrec.training.Victim, got "
+                     f"{type(surrogate).__name__}")
+  return _craft(real, targets, key, num_fake=num_fake, filler_size=filler_size,
+                surrogate=surrogate, loss=loss, tx=tx,
+                num_steps=_checks.integer("num_steps", num_steps, low=0))
+
+
+@functools.partial(jax.jit, static_argnames=("num_fake", "filler_size", "surrogate", "loss",
+                                             "tx", "num_steps"))
+def _craft(real, targets, key, *, num_fake, filler_size, surrogate, loss, tx, num_steps):
   k_start, k_surrogate = jax.random.split(key)
   start = project_top_m(jax.random.uniform(k_start, (num_fake, real.shape[1])), filler_size,
-                        targets)  # validates the budget and targets
-  losses, z = _craft(real, targets, 0.25 + 0.5 * start, k_surrogate, surrogate=surrogate,
-                     objective=objective, tx=tx, num_steps=int(num_steps), m=int(filler_size))
-  return project_top_m(z, filler_size, targets), losses
+                        targets)
+  exact = functools.partial(project_top_m, filler_size=filler_size, targets=targets)
+  z, losses = bilevel_attack(real, 0.25 + 0.5 * start, targets, k_surrogate,
+                             surrogate=surrogate, loss=loss, tx=tx, num_steps=num_steps,
+                             relax=functools.partial(straight_through, projection=exact))
+  return exact(z), losses
 
 
-@functools.partial(jax.jit, static_argnames=("surrogate", "objective", "tx", "num_steps", "m"))
-def _craft(real, targets, z0, key, *, surrogate, objective, tx, num_steps, m):
-  def loss(z):
-    return bilevel_loss(straight_through_top_m(z, m, targets), real, targets, key,
-                        surrogate=surrogate, objective=objective)
-
-  def step(carry, _):
-    z, opt_state = carry
-    value, grad = jax.value_and_grad(loss)(z)
-    updates, opt_state = tx.update(grad, opt_state, z)
-    return (jnp.clip(optax.apply_updates(z, updates), 0.0, 1.0), opt_state), value
-
-  (z, _), losses = jax.lax.scan(step, (z0, tx.init(z0)), length=num_steps)
-  return losses, z
-
-
-def default_surrogate(num_steps: int = 50) -> LFMSurrogate:
-  """The surrogate jaxrec crafts MovieLens-100K-size profiles with: 64 factors, ``num_steps``
-  unrolled Adam steps at ``2 / num_steps``, ``N(0, 0.1^2)`` start, positive weight 5, L2 1.
-
-  Chosen on MovieLens-100K's leave-latest-out split: it ranks the held-out items with HR@10
-  0.14 (as BPR-MF), where RevAdv's synthetic setting (16 factors, N(0, 1) start, weight 20)
-  reaches 0.125.
-
-  Raises:
-    ValueError: ``num_steps`` not an integer >= 1.
-  """
-  if isinstance(num_steps, bool) or int(num_steps) != num_steps or num_steps < 1:
-    raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
-  return lfm_surrogate(dim=64, num_steps=num_steps, learning_rate=2.0 / num_steps,
-                       pos_weight=5.0, l2=1.0, init_scale=0.1)
-
-
-def _default_objective() -> Objective:
+def _default_loss() -> TargetLoss:
   return functools.partial(margin_loss, k=10, top_fraction=0.05)
 
 
 Crafter = Callable[[Array, Array, int, int, PRNGKey], tuple[Array, Array]]
 """``craft(real (U, I), targets (T,), num_fake, filler_size, key) -> (binary (F, I), curve)``:
-a learned attack with its settings bound (:func:`bilevel_crafter`, :func:`generator_crafter`)."""
+a learned attack with its settings bound (:func:`bilevel_crafter`, :func:`generator_crafter`).
+Every crafter returns exactly ``filler_size + T`` items per profile, the targets among them, and
+the same profiles for the same key."""
 
 
-def bilevel_crafter(*, surrogate: LFMSurrogate | None = None, objective: Objective | None = None,
+def bilevel_crafter(*, surrogate: Victim | None = None, loss: TargetLoss | None = None,
                     tx: optax.GradientTransformation | None = None,
                     num_steps: int = 30) -> Crafter:
   """:func:`craft_bilevel` with jaxrec's defaults: :func:`default_surrogate`, the log-sigmoid
@@ -274,49 +223,57 @@ def bilevel_crafter(*, surrogate: LFMSurrogate | None = None, objective: Objecti
   seed 0): mean target HR@10 0.0074 with ``top_fraction=0.05``, 0.0067 with 0.01, 0.0013 over
   all eligible users (the best heuristic, random: 0.0015).
 
+  Returns:
+    A :data:`Crafter`.
+
   Raises:
-    Nothing at construction; the crafter raises as :func:`craft_bilevel`.
+    ValueError: a negative ``num_steps``; the crafter raises as :func:`craft_bilevel`.
 
   Source:
     Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
     Systems", RecSys 2020.
   """
   surrogate = default_surrogate() if surrogate is None else surrogate
-  objective = _default_objective() if objective is None else objective
+  loss = _default_loss() if loss is None else loss
   tx = optax.adam(0.3) if tx is None else tx
+  num_steps = _checks.integer("num_steps", num_steps, low=0)
 
   def craft(real, targets, num_fake, filler_size, key):
     return craft_bilevel(real, targets, num_fake, filler_size, key, surrogate=surrogate,
-                         objective=objective, tx=tx, num_steps=num_steps)
+                         loss=loss, tx=tx, num_steps=num_steps)
 
   return craft
 
 
-def generator_crafter(*, surrogate: LFMSurrogate | None = None,
-                      objective: Objective | None = None, steps: int = 100,
-                      **settings) -> Crafter:
-  """:func:`jaxrec.attacks.train_generator` as a :data:`Crafter` (the final exact-budget
-  profiles; ``curve`` is the attack loss per step). Defaults: :func:`default_surrogate`, the
-  margin objective of :func:`bilevel_crafter` averaged over the kept users (``reduction=
-  "mean"``, so that ``disc_weight`` weighs the GAN term against a per-user loss, the scale the
-  generator's weights were measured at), 100 steps; ``settings`` go to
+def generator_crafter(*, surrogate: Victim | None = None, loss: TargetLoss | None = None,
+                      num_steps: int = 100, **settings) -> Crafter:
+  """:func:`jaxrec.attacks.poisoning.train_generator` as a :data:`Crafter` (the final
+  exact-budget profiles; ``curve`` is the attack loss per step). Defaults:
+  :func:`default_surrogate`, the margin loss of :func:`bilevel_crafter` averaged over the kept
+  users (``reduction="mean"``, so that ``disc_weight`` weighs the GAN term against a per-user
+  loss, the scale the generator's weights were measured at), 100 steps; ``settings`` go to
   ``train_generator`` (e.g. ``disc_weight=0.3`` for the discriminator term). Used by
   ``jaxrec audit --attacks generator``.
 
+  Returns:
+    A :data:`Crafter`.
+
   Raises:
-    Nothing at construction; the crafter raises as :func:`jaxrec.attacks.train_generator`.
+    Nothing at construction; the crafter raises as
+    :func:`jaxrec.attacks.poisoning.train_generator`.
 
   Source:
     Lin et al., "Attacking Recommender Systems with Augmented User Profiles", CIKM 2020
     (in its spirit).
   """
   surrogate = default_surrogate() if surrogate is None else surrogate
-  if objective is None:  # a mean, so that disc_weight compares with a per-user attack loss
-    objective = functools.partial(margin_loss, k=10, top_fraction=0.05, reduction="mean")
+  if loss is None:  # a mean, so that disc_weight compares with a per-user attack loss
+    loss = functools.partial(margin_loss, k=10, top_fraction=0.05, reduction="mean")
 
   def craft(real, targets, num_fake, filler_size, key):
-    result = train_generator(key, real, targets, surrogate=surrogate, objective=objective,
-                             num_fake=num_fake, filler_size=filler_size, steps=steps, **settings)
+    result = train_generator(key, real, targets, surrogate=surrogate, loss=loss,
+                             num_fake=num_fake, filler_size=filler_size, num_steps=num_steps,
+                             **settings)
     return result.fake, result.curve["attack_loss"]
 
   return craft
@@ -325,13 +282,14 @@ def generator_crafter(*, surrogate: LFMSurrogate | None = None,
 def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], filler_size: int,
                  key: PRNGKey, *, rating: float = 1.0, craft: Crafter | None = None,
                  echo: Callable[[str], None] | None = None):
-  """Crafts learned profiles for every target set and budget, as a :data:`Recipe`.
+  """Crafts learned profiles for every target set and budget, as a recipe.
 
   ``craft`` once per ``(target set, budget)`` (each budget crafted on its own, with the same
-  key), wrapped by :func:`precomputed_recipe` for :func:`jaxrec.attacks.run_poisoning`.
+  key), wrapped by :func:`precomputed_recipe` for
+  :func:`jaxrec.attacks.poisoning.run_poisoning`.
 
   Args:
-    real: ``(U, I)`` binary matrix of the clean training data (:func:`dense_matrix`).
+    real: ``(U, I)`` binary matrix of the clean training data (:func:`jaxrec.data.dense_matrix`).
     target_sets: ``(S, T)`` integer targets. budgets: numbers of fake users.
     filler_size: fillers per profile. key: PRNG key. rating: rating of every injected item.
     craft: the learned attack (:data:`Crafter`); default :func:`bilevel_crafter` ``()``.

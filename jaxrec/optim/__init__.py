@@ -1,0 +1,32 @@
+"""Optimisation pieces shared by attacks, training and defenses: the one driver and the
+transforms and projections it steps with.
+
+* :func:`run` minimises ``loss(x, args)`` by ``num_steps`` steps of an optax transform (every
+  optimisation in jaxrec: attacks, training, bilevel poisoning, generators).
+* Transforms (optax-style, for ``optax.chain``): :func:`sign`, :func:`normalize`,
+  :func:`project` (any projection as the last link), :func:`random_start`, :func:`tree_norms`.
+* Projections (budgets live here): :func:`project_l2_ball`, :func:`project_linf_ball`,
+  :func:`project_box`, :func:`project_top_m`, :func:`project_threshold`, and
+  :func:`straight_through` for straight-through estimators of them.
+"""
+
+from jaxrec.optim._projections import project_box as project_box
+from jaxrec.optim._projections import project_l2_ball as project_l2_ball
+from jaxrec.optim._projections import project_linf_ball as project_linf_ball
+from jaxrec.optim._projections import project_threshold as project_threshold
+from jaxrec.optim._projections import project_top_m as project_top_m
+from jaxrec.optim._projections import straight_through as straight_through
+from jaxrec.optim._run import RunResult as RunResult
+from jaxrec.optim._run import run as run
+from jaxrec.optim._transforms import NORMS as NORMS
+from jaxrec.optim._transforms import normalize as normalize
+from jaxrec.optim._transforms import project as project
+from jaxrec.optim._transforms import random_start as random_start
+from jaxrec.optim._transforms import sign as sign
+from jaxrec.optim._transforms import tree_norms as tree_norms
+
+__all__ = [
+    "NORMS", "RunResult", "normalize", "project", "project_box", "project_l2_ball",
+    "project_linf_ball", "project_threshold", "project_top_m", "random_start", "run", "sign",
+    "straight_through", "tree_norms",
+]
