@@ -1,21 +1,24 @@
 """Gradient-crafted fake profiles against heuristic shilling on MovieLens-100K, and transfer.
 
 The unrolled bilevel attack (RevAdv, Tang, Wen, Wang, RecSys 2020) crafts fake profiles through
-a latent-factor surrogate (:func:`jaxrec.attacks.craft_bilevel`: exact filler budget at every
-outer step, straight-through gradients); they are injected into the training data and each
-victim is retrained from scratch, exactly as the heuristic attacks of ``jaxrec audit`` are
-(:func:`jaxrec.attacks.run_poisoning`, same targets, budgets, filler size and victim seed)::
+a latent-factor surrogate (:func:`jaxrec.attacks.poisoning.craft_bilevel`: exact filler budget
+at every outer step, straight-through gradients); they are injected into the training data and
+each victim is retrained from scratch, exactly as the heuristic attacks of ``jaxrec audit`` are
+(:func:`jaxrec.attacks.poisoning.run_poisoning`, same targets, budgets, filler size and victim
+seed)::
 
   python experiments/bilevel_ml100k.py --data ../shared/data/movielens-100k/u.data \\
       --out runs/bilevel_ml100k
 
 Setting (the audit's attack section): leave the latest interaction of each user out, every
 rating is an interaction, 5 unpopular targets (each attacked on its own), 1% and 5% fake users,
-fillers = the mean real profile length. Crafting (:func:`jaxrec.attacks.craft_recipe`, the
-same as ``jaxrec audit --attacks revadv``): surrogate :func:`jaxrec.attacks.default_surrogate`
+fillers = the mean real profile length. Crafting (:func:`jaxrec.attacks.poisoning.craft_recipe`,
+the same as ``jaxrec audit --attacks revadv``): surrogate
+:func:`jaxrec.attacks.poisoning.default_surrogate`
 (LFM, 64 factors, 50 unrolled Adam steps); outer loss: the target's log-sigmoid margin over the
 10th best unseen item, for the 5% of eligible real users closest to a hit
-(:func:`jaxrec.attacks.margin_loss` with ``top_fraction=0.05``), Adam 0.3 for 30 outer steps.
+(:func:`jaxrec.attacks.poisoning.margin_loss` with ``top_fraction=0.05``), Adam 0.3 for 30 outer
+steps.
 
 Victims: BPR-MF with the audit recipe (the main comparison: random, average, bandwagon and the
 gradient attack), then the transfer table: BPR-MF with another seed and 32 factors, LightGCN,
@@ -37,12 +40,13 @@ import jax
 import numpy as np
 import optax
 
-from jaxrec import attacks, audit, data, metrics, report, training
+from jaxrec import audit, data, metrics, report, training
+from jaxrec.attacks import poisoning
 from jaxrec.audit._attack_section import resolve_targets
 from jaxrec.audit._config import attacker_view
 
-HEURISTICS = {"random": attacks.random_attack, "average": attacks.average_attack,
-              "bandwagon": attacks.bandwagon_attack}
+HEURISTICS = {"random": poisoning.random_attack, "average": poisoning.average_attack,
+              "bandwagon": poisoning.bandwagon_attack}
 
 
 def main(argv=None) -> int:
@@ -64,24 +68,24 @@ def main(argv=None) -> int:
   config = audit.AuditConfig(seed=args.seed, num_targets=args.targets,
                              budgets=tuple(args.budgets), ks=(10,))
   train, test, _, _ = audit.prepare_split(dataset, config)
-  train_idx, test_idx = data.index_interactions(train), data.index_interactions(test)
+  train_idx, test_idx = data.index_interactions(train), metrics.relevant_index(test)
   targets = resolve_targets(dataset, train_idx, config)
   raw = np.asarray(dataset.item_ids)[targets]
-  counts = [attacks.num_fake_users(b, train.num_users) for b in config.budgets]
-  filler = attacks.default_filler_size(train)
+  counts = [poisoning.num_fake_users(b, train.num_users) for b in config.budgets]
+  filler = poisoning.default_filler_size(train)
   view = attacker_view(dataset, test)
-  knowledge = attacks.attacker_knowledge(
+  knowledge = poisoning.attacker_knowledge(
       view, rating_scale=(float(np.min(view.ratings)), float(np.max(view.ratings))))
   print(f"targets {raw.tolist()} (raw ids), fake users {counts}, {filler} fillers", flush=True)
 
   # 1. craft the gradient profiles, one per target and budget
   rows: list[dict] = []
   t0 = time.perf_counter()
-  crafted, _ = attacks.craft_recipe(
-      attacks.dense_matrix(train_idx), targets[:, None], counts, filler,
+  crafted, _ = poisoning.craft_recipe(
+      data.dense_matrix(train_idx), targets[:, None], counts, filler,
       jax.random.key(args.seed), rating=knowledge.rating_max,
-      craft=attacks.bilevel_crafter(surrogate=attacks.default_surrogate(args.inner_steps),
-                                    tx=optax.adam(args.outer_lr), num_steps=args.outer_steps),
+      craft=poisoning.bilevel_crafter(surrogate=poisoning.default_surrogate(args.inner_steps),
+                                      tx=optax.adam(args.outer_lr), num_steps=args.outer_steps),
       echo=lambda line: print(line, flush=True))
   craft_s = time.perf_counter() - t0
   print(f"crafting: {craft_s:.0f} s", flush=True)
@@ -94,11 +98,11 @@ def main(argv=None) -> int:
   victims = [("bpr-mf", config.victim(), args.seed)]
   if not args.no_transfer:
     victims += [
-        ("bpr-mf-d32-s1", training.make_victim("bpr-mf", dim=32), args.seed + 1),
-        ("lightgcn", training.make_victim("lightgcn", epochs=args.lightgcn_epochs), args.seed),
-        ("neumf", training.make_victim("neumf"), args.seed),
-        ("ease", training.make_victim("ease"), args.seed),
-        ("itemknn", training.make_victim("itemknn"), args.seed)]
+        ("bpr-mf-d32-s1", audit.make_victim("bpr-mf", dim=32), args.seed + 1),
+        ("lightgcn", audit.make_victim("lightgcn", epochs=args.lightgcn_epochs), args.seed),
+        ("neumf", audit.make_victim("neumf"), args.seed),
+        ("ease", audit.make_victim("ease"), args.seed),
+        ("itemknn", audit.make_victim("itemknn"), args.seed)]
   evaluator = metrics.make_evaluator(train_idx, test_idx, ks=(10,))
   target_ev = metrics.make_target_evaluator(train_idx, ks=(10,))
   best = None
@@ -109,11 +113,10 @@ def main(argv=None) -> int:
       if name == "none":
         params, _ = jax.jit(training.fit_victim, static_argnums=0)(
             victim, train_idx, jax.random.key(seed))
-        exposure = target_ev.summarize(jax.jit(target_ev.raw, static_argnums=0)(
-            *victim.scorer(params, train_idx), targets))
+        exposure = target_ev.summarize(jax.jit(target_ev.raw)(victim.model, params, targets))
         rows += _rows(exposure, raw, model=label, attack="none", budget=None, seed=seed)
         continue
-      cells = attacks.run_poisoning(
+      cells = poisoning.run_poisoning(
           recipes[name], knowledge=knowledge, clean=train_idx, victim=victim,
           evaluator=evaluator, target_evaluator=target_ev, target_sets=targets[:, None],
           budgets=counts, seeds=[seed], max_lanes=2)

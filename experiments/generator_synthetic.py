@@ -9,7 +9,7 @@ length of the 100 extra synthetic users minus one, 36 for seed 0):
   exactly ``m`` fillers + the target after every outer step (``project_top_m``): SGD 1.0 with
   momentum 0.99, 50 steps, cross-entropy summed over all real users (the setting of
   ``experiments/revadv_synthetic.py --projection topm``);
-* ``generator``: :func:`jaxrec.attacks._generator.train_generator`, a linear template+noise
+* ``generator``: :func:`jaxrec.attacks.poisoning.train_generator`, a linear template+noise
   generator trained through the same unrolled surrogate (straight-through estimator, Adam 0.01,
   100 steps, cross-entropy averaged over all real users, no discriminator term);
 * ``generator-d``: the same with ``disc_weight`` 0.3 (non-saturating GAN term against an MLP
@@ -56,14 +56,11 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from revadv_synthetic import synthetic  # noqa: E402  (the RevAdv script's data generator)
+from revadv_synthetic import indices, synthetic, victim_hr  # noqa: E402  (shared with RevAdv)
 
-from jaxrec import defenses  # noqa: E402
+from jaxrec import defenses, optim  # noqa: E402
 from jaxrec import report as rpt  # noqa: E402
-from jaxrec.attacks._bilevel import (  # noqa: E402
-    bilevel_attack, ce_loss, heldout_hr_at_k, project_top_m, target_hr_at_k)
-from jaxrec.attacks._generator import train_generator, two_sample_accuracy  # noqa: E402
-from jaxrec.attacks._surrogate import fit_surrogate, lfm_scores, lfm_surrogate  # noqa: E402
+from jaxrec.attacks import poisoning  # noqa: E402
 from jaxrec.data import from_arrays  # noqa: E402
 
 K = 10
@@ -113,27 +110,26 @@ def main(argv=None) -> int:
   t_start = time.perf_counter()
 
   real_np, extra_np, test_np = synthetic(args.seed)
-  real, test = jnp.asarray(real_np), jnp.asarray(test_np)
+  real = jnp.asarray(real_np)
   n_real, num_items = real_np.shape
   num_fake = extra_np.shape[0]
   target = 0
   targets = jnp.asarray([target], jnp.int32)
-  train = real > 0
   m = int(round(float(extra_np.sum(1).mean()))) - 1
   eligible = int(n_real - real_np[:, target].sum())
   print(f"data: {n_real} real users x {num_items} items; {num_fake} fake users of {m} fillers + "
         f"target {target} ({n_real - eligible} real users have it)")
 
-  surrogate = lfm_surrogate(dim=16, num_steps=100, learning_rate=0.5, pos_weight=20.0)
+  surrogate = poisoning.lfm_surrogate(dim=16, num_steps=100, learning_rate=0.5,
+                                      pos_weight=20.0)
   key = jax.random.key(args.seed)  # the surrogate's initialisation in every attack
   victim_keys = [("surrogate", key)] + [
       (f"fresh{i}", jax.random.fold_in(key, 1000 + i)) for i in range(args.victim_seeds)]
 
-  @jax.jit
-  def evaluate(data, k):
-    params, _ = fit_surrogate(surrogate, data, k)
-    s = lfm_scores(params)[:n_real]
-    return target_hr_at_k(s, train, targets, K)[0], heldout_hr_at_k(s, train, test, K)
+  train_index, test_index = indices(real_np, test_np)
+
+  def evaluate(matrix, k):
+    return victim_hr(surrogate, matrix, k, train_index, test_index, targets)
 
   rows, common = [], {"model": "lfm", "seed": args.seed}
   results = {}
@@ -168,7 +164,8 @@ def main(argv=None) -> int:
                             ("random_flagger_precision", met["random_precision"])):
         rows.append(rpt.make_row(metric=metric, value=value, defense=name, attack=attack,
                                  budget=budget, **grid, **common))
-    summary["c2st"] = two_sample_accuracy(real_np[c2st_idx], fake, c2st_key, targets=[target])
+    summary["c2st"] = poisoning.two_sample_accuracy(real_np[c2st_idx], fake, c2st_key,
+                                                    targets=[target])
     summary["jaccard"] = mean_jaccard(fake)
     for metric in ("c2st", "jaccard"):
       rows.append(rpt.make_row(metric={"c2st": "c2st_accuracy", "jaccard": "fake_jaccard"}[metric],
@@ -199,42 +196,41 @@ def main(argv=None) -> int:
   record("random", rand, 0.0)
 
   # (b) RevAdv, exact budget after every step
-  project = functools.partial(project_top_m, m=m, targets=targets)
+  project = functools.partial(optim.project_top_m, filler_size=m, targets=targets)
   t = time.perf_counter()
-  fake_rev, _ = bilevel_attack(real, project(jnp.asarray(extra_np)), targets, key,
-                               surrogate=surrogate,
-                               objective=functools.partial(ce_loss, eligible_only=False),
-                               tx=optax.sgd(1.0, momentum=0.99), num_steps=args.revadv_steps,
-                               project=project)
+  fake_rev, _ = poisoning.bilevel_attack(
+      real, project(jnp.asarray(extra_np)), targets, key, surrogate=surrogate,
+      loss=functools.partial(poisoning.ce_loss, eligible_only=False),
+      tx=optax.sgd(1.0, momentum=0.99), num_steps=args.revadv_steps, projection=project)
   fake_rev = jax.block_until_ready(fake_rev)
   record("revadv", fake_rev, time.perf_counter() - t)
 
   # (c, d) the generator
-  objective = functools.partial(ce_loss, eligible_only=False, reduction="mean")
+  attack_loss = functools.partial(poisoning.ce_loss, eligible_only=False, reduction="mean")
   gen_key = jax.random.fold_in(key, 1)
-  common_gen = dict(surrogate=surrogate, objective=objective, num_fake=num_fake, filler_size=m,
+  common_gen = dict(surrogate=surrogate, loss=attack_loss, num_fake=num_fake, filler_size=m,
                     gen_lr=args.gen_lr, r1_weight=args.r1_weight, surrogate_key=key)
-  runs = [("generator", "init", dict(steps=0, disc_weight=0.0)),
-          ("generator", "st", dict(steps=args.gen_steps, disc_weight=0.0)),
-          ("generator-d", "st", dict(steps=args.gen_steps, disc_weight=args.disc_weight))]
+  runs = [("generator", "init", dict(num_steps=0, disc_weight=0.0)),
+          ("generator", "st", dict(num_steps=args.gen_steps, disc_weight=0.0)),
+          ("generator-d", "st", dict(num_steps=args.gen_steps, disc_weight=args.disc_weight))]
   if not args.no_relaxed:
-    runs.append(("generator", "relaxed", dict(steps=args.gen_steps, disc_weight=0.0,
+    runs.append(("generator", "relaxed", dict(num_steps=args.gen_steps, disc_weight=0.0,
                                               estimator="relaxed")))
   for attack, variant, kw in runs:
     t = time.perf_counter()
-    res = train_generator(gen_key, real, targets, **common_gen, **kw)
+    res = poisoning.train_generator(gen_key, real, targets, **common_gen, **kw)
     fake = jax.block_until_ready(res.fake)
     seconds = time.perf_counter() - t
     grid = {"variant": variant}
     if kw.get("disc_weight"):
       grid["disc_weight"] = kw["disc_weight"]
     curve = {k: np.asarray(v) for k, v in res.curve.items()}
-    for j in range(0, kw["steps"], 10):
+    for j in range(0, kw["num_steps"], 10):
       for name in ("attack_loss", "disc_loss", "gen_adv_loss"):
         rows.append(rpt.make_row(metric=f"curve_{name}", value=float(curve[name][j]),
                                  attack=attack, budget=num_fake, step=j, **grid, **common))
     record(attack, fake, seconds, **grid)
-    if kw["steps"]:
+    if kw["num_steps"]:
       last = slice(-10, None)
       print(f"    curve: attack loss {curve['attack_loss'][0]:.3f} -> "
             f"{curve['attack_loss'][last].mean():.3f}, discriminator cross-entropy "

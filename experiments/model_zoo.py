@@ -1,7 +1,7 @@
 """Every victim model of jaxrec on one split, next to BPR-MF and a most-popular baseline.
 
-Trains each model of :data:`jaxrec.training.MODELS` with its default recipe
-(:func:`jaxrec.training.model_defaults`, the same one ``jaxrec audit --model NAME`` uses) and
+Trains each model of :data:`jaxrec.audit.MODELS` with its default recipe
+(:func:`jaxrec.audit.model_defaults`, the same one ``jaxrec audit --model NAME`` uses) and
 evaluates it with the audit's metrics (all-item ranking, training items masked, random
 tie-breaking)::
 
@@ -21,7 +21,7 @@ import dataclasses
 import sys
 import time
 
-from jaxrec import audit, data, report, training
+from jaxrec import audit, data, metrics, report
 
 
 def main(argv=None) -> int:
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
   p.add_argument("--train", required=True, help="training TSV (user item score timestamp)")
   p.add_argument("--test", required=True, help="test TSV")
   p.add_argument("--out", required=True, help="output folder")
-  p.add_argument("--models", nargs="+", choices=training.MODELS, default=list(training.MODELS))
+  p.add_argument("--models", nargs="+", choices=audit.MODELS, default=list(audit.MODELS))
   p.add_argument("--k", type=int, nargs="+", default=[10, 50, 100])
   p.add_argument("--seed", type=int, default=0)
   args = p.parse_args(argv)
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     config = audit.AuditConfig(model=name, seed=args.seed, ks=tuple(args.k), attacks=())
     configs.append(config)
     train, test, _, _ = audit.prepare_split(dataset, config)
-    train_idx, test_idx = data.index_interactions(train), data.index_interactions(test)
+    train_idx, test_idx = data.index_interactions(train), metrics.relevant_index(test)
     t0 = time.perf_counter()
     new = list(audit.clean_section(train_idx, test_idx, config, echo=_quiet))
     seconds = time.perf_counter() - t0

@@ -4,7 +4,9 @@
 by differentiating through the unrolled training of a latent-factor surrogate. Its public
 notebook (``synthetic_exp.ipynb``, graytowne/revisit_adv_rec) reports, on a synthetic low-rank
 data set, target HR@10 rising from 0.039 to 0.639 in 50 outer steps while the real users' test
-HR@10 stays about 0.47. This script runs the same setting with :mod:`jaxrec.attacks._bilevel`:
+HR@10 stays about 0.47. This script runs the same setting with jaxrec's bilevel pieces
+(:func:`jaxrec.attacks.poisoning.bilevel_loss` stepped by :func:`jaxrec.optim.run`, in segments
+of ``--eval-every`` steps that continue the optimiser state):
 
   python experiments/revadv_synthetic.py --out runs/revadv_synthetic [--seed 0]
   python experiments/revadv_synthetic.py --out runs/revadv_als --surrogate als
@@ -23,14 +25,16 @@ for seed 0) gets a fresh preference vector.
 Evaluation: the victim is the surrogate retrained from scratch on the real rows plus the
 (binary) fake rows, from the attack's initialisation (``victim_init="surrogate"``, as the
 notebook) and from ``--victim-seeds`` other initialisations (``fresh<i>``: does the attack
-transfer beyond the initialisation it was optimised against?). Target HR@10 is over the real
-users who have not interacted with the target (``population="eligible"``, jaxrec's convention)
-and over all real users (``"all_real"``, the notebook's denominator). "clean" is the model
+transfer beyond the initialisation it was optimised against?). Target HR@10
+(:func:`jaxrec.metrics.target_exposure`, ties in random order) is over the real users who have
+not interacted with the target (``population="eligible"``, jaxrec's convention) and over all
+real users (``"all_real"``, the notebook's denominator); test HR@10 is
+:func:`jaxrec.metrics.evaluate`'s. "clean" is the model
 before optimisation (real users + the initial fake rows), as the notebook compares; the model of
 the real users alone is reported as stage ``real_only``.
 
-``--surrogate als`` attacks a weighted-ALS surrogate instead (:mod:`jaxrec.attacks._implicit`:
-dimension 16, ``--inner-steps`` sweeps, L2 ``--als-l2``, positives weighted 20, the same start,
+``--surrogate als`` attacks a weighted-ALS surrogate instead (:class:`jaxrec.models.ALS`:
+dimension 16, ``--inner-steps`` sweeps, L2 ``--als-reg``, positives weighted 20, the same start,
 hypergradient by the implicit function theorem at the ALS fixed point); the victims are the ALS
 model retrained from each initialisation (model ``als-16``) and, for transfer, the default LFM
 surrogate retrained from the same initialisations (model ``lfm-16``).
@@ -54,12 +58,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxrec import data, metrics, optim
 from jaxrec import report as rpt
-from jaxrec.attacks._bilevel import (
-    bilevel_init, bilevel_step, ce_loss, project_threshold, project_top_m, target_hr_at_k,
-    heldout_hr_at_k)
-from jaxrec.attacks._implicit import als_surrogate
-from jaxrec.attacks._surrogate import lfm_surrogate
+from jaxrec.attacks import poisoning
 
 NUM_USERS, NUM_FAKE, NUM_ITEMS, RANK, THRESHOLD, K = 1000, 100, 300, 20, 5.0, 10
 
@@ -82,6 +83,30 @@ def synthetic(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     test[u] = rng.choice(np.flatnonzero(x[u]))
     x[u, test[u]] = 0.0
   return x[:n_real], x[n_real:], test
+
+
+def indices(real: np.ndarray, test: np.ndarray):
+  """``(train, test)`` PositiveIndex of the real users' rows and their held-out items."""
+  n_real, num_items = real.shape
+  return (data.index_from_dense(real),
+          data.build_index(np.arange(n_real), test, num_users=n_real, num_items=num_items))
+
+
+@functools.lru_cache(maxsize=None)
+def _fit(surrogate):
+  return jax.jit(functools.partial(poisoning.fit_surrogate, surrogate))
+
+
+def victim_hr(surrogate, matrix, key, train_index, test_index, targets) -> tuple[float, float]:
+  """``(target HR@10, test HR@10)`` of the surrogate retrained from ``key`` on ``matrix`` (the
+  real rows first): :func:`jaxrec.metrics.target_exposure` over the real users who have not
+  seen the target, :func:`jaxrec.metrics.evaluate` over the held-out items."""
+  params = _fit(surrogate)(matrix, key)
+  target = metrics.target_exposure(surrogate.model, params, train_index, targets, data=matrix,
+                                   ks=(K,))[0]["target_hr"][K]
+  held = metrics.evaluate(surrogate.model, params, train_index, test_index, data=matrix,
+                          ks=(K,))["hr"][K]
+  return float(target), float(held)
 
 
 def main(argv=None) -> int:
@@ -107,14 +132,13 @@ def main(argv=None) -> int:
   p.add_argument("--surrogate", choices=("lfm", "als"), default="lfm",
                  help="inner model attacked: unrolled Adam LFM (RevAdv) or weighted ALS with "
                       "implicit hypergradients (also evaluated on the LFM victim)")
-  p.add_argument("--als-l2", type=float, default=10.0, help="ALS surrogate's L2 coefficient")
+  p.add_argument("--als-reg", type=float, default=10.0, help="ALS surrogate's L2 coefficient")
   args = p.parse_args(argv)
   t_start = time.perf_counter()
 
   real_np, fake_np, test_np = synthetic(args.seed)
-  real, fake0, test = jnp.asarray(real_np), jnp.asarray(fake_np), jnp.asarray(test_np)
+  real, fake0 = jnp.asarray(real_np), jnp.asarray(fake_np)
   targets = jnp.asarray([args.target], jnp.int32)
-  train = real > 0
   n_real = real.shape[0]
   popularity = int(real_np[:, args.target].sum())
   print(f"data: {n_real} real + {NUM_FAKE} fake users x {NUM_ITEMS} items, sparsity "
@@ -122,27 +146,27 @@ def main(argv=None) -> int:
         f"{popularity} real users ({popularity / n_real:.1%}), item popularity rank "
         f"{int((real_np.sum(0) > popularity).sum()) + 1} of {NUM_ITEMS}")
 
-  lfm = lfm_surrogate(dim=16, num_steps=args.inner_steps, learning_rate=0.5, pos_weight=20.0,
-                      init_scale=1.0, relaxation="indicator", remat=not args.no_remat)
+  lfm = poisoning.lfm_surrogate(dim=16, num_steps=args.inner_steps, learning_rate=0.5,
+                                pos_weight=20.0, init_scale=1.0, relaxation="indicator",
+                                remat=not args.no_remat)
   if args.surrogate == "lfm":
     surrogate, model_name, models = lfm, "lfm-16", {"lfm-16": lfm}
   else:
-    surrogate = als_surrogate(dim=16, num_sweeps=args.inner_steps, l2=args.als_l2,
-                              pos_weight=20.0, init_scale=1.0, relaxation="indicator")
+    surrogate = poisoning.als_surrogate(dim=16, num_sweeps=args.inner_steps, reg=args.als_reg,
+                                        pos_weight=20.0, init_scale=1.0,
+                                        relaxation="indicator")
     model_name, models = "als-16", {"als-16": surrogate, "lfm-16": lfm}
   key = jax.random.key(args.seed)
   victim_keys = [("surrogate", key)] + [
       (f"fresh{i}", jax.random.fold_in(jax.random.key(args.seed), 1000 + i))
       for i in range(args.victim_seeds)]
 
-  @functools.partial(jax.jit, static_argnums=0)
-  def evaluate(model, data, k):
-    s = model.scores(model.fit(data, k))[:n_real]
-    return target_hr_at_k(s, train, targets, K)[0], heldout_hr_at_k(s, train, test, K)
+  train_index, test_index = indices(real_np, test_np)
 
   def victims(fake, model=surrogate):
-    data = real if fake is None else jnp.concatenate([real, fake])
-    return {name: [float(v) for v in evaluate(model, data, k)] for name, k in victim_keys}
+    matrix = real if fake is None else jnp.concatenate([real, fake])
+    return {name: list(victim_hr(model, matrix, k, train_index, test_index, targets))
+            for name, k in victim_keys}
 
   eligible = n_real - popularity
   rows, common = [], {"model": model_name, "defense": "none", "k": K, "seed": args.seed}
@@ -182,40 +206,57 @@ def main(argv=None) -> int:
   print(f"before (initial fakes): {fmt(before)}")
   transfer(fake0, "before", "clean", "revadv", NUM_FAKE, "before")
 
-  objective = functools.partial(ce_loss, eligible_only=args.eligible_only)
-  tx = optax.sgd(args.outer_lr, momentum=args.outer_momentum)
+  attack_loss = functools.partial(poisoning.ce_loss, eligible_only=args.eligible_only)
   budget_m = int(round(float(fake0.sum(1).mean())))
   if args.projection == "threshold":
-    project = functools.partial(project_threshold, threshold=0.2)
+    projection = functools.partial(optim.project_threshold, threshold=0.2)
   else:
-    project = functools.partial(project_top_m, m=budget_m - 1, targets=targets)
-  step = jax.jit(functools.partial(bilevel_step, surrogate=surrogate, objective=objective,
-                                   tx=tx, project=project,
-                                   resample_init=args.resample_init))
-  state = bilevel_init(fake0 if args.projection == "threshold" else project(fake0), tx)
+    projection = functools.partial(optim.project_top_m, filler_size=budget_m - 1,
+                                   targets=targets)
+  tx = optax.chain(optax.sgd(args.outer_lr, momentum=args.outer_momentum),
+                   optim.project(projection))
+
+  def outer(fake, args_, step_key=None):
+    real, targets, key = args_
+    return poisoning.bilevel_loss(fake, real, targets, key if step_key is None else step_key,
+                                  surrogate=surrogate, loss=attack_loss)
+
+  # the outer loop in segments of eval_every steps; each continues the optimiser state (and,
+  # with --resample-init, the running key), so the segments are one run
+  segment = jax.jit(functools.partial(optim.run, tx, outer), static_argnames=("num_steps",))
+  state = {"x": fake0, "opt_state": None, "key": key if args.resample_init else None}
   t_compile = time.perf_counter()
-  jax.block_until_ready(step.lower(state, real, targets, key).compile())
+  first = optim.run(tx, outer, fake0, (real, targets, key), num_steps=0,
+                    key=state["key"])  # projects the start, as every run does
+  state.update(x=first.x, opt_state=first.opt_state)
+  jax.block_until_ready(segment.lower(state["x"], (real, targets, key), num_steps=1,
+                                      key=state["key"], opt_state=state["opt_state"]).compile())
   compile_s = time.perf_counter() - t_compile
   print(f"outer step compiled in {compile_s:.1f}s; projection {args.projection}"
         + (f" (m = {budget_m - 1} fillers + target)" if args.projection == "topm" else ""))
   print(f"{'step':>4s} {'outer loss':>11s} {'profile len':>11s}  victim")
-  t_outer, eval_s = time.perf_counter(), 0.0
-  for j in range(args.outer_steps):
-    size = float(state.fake.sum(1).mean())
-    state, loss = step(state, real, targets, key)
-    loss = float(loss)
-    rows.append(rpt.make_row(metric="outer_loss", value=loss, attack="revadv", budget=NUM_FAKE,
-                             stage="curve", outer_step=j, **{**common, "k": None}))
-    line = f"{j:4d} {loss:11.2f} {size:11.2f}"
-    if (j + 1) % args.eval_every == 0 and j + 1 < args.outer_steps:
+  t_outer, eval_s, j = time.perf_counter(), 0.0, 0
+  while j < args.outer_steps:
+    n = min(args.eval_every, args.outer_steps - j)
+    sizes = [float(state["x"].sum(1).mean())]
+    result = segment(state["x"], (real, targets, key), num_steps=n, key=state["key"],
+                     opt_state=state["opt_state"])
+    state.update(x=result.x, opt_state=result.opt_state, key=result.key)
+    for i, loss in enumerate(np.asarray(result.values)):
+      rows.append(rpt.make_row(metric="outer_loss", value=float(loss), attack="revadv",
+                               budget=NUM_FAKE, stage="curve", outer_step=j + i,
+                               **{**common, "k": None}))
+      print(f"{j + i:4d} {float(loss):11.2f}" + (f" {sizes[0]:11.2f}" if i == 0 else ""),
+            flush=True)
+    j += n
+    if j < args.outer_steps:
       t = time.perf_counter()
-      res = victims(state.fake)
+      res = victims(state["x"])
       eval_s += time.perf_counter() - t
-      add_eval(res, "curve", "curve", "revadv", NUM_FAKE, outer_step=j + 1)
-      line += f"  after step {j + 1}: {fmt(res)}"
-    print(line, flush=True)
+      add_eval(res, "curve", "curve", "revadv", NUM_FAKE, outer_step=j)
+      print(f"     after step {j}: {fmt(res)}", flush=True)
   outer_s = time.perf_counter() - t_outer - eval_s
-  fake = state.fake
+  fake = state["x"]
   after = victims(fake)
   add_eval(after, "after", "attacked", "revadv", NUM_FAKE)
   add_eval(after, "curve", "curve", "revadv", NUM_FAKE, outer_step=args.outer_steps)
@@ -245,9 +286,9 @@ def main(argv=None) -> int:
             **({"surrogate": "lfm dim 16", "inner": "adam 0.5, pos weight 20, init N(0,1)"}
                if args.surrogate == "lfm" else
                {"surrogate": "als dim 16",
-                "inner": f"{args.inner_steps} ALS sweeps, l2 {args.als_l2}, pos weight 20, "
-                         f"init N(0,1); implicit hypergradient, {surrogate.cg_maxiter} "
-                         f"block-Jacobi CG iterations, damping {surrogate.damping}"}),
+                "inner": f"{args.inner_steps} ALS sweeps, reg {args.als_reg}, pos weight 20, "
+                         f"init N(0,1); implicit hypergradient, {surrogate.model.cg_maxiter} "
+                         f"block-Jacobi CG iterations, damping {surrogate.model.damping}"}),
             "outer": f"sgd {args.outer_lr} momentum {args.outer_momentum}",
             "runtime_s": round(total_s, 1), "compile_s": round(compile_s, 1),
             "outer_s": round(outer_s, 1), "done_target": bool(ok_target),

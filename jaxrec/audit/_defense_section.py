@@ -4,8 +4,8 @@ A defence is never judged on accuracy alone. BPR-MF is pre-trained once, then ev
 ``(eps, lambda)`` setting continues with APR (He et al., SIGIR 2018) on the experiment executor
 (:func:`jaxrec.defenses.fit_apr_grid`); the ``lambda = 0`` lane is plain BPR for the same total
 number of epochs. Every model is then evaluated clean and under test-time FGSM and PGD on its
-embeddings at several budgets, again on the executor (models x budgets as cells). Rows (tidy; grid keys ``eps`` and ``lambda`` = the training
-setting, ``0`` and ``0`` for BPR):
+embeddings at several budgets, again on the executor (models x budgets as cells). Rows (tidy; grid
+keys ``eps`` and ``lambda`` = the training setting, ``0`` and ``0`` for BPR):
 
 * ``defense="apr"`` (``"none"`` for BPR), ``attack="none"``: every metric of
   :func:`jaxrec.metrics.evaluate` (accuracy, coverage, Gini, ARP, APLT, novelty) at each k;

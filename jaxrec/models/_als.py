@@ -4,11 +4,11 @@ A :class:`jaxrec.models.Model` whose ``init`` solves: the sweeps run from the LF
 random start and the result is differentiable in the data by the implicit function theorem.
 
 The inner problem of bilevel poisoning (:mod:`jaxrec.attacks._bilevel`) solved by weighted
-alternating least squares instead of unrolled Adam, after Li, Wang, Singh, Vorobeychik, "Data Poisoning Attacks on
-Factorization-Based Collaborative Filtering", NeurIPS 2016 (an alternating-minimisation victim
-of a regularised squared loss; the attacker's gradient comes from the optimality conditions of
-the learned factors). The surrogate minimises the same loss as the unrolled LFM surrogate
-(:func:`jaxrec.models._lfm.weighted_mse`)::
+alternating least squares instead of unrolled Adam, after Li, Wang, Singh, Vorobeychik, "Data
+Poisoning Attacks on Factorization-Based Collaborative Filtering", NeurIPS 2016 (an
+alternating-minimisation victim of a regularised squared loss; the attacker's gradient comes from
+the optimality conditions of the learned factors). The surrogate minimises the same loss as the
+unrolled LFM surrogate (:func:`jaxrec.models._lfm.weighted_mse`)::
 
   L(P, Q; X) = sum_{u, i} w_ui (y_ui - p_u . q_i)^2 + reg (|P|^2 + |Q|^2) + const(X),
 
@@ -78,7 +78,7 @@ instead (memory linear in ``num_sweeps``; the reference of the tests).
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -87,9 +87,9 @@ from jax.flatten_util import ravel_pytree
 
 from jaxrec import _checks
 from jaxrec.models import _base
-from jaxrec.models._lfm import RELAXATIONS, init_factors, weighted_mse
-from jaxrec.models._mf import MF, MFParams
-from jaxrec.typing import Array, ArrayLike, PRNGKey
+from jaxrec.models._lfm import RELAXATIONS, DenseFactors, init_factors, weighted_mse
+from jaxrec.models._mf import MFParams
+from jaxrec.typing import Array, PRNGKey
 
 __all__ = ["ALS", "LINEAR_SOLVERS", "als", "als_sweep"]
 
@@ -105,7 +105,7 @@ class Factors(NamedTuple):
 
 
 @struct.dataclass(kw_only=True)
-class ALS:
+class ALS(DenseFactors):
   """Weighted ALS as a :class:`jaxrec.models.Model` on a dense ``(N, I)`` matrix: ``init``
   solves (module docstring), ``loss`` is the fitted loss (:func:`jaxrec.models.weighted_mse`),
   scores are ``P Q^T``. Every attribute is static (the custom VJP keys on them). Build it with
@@ -188,24 +188,6 @@ class ALS:
     else:
       factors, losses = _sweeps(self, params0, data)
     return factors, jax.lax.stop_gradient(losses)
-
-  def loss(self, params: MFParams, batch: Any, data: Array) -> Array:
-    """:func:`weighted_mse` of the factors on ``data`` (``batch`` unused)."""
-    del batch
-    return weighted_mse(params.user_emb, params.item_emb, data, pos_weight=self.pos_weight,
-                        reg=self.reg, relaxation=self.relaxation)
-
-  def score(self, params: MFParams, data: Any, users: ArrayLike, items: ArrayLike) -> Array:
-    """``(B,)`` entries ``(P Q^T)_ui`` (NaN for ids out of range)."""
-    return MF(dim=self.dim).score(params, data, users, items)
-
-  def score_all(self, params: MFParams, data: Any, users: ArrayLike) -> Array:
-    """``(C, I)`` rows ``P_u Q^T`` (NaN rows for ids out of range)."""
-    return MF(dim=self.dim).score_all(params, data, users)
-
-  def scoring(self, params: MFParams, data: Any) -> tuple["ALS", MFParams]:
-    """The identity."""
-    return _base.identity_scoring(self, params, data)
 
 
 def als(*, dim: int = 16, num_sweeps: int = 100, pos_weight: float = 20.0, reg: float = 10.0,

@@ -29,7 +29,7 @@ from jaxrec.models import _base
 from jaxrec.models._mf import MF, MFParams
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["LFM", "RELAXATIONS", "lfm", "weighted_mse"]
+__all__ = ["DenseFactors", "LFM", "RELAXATIONS", "lfm", "weighted_mse"]
 
 RELAXATIONS = ("indicator", "bernoulli")
 
@@ -71,6 +71,8 @@ def weighted_mse(user: Array, item: Array, data: Array, *, pos_weight, reg=0.0,
     loss = jnp.sum(w * (data - r) ** 2)
   else:
     loss = jnp.sum(data * pos_weight * (1.0 - r) ** 2 + (1.0 - data) * r**2)
+  if isinstance(reg, (int, float)) and reg == 0:  # no penalty term at all (not even 0 * ...)
+    return loss
   return loss + reg * (jnp.sum(user**2) + jnp.sum(item**2))
 
 
@@ -86,8 +88,32 @@ def init_factors(key: PRNGKey, data: Array, dim: int, init_scale: float) -> tupl
           init_scale * jax.random.normal(ki, (data.shape[1], dim), data.dtype))
 
 
+class DenseFactors:
+  """What the LFM and ALS surrogates share: the loss :func:`weighted_mse` on a dense matrix and
+  the scores ``P Q^T`` (a mixin; the subclasses hold ``dim``, ``pos_weight``, ``reg`` and
+  ``relaxation``)."""
+
+  def loss(self, params: MFParams, batch: Any, data: Array) -> Array:
+    """:func:`weighted_mse` on the whole matrix (full batch: ``batch`` is unused)."""
+    del batch
+    return weighted_mse(params.user_emb, params.item_emb, data, pos_weight=self.pos_weight,
+                        reg=self.reg, relaxation=self.relaxation)
+
+  def score(self, params: MFParams, data: Any, users: ArrayLike, items: ArrayLike) -> Array:
+    """``(B,)`` entries ``(P Q^T)_ui`` (NaN for ids out of range)."""
+    return MF(dim=self.dim).score(params, data, users, items)
+
+  def score_all(self, params: MFParams, data: Any, users: ArrayLike) -> Array:
+    """``(C, I)`` rows ``P_u Q^T`` (NaN rows for ids out of range)."""
+    return MF(dim=self.dim).score_all(params, data, users)
+
+  def scoring(self, params: MFParams, data: Any) -> tuple[Any, MFParams]:
+    """The identity."""
+    return _base.identity_scoring(self, params, data)
+
+
 @struct.dataclass(kw_only=True)
-class LFM:
+class LFM(DenseFactors):
   """The latent-factor surrogate as a :class:`jaxrec.models.Model` on a dense ``(N, I)``
   matrix (module docstring); train it with a full-batch recipe
   (:func:`jaxrec.attacks.poisoning.lfm_surrogate`). Build it with :func:`lfm` (validated).
@@ -117,24 +143,6 @@ class LFM:
     user, item = init_factors(key, data, self.dim, self.init_scale)
     return MFParams(user_emb=user, item_emb=item,
                     item_bias=jnp.zeros((data.shape[1],), data.dtype))
-
-  def loss(self, params: MFParams, batch: Any, data: Array) -> Array:
-    """:func:`weighted_mse` on the whole matrix (full batch: ``batch`` is unused)."""
-    del batch
-    return weighted_mse(params.user_emb, params.item_emb, data, pos_weight=self.pos_weight,
-                        reg=self.reg, relaxation=self.relaxation)
-
-  def score(self, params: MFParams, data: Any, users: ArrayLike, items: ArrayLike) -> Array:
-    """``(B,)`` entries ``(P Q^T)_ui`` (NaN for ids out of range)."""
-    return MF(dim=self.dim).score(params, data, users, items)
-
-  def score_all(self, params: MFParams, data: Any, users: ArrayLike) -> Array:
-    """``(C, I)`` rows ``P_u Q^T`` (NaN rows for ids out of range)."""
-    return MF(dim=self.dim).score_all(params, data, users)
-
-  def scoring(self, params: MFParams, data: Any) -> tuple["LFM", MFParams]:
-    """The identity."""
-    return _base.identity_scoring(self, params, data)
 
 
 def lfm(*, dim: int = 16, pos_weight: float = 20.0, reg: float = 0.0, init_scale: float = 1.0,

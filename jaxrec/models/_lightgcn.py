@@ -13,10 +13,11 @@ Reference code:
   loss, i.e. the summed form used here.
 
 The interaction data are an *argument* (a :class:`jaxrec.data.PositiveIndex`, or a
-:class:`jaxrec.data.Graph` with weighted edges), never stored: propagation is a differentiable function of ``graph.weights``, so a relaxed (fractional)
-fake interaction receives a gradient through both the messages it carries and the degrees it
-changes. No dense users x items adjacency is built: each layer is a gather and a scatter-add over
-the ``E`` edges (``O(E D)`` time, ``O((U + I) D)`` memory beyond the graph, see :func:`propagate`).
+:class:`jaxrec.data.Graph` with weighted edges), never stored: propagation is a differentiable
+function of ``graph.weights``, so a relaxed (fractional) fake interaction receives a gradient
+through both the messages it carries and the degrees it changes. No dense users x items adjacency is
+built: each layer is a gather and a scatter-add over the ``E`` edges (``O(E D)`` time, ``O((U + I)
+D)`` memory beyond the graph, see :func:`propagate`).
 """
 
 from __future__ import annotations
@@ -154,10 +155,11 @@ def lightgcn(*, dim: int = 64, num_layers: int = 3, reg: float = 0.0, stddev: fl
     chunk_size: edges per propagation step ``>= 1``.
 
   Returns:
-    A :class:`LightGCN`.
+    A :class:`LightGCN` (attributes documented there).
 
   Raises:
-    ValueError: a size out of range, a negative or non-finite ``reg``.
+    ValueError: ``dim``, ``num_layers`` or ``chunk_size`` out of range; a ``reg`` that is
+      negative or not finite; a ``stddev`` that is not positive.
 
   Source:
     He, Deng, Wang, Li, Zhang, Wang, "LightGCN", SIGIR 2020.

@@ -121,8 +121,8 @@ def project_top_m(x: Array, filler_size: int, targets: ArrayLike) -> Array:
     ``(F, I)`` of ``x``'s dtype with exactly ``m + T`` ones per row, the targets among them.
 
   Raises:
-    ValueError: a non-matrix ``x`` or one holding NaN; targets empty, out of range or repeated (concrete; under
-      ``jit`` see :func:`jaxrec.checked`); ``filler_size`` out of range.
+    ValueError: a non-matrix ``x`` or one holding NaN; targets empty, out of range or repeated
+      (concrete; under ``jit`` see :func:`jaxrec.checked`); ``filler_size`` out of range.
 
   Source:
     jaxrec: the exact filler budget of shilling profiles (filler size as in Mobasher, Burke,

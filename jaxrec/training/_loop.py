@@ -99,6 +99,17 @@ def epoch(victim: Victim, state: TrainState, data: Any, *, num_steps: int | None
   return TrainState(result.x, result.opt_state, result.key), result.values
 
 
+def _schedule(victim: Victim, data: Any, num_epochs, num_steps) -> tuple[int, int, int]:
+  """``(epochs, steps per epoch, triples per epoch)``: the arguments or the victim's recipe."""
+  num_epochs = victim.num_epochs if num_epochs is None else _checks.integer(
+      "num_epochs", num_epochs, low=0)
+  if num_epochs == 0:
+    return 0, 0, 1
+  num_steps = victim.steps(data) if num_steps is None else _checks.integer(
+      "num_steps", num_steps, low=1)
+  return num_epochs, num_steps, num_steps * (victim.batch_size or 1)
+
+
 def fit(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | None = None,
         num_steps: int | None = None) -> tuple[TrainState, Array]:
   """``num_epochs`` epochs as one ``lax.scan`` (pure, jittable, ``vmap``-able).
@@ -124,12 +135,9 @@ def fit(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | None 
   Source:
     jaxrec.
   """
-  num_epochs = victim.num_epochs if num_epochs is None else _checks.integer(
-      "num_epochs", num_epochs, low=0)
+  num_epochs, num_steps, per_step = _schedule(victim, data, num_epochs, num_steps)
   if num_epochs == 0:
     return state, jnp.zeros((0,), jnp.float32)
-  num_steps = victim.steps(data) if num_steps is None else num_steps
-  per_step = num_steps * (victim.batch_size or 1)
 
   def body(state, _):
     state, losses = epoch(victim, state, data, num_steps=num_steps)
@@ -180,16 +188,12 @@ def train(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | Non
   Source:
     jaxrec.
   """
-  num_epochs = victim.num_epochs if num_epochs is None else _checks.integer(
-      "num_epochs", num_epochs, low=0)
+  num_epochs, num_steps, per_step = _schedule(victim, data, num_epochs, num_steps)
   if num_epochs == 0:
     return state, np.zeros((0,), np.float64)
-  num_steps = victim.steps(data) if num_steps is None else _checks.integer(
-      "num_steps", num_steps, low=1)
   if victim.batch_size is not None and victim.sampler is None and isinstance(data,
                                                                              PositiveIndex):
     check_sampleable(data)
-  per_step = num_steps * (victim.batch_size or 1)
   run_epoch = jax.jit(functools.partial(epoch, victim, num_steps=num_steps))
   curve = np.zeros((num_epochs,), np.float64)
   epochs = range(num_epochs)

@@ -10,7 +10,8 @@
   experiment executor), :func:`poisoned_interactions` (for detectors).
 * Learned profiles: attack losses :func:`ce_loss`, :func:`margin_loss`; :func:`bilevel_loss` and
   :func:`bilevel_attack` (RevAdv, one :func:`jaxrec.optim.run`) through a surrogate victim
-  (:func:`lfm_surrogate` unrolled, :func:`als_surrogate` implicit, :func:`default_surrogate`);
+  (:func:`lfm_surrogate` unrolled, :func:`als_surrogate` implicit, :func:`default_surrogate`,
+  trained by :func:`fit_surrogate`);
   :func:`craft_bilevel` (exact filler budget); :func:`train_generator` (a generator network, with
   a discriminator); crafters :func:`bilevel_crafter`, :func:`generator_crafter` and
   :func:`craft_recipe` / :func:`precomputed_recipe` to run them through :func:`run_poisoning`;
@@ -50,6 +51,7 @@ from jaxrec.attacks.poisoning._profiles import FakeProfiles as FakeProfiles
 from jaxrec.attacks.poisoning._profiles import attacker_knowledge as attacker_knowledge
 from jaxrec.attacks.poisoning._surrogates import als_surrogate as als_surrogate
 from jaxrec.attacks.poisoning._surrogates import default_surrogate as default_surrogate
+from jaxrec.attacks.poisoning._surrogates import fit_surrogate as fit_surrogate
 from jaxrec.attacks.poisoning._surrogates import lfm_surrogate as lfm_surrogate
 from jaxrec.attacks.poisoning._targets import default_filler_size as default_filler_size
 from jaxrec.attacks.poisoning._targets import num_fake_users as num_fake_users
@@ -59,7 +61,8 @@ __all__ = [
     "AttackKnowledge", "CellResult", "Crafter", "FakeProfiles", "GeneratorResult", "Recipe",
     "TargetLoss", "als_surrogate", "attacker_knowledge", "average_attack", "bandwagon_attack",
     "bilevel_attack", "bilevel_crafter", "bilevel_loss", "ce_loss", "craft_bilevel",
-    "craft_recipe", "default_filler_size", "default_surrogate", "generator_crafter", "inject",
+    "craft_recipe", "default_filler_size", "default_surrogate", "fit_surrogate",
+    "generator_crafter", "inject",
     "lfm_surrogate", "love_hate_attack", "margin_loss", "num_fake_users", "poisoned_interactions",
     "power_user_attack", "precomputed_recipe", "profiles_from_binary", "random_attack",
     "reverse_bandwagon_attack", "run_poisoning", "segment_attack", "select_targets",

@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxrec import _checks
+from jaxrec.attacks.poisoning._surrogates import fit_surrogate
 from jaxrec.optim import project, project_box, run
-from jaxrec.training._loop import TrainState, fit
 from jaxrec.training._victim import Victim
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
@@ -39,7 +39,8 @@ __all__ = ["TargetLoss", "bilevel_attack", "bilevel_loss", "ce_loss", "margin_lo
 
 TargetLoss = Callable[[Array, Array, Array], Array]
 """``loss(scores (U, I), seen (U, I) bool, targets (T,) int32) -> scalar`` to minimise: what a
-promotion attacker wants of the real users' scores, e.g. ``functools.partial(margin_loss, k=10)``."""
+promotion attacker wants of the real users' scores, e.g.
+``functools.partial(margin_loss, k=10)``."""
 
 
 def _check_scores(scores, seen, targets) -> tuple[Array, Array, Array]:
@@ -167,9 +168,10 @@ def bilevel_loss(fake: Array, real: Array, targets: Array, key: PRNGKey, *, surr
   score the real users, apply ``loss``. Differentiable in ``fake`` (the surrogate's
   hypergradient: unrolled for the LFM surrogate, implicit for the ALS surrogate).
 
-  The surrogate starts from ``surrogate.model.init(key, data)`` and trains with
-  :func:`jaxrec.training.fit` (full-batch: no randomness beyond the start), so the inner problem
-  is a deterministic function of the data for a given key (RevAdv reseeds it at every step).
+  The surrogate is trained by :func:`jaxrec.attacks.poisoning.fit_surrogate` (from
+  ``surrogate.model.init(key, data)``; full-batch: no randomness beyond the start), so the inner
+  problem is a deterministic function of the data for a given key (RevAdv reseeds it at every
+  step).
 
   Args:
     fake: ``(F, I)`` floating (relaxed) fake profiles.
@@ -192,10 +194,8 @@ def bilevel_loss(fake: Array, real: Array, targets: Array, key: PRNGKey, *, surr
     Systems", RecSys 2020, Eq. (1)-(2): the outer loss through the unrolled inner training.
   """
   data = jnp.concatenate([real, fake], axis=0)
-  params = surrogate.model.init(key, data)
-  state = TrainState(params, None if surrogate.tx is None else surrogate.tx.init(params), key)
-  state, _ = fit(surrogate, state, data)
-  scores = surrogate.model.score_all(state.params, data, jnp.arange(real.shape[0]))
+  params = fit_surrogate(surrogate, data, key)
+  scores = surrogate.model.score_all(params, data, jnp.arange(real.shape[0]))
   return loss(scores, real > 0, targets)
 
 

@@ -383,10 +383,11 @@ def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
   fixed sample for the whole run), generate, and step both networks from the current point:
   ``D`` on its cross-entropy of ``disc_batch`` distinct real rows against the generated rows,
   ``G`` on ``L_G`` (the attack loss through the unrolled surrogate, ``disc_weight`` times the
-  GAN term, ``budget_weight`` times the budget term) against the current ``D``. ``D`` is trained even when ``disc_weight == 0`` (its loss then
-  monitors how far the profiles are from real rows). The final profiles come from a fresh
-  sample (the fixed one when ``resample`` is False) and take the ``filler_size`` items of
-  largest logit plus the targets. Deterministic: the same key gives the same result.
+  GAN term, ``budget_weight`` times the budget term) against the current ``D``. ``D`` is trained
+  even when ``disc_weight == 0`` (its loss then monitors how far the profiles are from real rows).
+  The final profiles come from a fresh sample (the fixed one when ``resample`` is False) and take
+  the ``filler_size`` items of largest logit plus the targets. Deterministic: the same key gives the
+  same result.
 
   The learning rates and the three weights are traced, so changing them reuses the compiled
   program; the shapes, the networks' sizes, ``loss``, ``surrogate``, ``estimator`` and the

@@ -77,6 +77,12 @@ class AttackKnowledge:
     num_users: static number of real users. num_items: static catalogue size.
   """
 
+  num_users: int = struct.field(pytree_node=False)
+  num_items: int = struct.field(pytree_node=False)
+  rating_min: float = struct.field(pytree_node=False)
+  rating_max: float = struct.field(pytree_node=False)
+  integer_ratings: bool = struct.field(pytree_node=False)
+  positive_threshold: float | None = struct.field(pytree_node=False)
   item_count: Array
   item_mean: Array
   item_std: Array
@@ -85,12 +91,6 @@ class AttackKnowledge:
   power_items: Array
   power_ratings: Array
   power_mask: Array
-  rating_min: float = struct.field(pytree_node=False)
-  rating_max: float = struct.field(pytree_node=False)
-  integer_ratings: bool = struct.field(pytree_node=False)
-  positive_threshold: float | None = struct.field(pytree_node=False)
-  num_users: int = struct.field(pytree_node=False)
-  num_items: int = struct.field(pytree_node=False)
 
   def clip(self, ratings: Array) -> Array:
     """Ratings clipped to the scale and rounded when the data's ratings are integers."""

@@ -13,14 +13,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import optax
 
 from jaxrec import _checks
 from jaxrec.models._als import als
 from jaxrec.models._lfm import lfm
+from jaxrec.training._loop import TrainState, fit
 from jaxrec.training._victim import Victim
+from jaxrec.typing import Array, PRNGKey
 
-__all__ = ["als_surrogate", "default_surrogate", "lfm_surrogate"]
+__all__ = ["als_surrogate", "default_surrogate", "fit_surrogate", "lfm_surrogate"]
+
+
+def fit_surrogate(surrogate: Victim, data: Array, key: PRNGKey) -> Any:
+  """The surrogate trained from scratch on a dense matrix: ``surrogate.model.init(key, data)``
+  then :func:`jaxrec.training.fit` (pure, jittable, differentiable in ``data``).
+
+  The start depends on ``key`` and the shapes only, and full-batch training draws no other
+  randomness, so the inner problem of bilevel poisoning is a deterministic function of the data
+  for a given key (RevAdv reseeds the surrogate at every outer step).
+
+  Args:
+    surrogate: a victim on dense matrices (:func:`lfm_surrogate`, :func:`als_surrogate`).
+    data: ``(N, I)`` floating matrix, entries in ``[0, 1]``. key: the initialisation key.
+
+  Returns:
+    The trained parameters (:class:`jaxrec.models.MFParams` for both surrogates).
+
+  Raises:
+    ValueError: ``data`` not a 2-D floating matrix.
+
+  Source:
+    Tang, Wen, Wang, RecSys 2020, Algorithm 1 (the inner problem, trained from scratch).
+  """
+  params = surrogate.model.init(key, data)
+  state = TrainState(params, None if surrogate.tx is None else surrogate.tx.init(params), key)
+  return fit(surrogate, state, data)[0].params
 
 
 def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float = 0.5,
