@@ -164,8 +164,16 @@ def real(name: str, value: Any, *, low: float | None = 0.0, low_open: bool = Fal
     ok &= jnp.all(x > low) if low_open else jnp.all(x >= low)
   if high is not None:
     ok &= jnp.all(x <= high)
-  check_traced(ok, f"{name} must be {_describe(low, low_open, high)}, got {{v}}",
-                v=jnp.ravel(x)[0] if x.ndim else x)
+  shown = x
+  if x.ndim:  # the first offending element
+    flat = jnp.ravel(x)
+    bad = ~jnp.isfinite(flat)
+    if low is not None:
+      bad |= (flat <= low) if low_open else (flat < low)
+    if high is not None:
+      bad |= flat > high
+    shown = flat[jnp.argmax(bad)]
+  check_traced(ok, f"{name} must be {_describe(low, low_open, high)}, got {{v}}", v=shown)
   return value
 
 
@@ -278,7 +286,7 @@ def matrix(name: str, x: Any, *, num_cols: int | None = None, binary: bool = Fal
 
 def cutoffs(ks: Any, num_items: int) -> tuple[int, ...]:
   """Sorted distinct cut-offs, each an integer in ``[1, num_items]``; a single int is allowed."""
-  if isinstance(ks, (int, np.integer)) and not _is_bool(ks):
+  if np.ndim(ks) == 0 and not isinstance(ks, (tuple, list)):
     ks = (ks,)
   ks = tuple(ks)
   if not ks:

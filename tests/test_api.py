@@ -6,9 +6,28 @@ import inspect
 import pytest
 
 SUBPACKAGES = [
-    "data", "models", "losses", "training", "metrics", "report", "attacks", "defenses", "audit",
-    "cli",
+    "data", "models", "losses", "optim", "training", "metrics", "experiment", "report",
+    "attacks", "attacks.evasion", "attacks.poisoning", "defenses", "audit", "cli",
 ]
+
+
+def test_subpackages_cover_the_package():
+  """Every subpackage of jaxrec (a folder with an __init__.py) is in SUBPACKAGES."""
+  import pkgutil
+
+  import jaxrec
+
+  found = set()
+
+  def walk(path, prefix):
+    for info in pkgutil.iter_modules(path):
+      if info.ispkg:
+        found.add(prefix + info.name)
+        sub = importlib.import_module(f"jaxrec.{prefix}{info.name}")
+        walk(sub.__path__, f"{prefix}{info.name}.")
+
+  walk(jaxrec.__path__, "")
+  assert found == set(SUBPACKAGES)
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)
@@ -27,3 +46,5 @@ def test_top_level():
   assert jaxrec.__version__
   for name in jaxrec.__all__:
     assert hasattr(jaxrec, name)
+  assert {"optim", "experiment", "checked"} <= set(jaxrec.__all__)
+  assert jaxrec.attacks.run is jaxrec.optim.run  # the one driver, under both names

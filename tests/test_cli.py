@@ -26,6 +26,10 @@ def test_audit_default_dataset(tmp_path, capsys):
     assert ("bpr-mf", metric, 5) in got and ("most-pop", metric, 10) in got
   printed = capsys.readouterr().out
   assert "| bpr-mf | none | none |" in printed and (out / "report.md").exists()
+  # binary test relevance: two held-out items are rated 0/10, so 2,057 of the 2,059 users have
+  # a relevant test item (metrics.relevant_index)
+  users = {row["model"]: row["value"] for row in r["rows"] if row["metric"] == "users"}
+  assert users == {"bpr-mf": 2057.0, "most-pop": 2057.0}
 
 
 def test_same_seed_same_report(tmp_path):
@@ -181,8 +185,12 @@ def test_failure_writes_a_partial_report(tmp_path, monkeypatch):
 def test_config_validation():
   with pytest.raises(ValueError, match="optimizer"):
     audit.AuditConfig(optimizer="rmsprop")
-  with pytest.raises(ValueError, match="ks"):
+  with pytest.raises(ValueError, match=r"k must be an integer >= 1, got 0"):
     audit.AuditConfig(ks=(0,))
+  with pytest.raises(ValueError, match="ks must name at least one cut-off"):
+    audit.AuditConfig(ks=())
+  with pytest.raises(ValueError, match="attack must be one of"):
+    audit.AuditConfig(attacks=("shilling",))
 
 
 def test_attack_section(tmp_path, capsys):
@@ -221,8 +229,11 @@ def test_attack_section(tmp_path, capsys):
 
 def test_attack_options_are_validated_before_training(tmp_path, capsys):
   out = ["--out", str(tmp_path / "out")]
-  assert main(["audit", *FAST[:-2], *out, "--attacks", "shilling"]) == 2
-  assert "unknown attack" in capsys.readouterr().err
+  # attack names are argparse choices: exit status 2 (SystemExit from main) before training
+  with pytest.raises(SystemExit) as exit_info:
+    main(["audit", *FAST[:-2], *out, "--attacks", "shilling"])
+  assert exit_info.value.code == 2
+  assert "invalid choice: 'shilling'" in capsys.readouterr().err
   assert main(["audit", *FAST[:-2], *out, "--budgets", "0"]) == 2
   assert "budget" in capsys.readouterr().err
   assert main(["audit", *FAST[:-2], *out, "--target-ids", "999999999"]) == 2

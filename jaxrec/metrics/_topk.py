@@ -158,6 +158,8 @@ def check_cutoffs(train: PositiveIndex, ks, chunk_size) -> tuple[tuple[int, ...]
   Returns:
     ``(sorted distinct ks, chunk_size)``.
   """
+  if np.ndim(ks) == 0:  # one cut-off of any type (a float or a bool is rejected as a k)
+    ks = (ks,)
   ks = _checks.cutoffs(ks, train.num_items)
   return ks, _checks.integer("chunk_size", chunk_size, low=1)
 

@@ -3,8 +3,8 @@
 Every optimisation in jaxrec is this function: test-time attacks (FGSM, BIM, PGD), the
 training of every model (BPR epochs, the unrolled surrogate of bilevel poisoning), the outer
 loop of bilevel poisoning, the generator's training and the logistic regression of the
-two-sample test. A loop of its own anywhere else is a bug (``tests/test_optim.py`` greps the
-package for one).
+two-sample test. A loop of its own anywhere else is a bug (``tests/test_architecture.py`` greps
+the package for one).
 """
 
 from __future__ import annotations

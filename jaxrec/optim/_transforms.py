@@ -158,7 +158,8 @@ def random_start(key: PRNGKey, like, eps: ArrayLike, *, norm: str = "l2",
   Args:
     key: PRNG key.
     like: pytree of arrays giving shapes and dtypes.
-    eps: radius (absolute units of the perturbed space); may be a tracer; ``>= 0``.
+    eps: radius (absolute units of the perturbed space), ``>= 0``; a scalar or an array
+      broadcastable to the rows (per-row budgets, ``(..., 1)``); may be a tracer.
     norm: ``"l2"`` or ``"linf"``.
     axis: granularity of the L2 ball.
 
@@ -177,7 +178,7 @@ def random_start(key: PRNGKey, like, eps: ArrayLike, *, norm: str = "l2",
   """
   _checks.choice("norm", norm, NORMS)
   _checks.choice("axis", axis, (-1, None))
-  _checks.real("eps", eps)
+  _checks.real("eps", eps, array=True)
   leaves, treedef = jax.tree.flatten(like)
   keys = jax.random.split(key, len(leaves))
   out = []
