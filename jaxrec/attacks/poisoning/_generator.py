@@ -54,9 +54,9 @@ What the surrogate (and ``D``) sees, ``estimator``:
   :func:`jaxrec.models.weighted_mse`).
 
 Measured on RevAdv's synthetic setting (``experiments/generator_synthetic.py``, 100 fakes of 36
-fillers, 100 steps, data seeds 0-2): straight-through reaches target HR@10 0.29-0.42 on the
-retrained victim, relaxed 0.20-0.28, from 0.13-0.15 for the initial (template-copying)
-generator. ``docs/attacks.md`` ("Learned fake-profile generator") has the table and the stealth
+fillers, 100 steps, data seeds 0-2, jaxrec 0.2): straight-through reaches target HR@10
+0.29-0.38 on the retrained victim, relaxed 0.21-0.26, from 0.13-0.15 for the initial
+(template-copying) generator. ``docs/attacks.md`` ("Learned fake-profile generator") has the table and the stealth
 measurements.
 
 :func:`two_sample_accuracy` measures how far generated rows are from real ones with a classifier
@@ -393,12 +393,11 @@ def train_generator(key: PRNGKey, real: ArrayLike, targets: ArrayLike, *,
   program; the shapes, the networks' sizes, ``loss``, ``surrogate``, ``estimator`` and the
   flags are static (pass the same ``loss`` object to reuse the program).
 
-  Stability (measured with alternating updates, before jaxrec 0.2 stepped both networks
-  simultaneously; RevAdv's synthetic setting, ``loss = ce_loss`` with
-  ``reduction="mean"``, 100 steps at ``gen_lr`` 0.01): ``disc_weight`` 0.3 with ``r1_weight`` 1
-  cost 0.03-0.09 of target HR@10 and lowered the profile detector's precision on each of data
-  seeds 0-2 (an independent classifier's two-sample accuracy on two of them); without the R1
-  penalty, or with ``disc_weight`` 1, the generator oscillated and collapsed (every profile on
+  Stability (RevAdv's synthetic setting, ``loss = ce_loss`` with ``reduction="mean"``, 100
+  steps at ``gen_lr`` 0.01, data seeds 0-2): ``disc_weight`` 0.3 with ``r1_weight`` 1 costs
+  0.04-0.06 of target HR@10 and lowers an independent classifier's two-sample accuracy on every
+  seed (jaxrec 0.2, simultaneous updates). With jaxrec 0.1's alternating updates, without the R1
+  penalty or with ``disc_weight`` 1, the generator oscillated and collapsed (every profile on
   one item set, target HR@10 0.02-0.03, below the initial generator's 0.13-0.15). The weights are
   relative to the scale of ``loss`` (a ``"sum"`` reduction needs weights larger by the
   number of summed terms).
