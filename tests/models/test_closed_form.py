@@ -5,10 +5,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec import data, training
+import jaxrec
+from jaxrec import data, models, training
 from jaxrec.models import _ease as ease
-from jaxrec.models import _itemknn as itemknn
-from jaxrec.training._victim_closed_form import ease_victim, itemknn_victim
+
+
+def _fit_ease(graph, *, reg=500.0, chunk_size=256):
+  return models.ease(reg=reg, chunk_size=chunk_size).init(None, graph)
+
+
+def _ease_scores(params, graph, users):
+  return models.EASE().score_all(params, graph, users)
+
+
+def _fit_itemknn(graph, *, num_neighbors=100, shrink=0.0, chunk_size=256):
+  return models.itemknn(num_neighbors=num_neighbors, shrink=shrink,
+                        chunk_size=chunk_size).init(None, graph)
+
+
+def _itemknn_scores(params, graph, users):
+  return models.ItemKNN().score_all(params, graph, users)
 
 # A tiny weighted graph: 5 users, 6 items. Edge 2 is relaxed (weight 0.5); edge 9 is a zero-weight
 # padding edge, the only edge of user 4 and of item 5 (both have no interaction).
@@ -83,7 +99,7 @@ def test_item_gram_vmaps_over_weights():
 def test_fit_ease_matches_steck_closed_form():
   ref = _ease_reference(_dense(), REG)
   assert np.abs(ref).max() > 0.1  # a non-trivial B
-  params = jax.jit(ease.fit_ease, static_argnames="chunk_size")(_graph(), reg=REG, chunk_size=2)
+  params = jax.jit(_fit_ease, static_argnames="chunk_size")(_graph(), reg=REG, chunk_size=2)
   assert params.weights.shape == (NI, NI) and params.weights.dtype == jnp.float32
   np.testing.assert_allclose(params.weights, ref, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(np.diag(params.weights), np.zeros(NI))
@@ -91,38 +107,38 @@ def test_fit_ease_matches_steck_closed_form():
   np.testing.assert_array_equal(params.weights[5], np.zeros(NI))
   np.testing.assert_array_equal(params.weights[:, 5], np.zeros(NI))
   # reg may be a tracer
-  traced = jax.jit(lambda r: ease.fit_ease(_graph(), reg=r).weights)(jnp.float32(REG))
+  traced = jax.jit(lambda r: _fit_ease(_graph(), reg=r).weights)(jnp.float32(REG))
   np.testing.assert_allclose(traced, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_fit_ease_in_float64_is_exact():
   with jax.enable_x64(True):
-    params = ease.fit_ease(_graph(dtype=jnp.float64), reg=REG, chunk_size=3)
+    params = _fit_ease(_graph(dtype=jnp.float64), reg=REG, chunk_size=3)
     assert params.weights.dtype == jnp.float64
     np.testing.assert_allclose(params.weights, _ease_reference(_dense(), REG), rtol=1e-12,
                                atol=1e-14)
 
 
-def test_score_rows_fills_every_repeated_position():
+def test_user_rows_fill_every_repeated_position():
   users = jnp.array([4, 1, 1, 0, 1, 3, 3])
-  rows = jax.jit(ease.score_rows)(_graph(), users)
+  rows = jax.jit(data.user_rows)(_graph(), users)
   x = _dense()
   np.testing.assert_array_equal(rows, x[np.asarray(users)])
-  # unlike data.user_rows, which fills only one position of a repeated user
-  assert not np.array_equal(data.user_rows(_graph(), users), x[np.asarray(users)])
   # the evaluation pattern: a last chunk clamped to the last user
   clamped = jnp.minimum(jnp.arange(3, 8), NU - 1)
-  np.testing.assert_array_equal(ease.score_rows(_graph(), clamped), x[np.asarray(clamped)])
+  np.testing.assert_array_equal(data.user_rows(_graph(), clamped), x[np.asarray(clamped)])
+  # ids outside the range read zeros (no wrap-around, no clamping); score functions check them
+  np.testing.assert_array_equal(data.user_rows(_graph(), jnp.array([-1, NU])), 0.0)
 
 
 def test_ease_scores_are_rows_times_b():
   graph = _graph()
-  params = ease.fit_ease(graph, reg=REG)
+  params = _fit_ease(graph, reg=REG)
   users = jnp.array([0, 3, 4, 2, 2, 1])
-  scores = jax.jit(ease.ease_score_all)((params, graph), users)
+  scores = jax.jit(_ease_scores)(params, graph, users)
   x, b = _dense(), _ease_reference(_dense(), REG)
   np.testing.assert_allclose(scores, x[np.asarray(users)] @ b, rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(scores, ease.score_rows(graph, users) @ params.weights, rtol=1e-6,
+  np.testing.assert_allclose(scores, data.user_rows(graph, users) @ params.weights, rtol=1e-6,
                              atol=1e-7)
 
 
@@ -132,8 +148,8 @@ def test_ease_gradient_matches_finite_differences():
 
     def f(w, reg):
       graph = _graph(w, dtype=jnp.float64)
-      params = ease.fit_ease(graph, reg=reg, chunk_size=2)
-      return jnp.sum(jnp.sin(3.0 * ease.ease_score_all((params, graph), jnp.arange(NU))) * c)
+      params = _fit_ease(graph, reg=reg, chunk_size=2)
+      return jnp.sum(jnp.sin(3.0 * _ease_scores(params, graph, jnp.arange(NU))) * c)
 
     f = jax.jit(f)
     w = jnp.asarray(WEIGHTS, jnp.float64)
@@ -164,28 +180,34 @@ def test_duplicate_interactions_do_not_change_ease():
       np.concatenate([users, [0, 0, 2, 1, 3]]), np.concatenate([items, [1, 1, 3, 2, 4]]),
       num_users=NU, num_items=NI))
   g_clean, g_rep = data.graph_from_index(clean), data.graph_from_index(repeated)
-  # the repeats become zero-weight padding: same unit weights on the same edges
+  # the repeats become zero-weight padding edges with the sentinel ids (the padding rule)
   assert repeated.capacity == clean.capacity + 5
   assert set(np.unique(np.asarray(g_rep.weights))) == {0.0, 1.0}
   assert float(jnp.sum(g_rep.weights)) == float(jnp.sum(g_clean.weights)) == 7.0
+  pad = np.asarray(g_rep.weights) == 0
+  np.testing.assert_array_equal(np.asarray(g_rep.users)[pad], NU)
+  np.testing.assert_array_equal(np.asarray(g_rep.items)[pad], NI)
   x = _dense(users, items, np.ones(7))
   for g in (g_clean, g_rep):
-    np.testing.assert_array_equal(_dense(g.users, g.items, g.weights), x)
-  b_clean = ease.fit_ease(g_clean, reg=REG).weights
-  b_rep = ease.fit_ease(g_rep, reg=REG).weights
+    live = np.asarray(g.weights) > 0
+    np.testing.assert_array_equal(
+        _dense(np.asarray(g.users)[live], np.asarray(g.items)[live],
+               np.asarray(g.weights)[live]), x)
+  b_clean = _fit_ease(g_clean, reg=REG).weights
+  b_rep = _fit_ease(g_rep, reg=REG).weights
   np.testing.assert_array_equal(b_clean, b_rep)
   np.testing.assert_allclose(b_rep, _ease_reference(x, REG), rtol=1e-5, atol=1e-6)
   # in a hand-built Graph repeated edges do add up: two half edges are one full edge
   halves = _graph(np.array([0.5, 0.5, 1.0]), np.array([0, 0, 1]), np.array([1, 1, 2]))
   whole = _graph(np.array([1.0, 1.0]), np.array([0, 1]), np.array([1, 2]))
-  np.testing.assert_allclose(ease.fit_ease(halves, reg=REG).weights,
-                             ease.fit_ease(whole, reg=REG).weights, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(_fit_ease(halves, reg=REG).weights,
+                             _fit_ease(whole, reg=REG).weights, rtol=1e-6, atol=1e-7)
 
 
 def test_isolated_user_and_item_give_finite_scores_and_gradients():
   graph = _graph()
-  params = ease.fit_ease(graph, reg=REG)
-  scores = ease.ease_score_all((params, graph), jnp.arange(NU))
+  params = _fit_ease(graph, reg=REG)
+  scores = _ease_scores(params, graph, jnp.arange(NU))
   assert np.all(np.isfinite(scores))
   np.testing.assert_array_equal(scores[4], np.zeros(NI))  # user 4: no interaction
   np.testing.assert_array_equal(scores[:, 5], np.zeros(NU))  # item 5: nobody's neighbour
@@ -193,7 +215,7 @@ def test_isolated_user_and_item_give_finite_scores_and_gradients():
 
   def f(w, reg):
     g = _graph(w)
-    return jnp.sum(ease.ease_score_all((ease.fit_ease(g, reg=reg), g), jnp.arange(NU)) * c)
+    return jnp.sum(_ease_scores(_fit_ease(g, reg=reg), g, jnp.arange(NU)) * c)
 
   grad = jax.jit(jax.grad(f, argnums=(0, 1)))
   for w in (graph.weights, jnp.zeros_like(graph.weights)):
@@ -204,17 +226,18 @@ def test_isolated_user_and_item_give_finite_scores_and_gradients():
 
 def test_ease_bad_arguments_raise():
   with pytest.raises(ValueError, match="reg"):
-    ease.fit_ease(_graph(), reg=0.0)
+    _fit_ease(_graph(), reg=0.0)
   with pytest.raises(ValueError, match="reg"):
-    ease.fit_ease(_graph(), reg=-1)
+    _fit_ease(_graph(), reg=-1)
   with pytest.raises(ValueError, match="chunk_size"):
-    ease.fit_ease(_graph(), chunk_size=0)
+    _fit_ease(_graph(), chunk_size=0)
   with pytest.raises(ValueError, match="chunk_size"):
     ease.item_gram(_graph(), chunk_size=-3)
   with pytest.raises(ValueError, match="chunk_size"):
     ease.item_gram(_graph(), chunk_size=True)
-  with pytest.raises(ValueError, match="reg"):
-    ease_victim(reg=0.0)
+  for bad in (np.float32(0.0), jnp.float32(-1.0), np.float64(np.nan), jnp.float32(np.inf)):
+    with pytest.raises(ValueError, match="reg"):
+      models.ease(reg=bad)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -224,7 +247,7 @@ def test_ease_bad_arguments_raise():
 @pytest.mark.parametrize("shrink", [0.0, 1.5])
 @pytest.mark.parametrize("num_neighbors", [1, 2, 3, 5, 100])
 def test_itemknn_matches_pruned_cosine_reference(num_neighbors, shrink):
-  fit = jax.jit(itemknn.fit_itemknn, static_argnames=("num_neighbors", "chunk_size"))
+  fit = jax.jit(_fit_itemknn, static_argnames=("num_neighbors", "chunk_size"))
   sim = fit(_graph(), num_neighbors=num_neighbors, shrink=shrink, chunk_size=2).similarity
   assert sim.shape == (NI, NI) and sim.dtype == jnp.float32
   ref = _knn_reference(_dense(), num_neighbors, shrink)
@@ -237,13 +260,13 @@ def test_itemknn_matches_pruned_cosine_reference(num_neighbors, shrink):
 def test_itemknn_tie_breaking_and_full_neighbourhood():
   x = _dense()
   # item 1's column: items 0 and 3 tie at 1 / sqrt(2 * 2) = 0.5, item 2 has 0.5 / sqrt(2 * 1.25)
-  sim1 = itemknn.fit_itemknn(_graph(), num_neighbors=1).similarity
+  sim1 = _fit_itemknn(_graph(), num_neighbors=1).similarity
   full = _knn_reference(x, NI - 1)
   np.testing.assert_allclose(full[[0, 3], 1], [0.5, 0.5], rtol=1e-12)
   np.testing.assert_allclose(sim1[:, 1], [0.5, 0, 0, 0, 0, 0], rtol=1e-6)  # lower id wins
   # num_neighbors >= I - 1 keeps every similarity
   for k in (NI - 1, NI, 1000):
-    sim = itemknn.fit_itemknn(_graph(), num_neighbors=k).similarity
+    sim = _fit_itemknn(_graph(), num_neighbors=k).similarity
     np.testing.assert_allclose(sim, full, rtol=1e-6, atol=1e-7)
   g = x.T @ x
   n = np.sqrt(np.diag(g))
@@ -254,15 +277,15 @@ def test_itemknn_tie_breaking_and_full_neighbourhood():
 
 def test_itemknn_single_item_catalogue():
   graph = _graph(np.ones(2), np.array([0, 1]), np.array([0, 0]), nu=2, ni=1)
-  sim = itemknn.fit_itemknn(graph, num_neighbors=3).similarity
+  sim = _fit_itemknn(graph, num_neighbors=3).similarity
   np.testing.assert_array_equal(sim, np.zeros((1, 1)))
 
 
 def test_itemknn_scores_are_rows_times_s():
   graph = _graph()
-  params = itemknn.fit_itemknn(graph, num_neighbors=2, shrink=0.5)
+  params = _fit_itemknn(graph, num_neighbors=2, shrink=0.5)
   users = jnp.array([1, 4, 0, 0, 3, 2])
-  scores = jax.jit(itemknn.itemknn_score_all)((params, graph), users)
+  scores = jax.jit(_itemknn_scores)(params, graph, users)
   ref = _dense()[np.asarray(users)] @ _knn_reference(_dense(), 2, 0.5)
   np.testing.assert_allclose(scores, ref, rtol=1e-6, atol=1e-7)
   np.testing.assert_array_equal(scores[1], np.zeros(NI))
@@ -276,10 +299,10 @@ def test_itemknn_isolated_item_is_zero_with_finite_gradients():
   def sim_and_grad(w, shrink):
     def f(w, shrink):
       g = _graph(w)
-      params = itemknn.fit_itemknn(g, num_neighbors=3, shrink=shrink)
-      return jnp.sum(itemknn.itemknn_score_all((params, g), jnp.arange(NU)) * c)
+      params = _fit_itemknn(g, num_neighbors=3, shrink=shrink)
+      return jnp.sum(_itemknn_scores(params, g, jnp.arange(NU)) * c)
 
-    sim = itemknn.fit_itemknn(_graph(w), num_neighbors=3, shrink=shrink).similarity
+    sim = _fit_itemknn(_graph(w), num_neighbors=3, shrink=shrink).similarity
     return sim, f(w, shrink), jax.grad(f, argnums=(0, 1))(w, shrink)
 
   for shrink in (0.0, 0.7):
@@ -299,9 +322,9 @@ def test_itemknn_gradient_matches_finite_differences():
 
     def f(w, shrink):
       graph = _graph(w, dtype=jnp.float64)
-      params = itemknn.fit_itemknn(graph, num_neighbors=NI - 1, shrink=shrink, chunk_size=3)
+      params = _fit_itemknn(graph, num_neighbors=NI - 1, shrink=shrink, chunk_size=3)
       assert params.similarity.dtype == jnp.float64
-      return jnp.sum(jnp.sin(3.0 * itemknn.itemknn_score_all((params, graph), jnp.arange(NU)))
+      return jnp.sum(jnp.sin(3.0 * _itemknn_scores(params, graph, jnp.arange(NU)))
                      * c)
 
     f = jax.jit(f)
@@ -320,15 +343,16 @@ def test_itemknn_gradient_matches_finite_differences():
 def test_itemknn_bad_arguments_raise():
   for k in (0, -1, True):
     with pytest.raises(ValueError, match="num_neighbors"):
-      itemknn.fit_itemknn(_graph(), num_neighbors=k)
+      _fit_itemknn(_graph(), num_neighbors=k)
     with pytest.raises(ValueError, match="num_neighbors"):
-      itemknn_victim(num_neighbors=k)
+      models.itemknn(num_neighbors=k)
   with pytest.raises(ValueError, match="shrink"):
-    itemknn.fit_itemknn(_graph(), shrink=-0.1)
-  with pytest.raises(ValueError, match="shrink"):
-    itemknn_victim(shrink=-1.0)
+    _fit_itemknn(_graph(), shrink=-0.1)
+  for bad in (np.float32(-1.0), jnp.float32(np.nan), np.inf):
+    with pytest.raises(ValueError, match="shrink"):
+      models.itemknn(shrink=bad)
   with pytest.raises(ValueError, match="chunk_size"):
-    itemknn.fit_itemknn(_graph(), chunk_size=0)
+    _fit_itemknn(_graph(), chunk_size=0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,7 +360,8 @@ def test_itemknn_bad_arguments_raise():
 
 
 # Module-level victims and one jitted fit_victim, so that the victim tests share compilations.
-_VICTIMS = {"ease": ease_victim(reg=3.0), "itemknn": itemknn_victim(num_neighbors=4, shrink=1.0)}
+_VICTIMS = {"ease": training.Victim(models.ease(reg=3.0)),
+            "itemknn": training.Victim(models.itemknn(num_neighbors=4, shrink=1.0))}
 _FIT = jax.jit(training.fit_victim, static_argnums=0)
 
 
@@ -346,20 +371,31 @@ def test_closed_form_victims_match_the_models(which, toy_index):
   graph = data.graph_from_index(idx)
   victim = _VICTIMS[which]
   if which == "ease":
-    direct = ease.ease_score_all, (ease.fit_ease(graph, reg=3.0), graph)
+    direct = _ease_scores, _fit_ease(graph, reg=3.0)
     ref = _ease_reference(_index_dense(idx), 3.0)
   else:
-    direct = itemknn.itemknn_score_all, (itemknn.fit_itemknn(graph, num_neighbors=4, shrink=1.0),
-                                         graph)
+    direct = _itemknn_scores, _fit_itemknn(graph, num_neighbors=4, shrink=1.0)
     ref = _knn_reference(_index_dense(idx), 4, 1.0)
   assert victim.name == which and victim.num_epochs == 0
   params, curve = _FIT(victim, idx, jax.random.key(0))
   assert curve.shape == (0,)
-  score_all, score_params = training.scores_of(victim, params, idx)
-  assert score_all is direct[0]
   users = jnp.arange(idx.num_users)
-  scores = score_all(score_params, users)
-  np.testing.assert_allclose(scores, direct[0](direct[1], users), rtol=1e-6, atol=1e-7)
+  scores = victim.model.score_all(params, idx, users)  # the index's rows, as the graph's
+  np.testing.assert_allclose(scores, direct[0](direct[1], graph, users), rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(victim.model.score(params, idx, jnp.array([0, 5]),
+                                                jnp.array([3, 12])),
+                             np.asarray(scores)[[0, 5], [3, 12]], rtol=1e-5, atol=1e-6)
+  # ids out of range: ValueError when concrete, NaN rows under jit (never a clamped row)
+  with pytest.raises(ValueError, match=r"users must lie in \[0, 30\)"):
+    victim.model.score_all(params, idx, jnp.array([30]))
+  out = jax.jit(lambda u: victim.model.score_all(params, idx, u))(jnp.array([30, -1, 0]))
+  assert np.isnan(np.asarray(out[:2])).all()
+  np.testing.assert_allclose(out[2], scores[0], rtol=1e-6)
+  with pytest.raises(ValueError, match="users must lie"):
+    jaxrec.checked(jax.jit(lambda u: victim.model.score_all(params, idx, u)))(jnp.array([30]))
+  with pytest.raises(ValueError, match="catalogue"):  # another catalogue: static, always
+    other = data.build_index(np.zeros(1, int), np.zeros(1, int), num_users=30, num_items=21)
+    victim.model.score_all(params, other, users)
   np.testing.assert_allclose(scores, _index_dense(idx) @ ref, rtol=1e-5, atol=1e-5)
   # the two taste groups: each user scores their own group's items higher
   s = np.asarray(scores)
@@ -378,8 +414,8 @@ def test_closed_form_victims_jit_and_vmap_over_indices(which, toy_index):
   idx = toy_index()
   params = jax.jit(lambda index: training.fit_victim(victim, index, key)[0])(idx)
   graph = data.graph_from_index(idx)
-  direct = (ease.fit_ease(graph, reg=3.0).weights if which == "ease"
-            else itemknn.fit_itemknn(graph, num_neighbors=4, shrink=1.0).similarity)
+  direct = (_fit_ease(graph, reg=3.0).weights if which == "ease"
+            else _fit_itemknn(graph, num_neighbors=4, shrink=1.0).similarity)
   np.testing.assert_allclose(jax.tree.leaves(params)[0], direct, rtol=1e-5, atol=1e-6)
   # two indices of the same capacity (the second drops some rows), fitted in one vmapped program
   other = toy_index(seed=1)

@@ -6,9 +6,9 @@ import numpy as np
 import optax
 import pytest
 
+import jaxrec
 from jaxrec import data, losses, models, training
 from jaxrec.models import _lightgcn as lightgcn
-from jaxrec.training._victim_lightgcn import lightgcn_victim
 
 # A tiny weighted graph: 4 users, 5 items. User 3 and item 4 have no edge of positive weight
 # (edge 6 is a zero-weight padding edge touching both); edge 2 is relaxed (weight 0.5).
@@ -24,8 +24,26 @@ def _graph(weights=WEIGHTS, users=USERS, items=ITEMS, dtype=jnp.float32):
 
 
 def _params(dim=3, seed=0, dtype=jnp.float32):
-  p = lightgcn.init(jax.random.key(seed), NU, NI, dim, stddev=0.5)
+  p = models.lightgcn(dim=dim, stddev=0.5).init(jax.random.key(seed), _graph())
   return jax.tree.map(lambda x: x.astype(dtype), p)
+
+
+def _to_mf(params, graph, num_layers):
+  return models.lightgcn(num_layers=num_layers).scoring(params, graph)[1]
+
+
+def _mf_scores(params, users):
+  return models.MF(dim=params.user_emb.shape[1]).score_all(params, None, users)
+
+
+def _objective(params, batch, graph, *, num_layers, reg):
+  return models.lightgcn(num_layers=num_layers, reg=reg).loss(params, batch, graph)
+
+
+def _victim(*, dim=64, num_layers=3, num_epochs=200, batch_size=4096, reg=0.0,
+            tx=optax.adam(0.01)):
+  return training.Victim(models.lightgcn(dim=dim, num_layers=num_layers, reg=reg), tx,
+                         num_epochs=num_epochs, batch_size=batch_size)
 
 
 def _dense_reference(params, users, items, weights, num_layers):
@@ -51,14 +69,14 @@ def test_zero_layers_is_matrix_factorisation():
   users, items = lightgcn.propagate(params, graph, 0)
   np.testing.assert_array_equal(users, params.user_emb)
   np.testing.assert_array_equal(items, params.item_emb)
-  as_mf = lightgcn.to_mf(params, graph, 0)
+  as_mf = _to_mf(params, graph, 0)
   np.testing.assert_array_equal(as_mf.item_bias, np.zeros(NI))
   mf_params = models.MFParams(params.user_emb, params.item_emb, jnp.zeros((NI,)))
   all_users = jnp.arange(NU)
-  np.testing.assert_allclose(models.mf.score_all(as_mf, all_users),
-                             models.mf.score_all(mf_params, all_users), rtol=1e-6)
+  np.testing.assert_allclose(_mf_scores(as_mf, all_users),
+                             _mf_scores(mf_params, all_users), rtol=1e-6)
   p, q = np.asarray(params.user_emb), np.asarray(params.item_emb)
-  np.testing.assert_allclose(models.mf.score_all(as_mf, all_users), p @ q.T, rtol=1e-5,
+  np.testing.assert_allclose(_mf_scores(as_mf, all_users), p @ q.T, rtol=1e-5,
                              atol=1e-6)
 
 
@@ -73,7 +91,7 @@ def test_propagation_matches_dense_numpy(num_layers, chunk_size):
   np.testing.assert_allclose(users, ref_u, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(items, ref_i, rtol=1e-5, atol=1e-6)
   # the model scores with the propagated embeddings' dot products (Eq. 5), no bias
-  scores = models.mf.score_all(lightgcn.to_mf(params, graph, num_layers), jnp.arange(NU))
+  scores = _mf_scores(_to_mf(params, graph, num_layers), jnp.arange(NU))
   np.testing.assert_allclose(scores, ref_u @ ref_i.T, rtol=1e-5, atol=1e-6)
 
 
@@ -135,12 +153,12 @@ def test_isolated_nodes_give_finite_scores_and_gradients():
   # an isolated node keeps only its layer-0 term: e^(0) / (L + 1)
   np.testing.assert_allclose(users[3], params.user_emb[3] / 3, rtol=1e-6)
   np.testing.assert_allclose(items[4], params.item_emb[4] / 3, rtol=1e-6)
-  scores = models.mf.score_all(lightgcn.to_mf(params, graph, num_layers), jnp.arange(NU))
+  scores = _mf_scores(_to_mf(params, graph, num_layers), jnp.arange(NU))
   assert np.all(np.isfinite(scores))
   batch = data.BPRBatch(jnp.array([3, 0, 1]), jnp.array([4, 1, 2]), jnp.array([0, 4, 3]))
 
   def objective(params, weights):
-    return lightgcn.lightgcn_bpr_objective(params, batch, _graph(weights),
+    return _objective(params, batch, _graph(weights),
                                            num_layers=num_layers, reg=0.1)
 
   g_params, g_weights = jax.grad(objective, argnums=(0, 1))(params, graph.weights)
@@ -165,38 +183,86 @@ def test_objective_is_bpr_on_propagated_plus_l2_on_ego_embeddings():
   p, q = np.asarray(params.user_emb, np.float64), np.asarray(params.item_emb, np.float64)
   l2 = 0.5 * (np.sum(p[u] ** 2) + np.sum(q[i] ** 2) + np.sum(q[j] ** 2))
   expected = np.sum(np.log1p(np.exp(-margin))) + 0.3 * l2
-  got = lightgcn.lightgcn_bpr_objective(params, batch, graph, num_layers=2, reg=0.3)
+  got = _objective(params, batch, graph, num_layers=2, reg=0.3)
   np.testing.assert_allclose(got, expected, rtol=1e-5)
   np.testing.assert_allclose(
-      lightgcn.lightgcn_bpr_objective(params, batch, graph, num_layers=2, reg=0.0),
+      _objective(params, batch, graph, num_layers=2, reg=0.0),
       losses.bpr(jnp.asarray(margin), jnp.zeros(3)), rtol=1e-5)
 
 
 def test_bad_arguments_raise():
   with pytest.raises(ValueError, match="dim"):
-    lightgcn.init(jax.random.key(0), 3, 4, 0)
+    models.lightgcn(dim=0)
   with pytest.raises(ValueError, match="num_layers"):
     lightgcn.propagate(_params(), _graph(), -1)
   with pytest.raises(ValueError, match="chunk_size"):
     lightgcn.propagate(_params(), _graph(), 1, chunk_size=0)
+  bigger = data.Graph(users=jnp.zeros(1, jnp.int32), items=jnp.zeros(1, jnp.int32),
+                      weights=jnp.ones(1), num_users=NU + 1, num_items=NI)
   with pytest.raises(ValueError, match="graph"):
-    lightgcn.propagate(lightgcn.init(jax.random.key(0), NU + 1, NI), _graph(), 1)
+    lightgcn.propagate(models.lightgcn(dim=3).init(jax.random.key(0), bigger), _graph(), 1)
   with pytest.raises(ValueError, match="num_layers"):
-    lightgcn_victim(num_layers=-1)
-  with pytest.raises(ValueError, match="reg"):
-    lightgcn_victim(reg=-1.0)
+    models.lightgcn(num_layers=-1)
+  for bad in (-1.0, np.float32(np.nan), jnp.float32(np.inf)):
+    with pytest.raises(ValueError, match="reg"):
+      models.lightgcn(reg=bad)
+
+
+BAD_GRAPHS = {
+    "user out of range": dict(users=np.array([0, 5]), items=np.array([0, 1]),
+                              weights=np.ones(2), match="graph users must lie"),
+    "negative item": dict(users=np.array([0, 1]), items=np.array([0, -1]), weights=np.ones(2),
+                          match="graph items must lie"),
+    "NaN weight": dict(users=np.array([0, 1]), items=np.array([0, 1]),
+                       weights=np.array([1.0, np.nan]), match="graph weights must be finite"),
+    "negative weight": dict(users=np.array([0, 1]), items=np.array([0, 1]),
+                            weights=np.array([1.0, -0.5]), match="graph weights"),
+    "weighted padding": dict(users=np.array([0, NU]), items=np.array([0, NI]),
+                             weights=np.array([1.0, 1.0]), match="padding id"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GRAPHS))
+def test_hand_built_graphs_are_checked_where_they_enter_a_model(case):
+  spec = dict(BAD_GRAPHS[case])
+  match = spec.pop("match")
+  graph = data.Graph(users=jnp.asarray(spec["users"], jnp.int32),
+                     items=jnp.asarray(spec["items"], jnp.int32),
+                     weights=jnp.asarray(spec["weights"], jnp.float32), num_users=NU,
+                     num_items=NI)
+  model = models.lightgcn(dim=3, num_layers=2)
+  params = _params()
+  with pytest.raises(ValueError, match=match):
+    data.make_graph(spec["users"], spec["items"], spec["weights"], num_users=NU, num_items=NI)
+  with pytest.raises(ValueError, match=match):  # eager, where the graph enters the model
+    model.score_all(params, graph, jnp.arange(NU))
+  with pytest.raises(ValueError, match=match):  # under jit: a checkify check
+    jaxrec.checked(jax.jit(lambda g: model.score_all(params, g, jnp.arange(NU))))(graph)
+  for m in (models.ease(reg=1.0), models.itemknn(num_neighbors=2)):
+    with pytest.raises(ValueError, match=match):
+      m.init(None, graph)
+
+
+def test_padding_edges_contribute_nothing():
+  """The padding rule: an edge with the sentinel ids and weight 0 changes no output."""
+  graph = _graph()
+  padded = data.make_graph(np.append(USERS, NU), np.append(ITEMS, NI), np.append(WEIGHTS, 0.0),
+                           num_users=NU, num_items=NI)
+  params = _params()
+  for a, b in zip(lightgcn.propagate(params, graph, 2), lightgcn.propagate(params, padded, 2)):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+  np.testing.assert_allclose(models.ease(reg=1.0).init(None, graph).weights,
+                             models.ease(reg=1.0).init(None, padded).weights, rtol=1e-6)
 
 
 def test_training_decreases_the_loss_and_ranks_the_groups(toy_index):
   idx = toy_index()
-  victim = lightgcn_victim(dim=8, num_layers=2, num_epochs=40, batch_size=32,
-                           tx=optax.adam(0.01))
+  victim = _victim(dim=8, num_layers=2, num_epochs=40, batch_size=32, tx=optax.adam(0.01))
   fit = jax.jit(training.fit_victim, static_argnums=0)
   params, curve = fit(victim, idx, jax.random.key(0))
   assert curve.shape == (40,)
   assert curve[-1] < 0.5 * curve[0]
-  score_all, score_params = victim.scorer(params, idx)
-  s = np.asarray(score_all(score_params, jnp.arange(30)))
+  s = np.asarray(victim.model.score_all(params, idx, jnp.arange(30)))
   assert np.mean(s[0::2, :10].mean(1) > s[0::2, 10:].mean(1)) > 0.9
   assert np.mean(s[1::2, 10:].mean(1) > s[1::2, :10].mean(1)) > 0.9
   # the victim's objective reads the data: the same triples score differently on another graph
@@ -211,8 +277,8 @@ def test_training_decreases_the_loss_and_ranks_the_groups(toy_index):
 
 def test_victim_objective_and_scorer_match_the_model(toy_index):
   idx = toy_index()
-  victim = lightgcn_victim(dim=4, num_layers=2, reg=0.5)
-  state = victim.init(idx, jax.random.key(0))
+  victim = _victim(dim=4, num_layers=2, reg=0.5)
+  state = training.init_state(victim, idx, jax.random.key(0))
   assert victim.name == "lightgcn"
   assert state.params.user_emb.shape == (30, 4) and state.params.item_emb.shape == (20, 4)
   graph = data.graph_from_index(idx)
@@ -220,9 +286,16 @@ def test_victim_objective_and_scorer_match_the_model(toy_index):
                         jnp.array([19, 0]))
   np.testing.assert_allclose(
       victim.objective(state.params, batch, idx),
-      lightgcn.lightgcn_bpr_objective(state.params, batch, graph, num_layers=2, reg=0.5),
+      _objective(state.params, batch, graph, num_layers=2, reg=0.5),
       rtol=1e-6)
-  score_all, score_params = victim.scorer(state.params, idx)
   users, items = lightgcn.propagate(state.params, graph, 2)
-  np.testing.assert_allclose(score_all(score_params, jnp.arange(30)),
-                             np.asarray(users) @ np.asarray(items).T, rtol=1e-5, atol=1e-6)
+  expected = np.asarray(users) @ np.asarray(items).T
+  np.testing.assert_allclose(victim.model.score_all(state.params, idx, jnp.arange(30)),
+                             expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(victim.model.score(state.params, idx, jnp.array([3, 7]),
+                                                jnp.array([1, 19])),
+                             expected[[3, 7], [1, 19]], rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="users must lie"):
+    victim.model.score_all(state.params, idx, jnp.array([30]))
+  out = jax.jit(lambda u: victim.model.score_all(state.params, idx, u))(jnp.array([30, -1]))
+  assert np.isnan(np.asarray(out)).all()

@@ -9,16 +9,47 @@ import numpy as np
 import optax
 import pytest
 
-from jaxrec import data, losses, training
-from jaxrec.models import _neumf as neumf
-from jaxrec.training._victim_neumf import neumf_victim
+import jaxrec
+from jaxrec import data, losses, models, training
 
 NU, NI = 20, 9
 
 
+def _sizes(num_users, num_items):
+  return data.build_index(np.zeros(1, int), np.zeros(1, int), num_users=num_users,
+                          num_items=num_items)
+
+
+def _init(key, num_users, num_items, *, gmf_dim=32, mlp_dims=(64, 32, 16), stddev=0.01):
+  model = models.neumf(gmf_dim=gmf_dim, mlp_dims=mlp_dims, stddev=stddev)
+  return model.init(key, _sizes(num_users, num_items))
+
+
+def _model(params, reg=0.0):
+  return models.NeuMF(gmf_dim=params.gmf_user.shape[1], mlp_dims=params.mlp_dims, reg=reg)
+
+
+def _score(params, users, items):
+  return _model(params).score(params, None, users, items)
+
+
+def _score_all(params, users):
+  return _model(params).score_all(params, None, users)
+
+
+def _objective(params, batch, reg=0.0):
+  return _model(params, reg).loss(params, batch, None)
+
+
+def _neumf_victim(*, gmf_dim=32, mlp_dims=(64, 32, 16), num_epochs=50, batch_size=1024,
+                  reg=0.0, tx=optax.adam(1e-3)):
+  return training.Victim(models.neumf(gmf_dim=gmf_dim, mlp_dims=mlp_dims, reg=reg), tx,
+                         num_epochs=num_epochs, batch_size=batch_size)
+
+
 @functools.partial(jax.jit, static_argnames=("gmf_dim", "mlp_dims"))
 def _random_params(key, *, gmf_dim, mlp_dims, scale=0.7):
-  params = neumf.init(key, NU, NI, gmf_dim=gmf_dim, mlp_dims=mlp_dims)
+  params = _init(key, NU, NI, gmf_dim=gmf_dim, mlp_dims=mlp_dims)
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
   return jax.tree.unflatten(treedef, [scale * jax.random.normal(k, x.shape, x.dtype)
@@ -70,7 +101,7 @@ def _concatenated_flax_scores(params, users, items):
 
 
 def test_init_shapes_dtypes_and_ranges():
-  init = jax.jit(functools.partial(neumf.init, num_users=7, num_items=11, gmf_dim=4,
+  init = jax.jit(functools.partial(_init, num_users=7, num_items=11, gmf_dim=4,
                                    mlp_dims=(6, 5, 3), stddev=0.02))
   params = init(jax.random.key(0))
   assert params.mlp_dims == (6, 5, 3)
@@ -102,7 +133,7 @@ def test_split_first_layer_has_the_single_layers_initialisation():
   # Each half has fan-in D_M and variance 0.5 / D_M = 1 / (2 D_M): LeCun-normal of one Dense on
   # the 2 D_M concatenation. Compare the empirical variances (16384 weights each, ~1% noise).
   d_m, width = 128, 128
-  params = neumf.init(jax.random.key(3), 4, 4, gmf_dim=16, mlp_dims=(2 * d_m, width))
+  params = _init(jax.random.key(3), 4, 4, gmf_dim=16, mlp_dims=(2 * d_m, width))
   single = nn.Dense(width).init(jax.random.key(4), jnp.zeros((1, 2 * d_m)))["params"]["kernel"]
   target = 1.0 / (2 * d_m)
   for kernel in (params.tower["in_user"]["kernel"], params.tower["in_item"]["kernel"], single):
@@ -115,7 +146,7 @@ def test_score_matches_concatenated_first_layer_reference(mlp_dims):
   params = _params(mlp_dims=mlp_dims)
   rng = np.random.default_rng(0)
   users, items = rng.integers(0, NU, 40), rng.integers(0, NI, 40)
-  got = jax.jit(neumf.score)(params, jnp.asarray(users), jnp.asarray(items))
+  got = jax.jit(_score)(params, jnp.asarray(users), jnp.asarray(items))
   ref, hidden = _reference_scores(params, users, items)
   assert got.shape == (40,) and got.dtype == jnp.float32
   assert 0 < np.mean(hidden > 0) < 1  # the ReLUs are partly active: the check is not vacuous
@@ -129,15 +160,30 @@ def test_score_all_matches_score_on_all_pairs():
   params = _params()
   # 23 users (not a multiple of the 16 users per tower step), with repeats
   users = jnp.concatenate([jnp.arange(NU), jnp.array([3, 3, NU - 1])])
-  got = jax.jit(neumf.score_all)(params, users)
+  got = jax.jit(_score_all)(params, users)
   assert got.shape == (23, NI) and got.dtype == jnp.float32
   uu, ii = jnp.meshgrid(users, jnp.arange(NI), indexing="ij")
-  pairs = neumf.score(params, uu.ravel(), ii.ravel()).reshape(23, NI)
+  pairs = _score(params, uu.ravel(), ii.ravel()).reshape(23, NI)
   np.testing.assert_allclose(got, pairs, rtol=1e-5, atol=1e-5)
   ref, _ = _reference_scores(params, np.asarray(uu).ravel(), np.asarray(ii).ravel())
   np.testing.assert_allclose(got, ref.reshape(23, NI), rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(neumf.neumf.score_all(params, users[:5]), got[:5], rtol=1e-5,
-                             atol=1e-7)
+  np.testing.assert_allclose(_score_all(params, users[:5]), got[:5], rtol=1e-5, atol=1e-7)
+
+
+def test_ids_out_of_range_give_errors_or_nan_never_a_clamped_row():
+  params = _params()
+  with pytest.raises(ValueError, match=rf"users must lie in \[0, {NU}\)"):
+    _score_all(params, jnp.array([NU]))
+  with pytest.raises(ValueError, match=rf"items must lie in \[0, {NI}\)"):
+    _score(params, jnp.array([0]), jnp.array([-1]))
+  out = jax.jit(_score_all)(params, jnp.array([NU, -1, 2]))
+  assert np.isnan(np.asarray(out[:2])).all() and np.isfinite(np.asarray(out[2])).all()
+  pairs = jax.jit(_score)(params, jnp.array([0, NU, 1]), jnp.array([NI, 0, 1]))
+  assert np.isnan(np.asarray(pairs[:2])).all() and np.isfinite(float(pairs[2]))
+  with pytest.raises(ValueError, match="users must lie"):
+    jaxrec.checked(jax.jit(_score_all))(params, jnp.array([NU]))
+  with pytest.raises(ValueError, match="catalogue"):
+    _model(params).score_all(params, _sizes(NU, NI + 1), jnp.array([0]))
 
 
 def test_objective_is_bpr_plus_l2_on_the_batch_rows():
@@ -152,15 +198,15 @@ def test_objective_is_bpr_plus_l2_on_the_batch_rows():
       (params.gmf_user, u), (params.gmf_item, i), (params.gmf_item, j),
       (params.mlp_user, u), (params.mlp_item, i), (params.mlp_item, j)))
   expected = np.sum(np.log1p(np.exp(-(pos - neg))))
-  objective = jax.jit(neumf.neumf_bpr_objective)
+  objective = jax.jit(_objective)
   np.testing.assert_allclose(objective(params, batch, reg=0.0), expected, rtol=1e-5)
   np.testing.assert_allclose(objective(params, batch, reg=0.3), expected + 0.3 * l2, rtol=1e-5)
   np.testing.assert_allclose(
       objective(params, batch, reg=0.3),
-      losses.bpr(neumf.score(params, batch.users, batch.pos_items),
-                 neumf.score(params, batch.users, batch.neg_items)) + 0.3 * l2, rtol=1e-6)
+      losses.bpr(_score(params, batch.users, batch.pos_items),
+                 _score(params, batch.users, batch.neg_items)) + 0.3 * l2, rtol=1e-6)
   # the L2 term reaches the embedding rows only, once per occurrence; tower and output are free
-  grad = jax.jit(jax.grad(neumf.neumf_bpr_objective))
+  grad = jax.jit(jax.grad(_objective))
   g0, g1 = grad(params, batch, reg=0.0), grad(params, batch, reg=0.3)
   for a, b in zip(jax.tree.leaves((g0.tower, g0.out)), jax.tree.leaves((g1.tower, g1.out))):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -173,8 +219,8 @@ def test_objective_is_bpr_plus_l2_on_the_batch_rows():
 
 
 # One training recipe for the three victim tests, so that they share one compiled fit_victim.
-_VICTIM = neumf_victim(gmf_dim=8, mlp_dims=(16, 8), num_epochs=60, batch_size=32, reg=1e-3,
-                       tx=optax.adam(0.01))
+_VICTIM = _neumf_victim(gmf_dim=8, mlp_dims=(16, 8), num_epochs=60, batch_size=32, reg=1e-3,
+                        tx=optax.adam(0.01))
 _FIT = jax.jit(training.fit_victim, static_argnums=0)
 
 
@@ -185,8 +231,7 @@ def test_training_decreases_the_loss_and_ranks_the_positives(toy_index):
   assert curve.shape == (60,) and np.all(np.isfinite(curve))
   assert abs(curve[0] - np.log(2.0)) < 0.1  # near-zero initial scores: BPR loss ~ log 2
   assert curve[-1] < 0.1 * curve[0]
-  score_all, score_params = training.scores_of(_VICTIM, params, idx)
-  s = np.asarray(score_all(score_params, jnp.arange(30)))
+  s = np.asarray(_VICTIM.model.score_all(params, idx, jnp.arange(30)))
   positive = np.zeros((30, 20), bool)
   n = int(idx.num_valid)
   positive[np.asarray(idx.users)[:n], np.asarray(idx.items)[:n]] = True
@@ -204,8 +249,8 @@ def test_victim_matches_the_model_functions(toy_index):
   key = jax.random.key(5)
   # init: the model's init on the first half of the key, the second half for training
   k_init, k_train = jax.random.split(key)
-  state = _VICTIM.init(idx, key)
-  fresh = neumf.init(k_init, 30, 20, gmf_dim=8, mlp_dims=(16, 8))
+  state = training.init_state(_VICTIM, idx, key)
+  fresh = _init(k_init, 30, 20, gmf_dim=8, mlp_dims=(16, 8))
   assert state.params.mlp_dims == (16, 8)
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(fresh)):
     np.testing.assert_array_equal(a, b)
@@ -214,15 +259,13 @@ def test_victim_matches_the_model_functions(toy_index):
   batch = data.BPRBatch(jnp.array([0, 1, 0]), jnp.array([3, 4, 5]), jnp.array([5, 6, 7]))
   for index in (idx, toy_index(seed=1)):
     np.testing.assert_allclose(_VICTIM.objective(fresh, batch, index),
-                               neumf.neumf_bpr_objective(fresh, batch, reg=1e-3), rtol=1e-6)
+                               _objective(fresh, batch, reg=1e-3), rtol=1e-6)
   # the trained model scores through the model's score_all
   params, _ = _FIT(_VICTIM, idx, key)
   assert not np.allclose(params.gmf_user, fresh.gmf_user)  # it trained
-  score_all, score_params = training.scores_of(_VICTIM, params, idx)
-  assert score_all is neumf.score_all
   users = jnp.arange(30)
-  got = score_all(score_params, users)
-  np.testing.assert_array_equal(got, neumf.score_all(params, users))
+  got = _VICTIM.model.score_all(params, idx, users)
+  np.testing.assert_array_equal(got, _score_all(params, users))
   ref, _ = _reference_scores(params, np.repeat(np.arange(30), 20), np.tile(np.arange(20), 30))
   np.testing.assert_allclose(got, ref.reshape(30, 20), rtol=1e-5, atol=1e-5)
 
@@ -241,10 +284,12 @@ def test_victim_fit_jits_and_vmaps_over_keys(toy_index):
   assert not np.allclose(batched.gmf_user[0], batched.gmf_user[1])
 
 
-def test_recommender_bundle():
-  assert neumf.neumf.name == "neumf"
-  assert neumf.neumf.init is neumf.init
-  assert neumf.neumf.score is neumf.score and neumf.neumf.score_all is neumf.score_all
+def test_model_protocol():
+  model = models.neumf()
+  assert model.name == "neumf" and isinstance(model, models.Model)
+  params = _params()
+  scoring_model, scoring_params = model.scoring(params, None)
+  assert scoring_model is model and scoring_params is params
 
 
 def test_bad_arguments_raise():
@@ -252,16 +297,17 @@ def test_bad_arguments_raise():
   for kwargs in ({"gmf_dim": 0}, {"mlp_dims": (5, 4)}, {"mlp_dims": (8,)}, {"mlp_dims": (8, 0)},
                  {"mlp_dims": (0, 4)}, {"mlp_dims": ()}):
     with pytest.raises(ValueError):
-      neumf.init(key, 3, 4, **kwargs)
+      models.neumf(**kwargs)
     with pytest.raises(ValueError):
-      neumf_victim(**kwargs)
+      _neumf_victim(**kwargs)
   with pytest.raises(ValueError, match="num_users"):
-    neumf.init(key, 0, 4)
-  with pytest.raises(ValueError, match="num_items"):
-    neumf.init(key, 3, -1)
+    models.neumf().init(key, data.Graph(users=jnp.zeros(0, jnp.int32),
+                                        items=jnp.zeros(0, jnp.int32), weights=jnp.zeros(0),
+                                        num_users=0, num_items=4))
   with pytest.raises(ValueError, match="mlp_dims"):
-    neumf.init(key, 3, 4, mlp_dims=(7, 4))
-  for kwargs in ({"batch_size": 0}, {"num_epochs": -1}, {"reg": -0.1}):
+    models.neumf(mlp_dims=(7, 4))
+  for kwargs in ({"batch_size": 0}, {"num_epochs": -1}, {"reg": -0.1},
+                 {"reg": np.float32(np.nan)}, {"reg": jnp.float32(np.inf)}):
     with pytest.raises(ValueError):
-      neumf_victim(**kwargs)
-  assert neumf_victim(num_epochs=0).num_epochs == 0  # zero epochs is allowed
+      _neumf_victim(**kwargs)
+  assert _neumf_victim(num_epochs=0).num_epochs == 0  # zero epochs is allowed

@@ -1,11 +1,13 @@
-"""The victim zoo: every model by name, trained and evaluated through the audit."""
+"""The victim zoo: every model by name (the audit's registry), trained and evaluated through the
+audit."""
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec import audit, data, models, training
+from jaxrec import audit, data, models
 
 # Two taste groups: users 0-11 like items 0-7, users 12-23 like items 8-15; items 16-19 are
 # liked by everyone (popular). Each user holds 5 of their group's items plus the 4 popular ones;
@@ -30,30 +32,30 @@ def _planted():
 
 
 def test_every_model_has_a_recipe_and_a_victim():
-  assert training.MODELS == ("bpr-mf", "lightgcn", "neumf", "ease", "itemknn")
-  for name in training.MODELS:
-    victim = training.make_victim(name)
+  assert audit.MODELS == ("bpr-mf", "lightgcn", "neumf", "ease", "itemknn")
+  for name in audit.MODELS:
+    victim = audit.make_victim(name)
     assert victim.name == name
-    assert victim.num_epochs == training.model_defaults(name).epochs
-  assert training.make_victim("bpr-mf", epochs=3, batch_size=7).batch_size == 7
-  assert training.make_victim("neumf", epochs=3).num_epochs == 3
+    assert victim.num_epochs == audit.model_defaults(name).epochs
+  assert audit.make_victim("bpr-mf", epochs=3, batch_size=7).batch_size == 7
+  assert audit.make_victim("neumf", epochs=3).num_epochs == 3
 
 
 def test_bad_recipes_raise():
   with pytest.raises(ValueError, match="unknown model"):
-    training.make_victim("svd")
+    audit.make_victim("svd")
   with pytest.raises(ValueError, match="has no lr"):
-    training.make_victim("ease", lr=0.1)
+    audit.make_victim("ease", lr=0.1)
   with pytest.raises(ValueError, match="closed-form"):
-    training.make_victim("itemknn", epochs=5)
+    audit.make_victim("itemknn", epochs=5)
   with pytest.raises(ValueError, match="optimizer"):
-    training.make_victim("bpr-mf", optimizer="rmsprop")
+    audit.make_victim("bpr-mf", optimizer="rmsprop")
   for bad in (dict(lr=-1.0), dict(lr=float("nan")), dict(reg=-1.0), dict(reg=float("inf")),
               dict(epochs=2.5), dict(dim=0), dict(batch_size=True)):
     with pytest.raises(ValueError):
-      training.make_victim("bpr-mf", **bad)
+      audit.make_victim("bpr-mf", **bad)
   with pytest.raises(ValueError, match="reg"):
-    training.make_victim("ease", reg=float("inf"))
+    audit.make_victim("ease", reg=float("inf"))
   with pytest.raises(ValueError, match="has no reg"):
     audit.AuditConfig(model="itemknn", reg=1.0)
   with pytest.raises(ValueError, match="needs model 'bpr-mf'"):
@@ -63,9 +65,9 @@ def test_bad_recipes_raise():
 
 
 def test_audit_config_takes_the_models_recipe():
-  for name in training.MODELS:
+  for name in audit.MODELS:
     config = audit.AuditConfig(model=name)
-    recipe = training.model_defaults(name)
+    recipe = audit.model_defaults(name)
     for field in ("dim", "epochs", "lr", "reg", "batch_size", "optimizer"):
       assert getattr(config, field) == getattr(recipe, field), (name, field)
   assert audit.AuditConfig(model="lightgcn", lr=0.5).lr == 0.5
@@ -74,7 +76,7 @@ def test_audit_config_takes_the_models_recipe():
   assert dataclasses.replace(config) == config
 
 
-@pytest.mark.parametrize("name", training.MODELS)
+@pytest.mark.parametrize("name", audit.MODELS)
 def test_every_model_learns_the_planted_groups(name):
   """Each victim, trained by the audit's own path, ranks a user's held-out group item in its
   top 3 for most users; the popular items (seen by everyone) are masked, so popularity alone
@@ -97,8 +99,14 @@ def test_every_model_learns_the_planted_groups(name):
 def test_closed_form_settings_reject_non_finite_and_negative_scalars():
   index = data.build_index(np.array([0, 1]), np.array([0, 1]), num_users=2, num_items=3)
   graph = data.graph_from_index(index)
-  for bad in (np.float32(-1.0), float("inf"), float("nan"), True):
+  for bad in (np.float32(-1.0), float("inf"), float("nan"), True, np.float64(0.0),
+              jnp.float32(np.nan)):
     with pytest.raises(ValueError, match="reg"):
-      models.fit_ease(graph, reg=bad)
-  with pytest.raises(ValueError, match="shrink"):
-    models.fit_itemknn(graph, shrink=np.float32(-1.0))
+      models.ease(reg=bad)
+  for bad in (np.float32(-1.0), jnp.float32(np.inf), float("nan"), True):
+    with pytest.raises(ValueError, match="shrink"):
+      models.itemknn(shrink=bad)
+  # valid NumPy/JAX scalars are accepted and give the Python float's model
+  a = models.ease(reg=np.float32(10.0)).init(None, graph).weights
+  b = models.ease(reg=10.0).init(None, graph).weights
+  np.testing.assert_allclose(a, b, rtol=1e-6)
