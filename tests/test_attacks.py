@@ -5,9 +5,19 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from jaxrec import attacks, data, metrics, training
+import jaxrec
+from jaxrec import data, metrics, models, training
+from jaxrec.attacks import poisoning as attacks
+
+
+def _bpr_mf(num_epochs):
+  return training.Victim(models.mf(dim=8, reg=0.01),
+                         optax.adagrad(0.05, initial_accumulator_value=0.1),
+                         num_epochs=num_epochs, batch_size=64)
+
 
 NUM_USERS, NUM_ITEMS = 60, 40
 
@@ -108,14 +118,30 @@ def test_feedback_rule_decides_the_interactions():
 
 
 def test_concrete_targets_and_budgets_are_checked():
-  with pytest.raises(ValueError, match="target ids"):
-    attacks.random_attack(jax.random.key(0), KNOW, jnp.array([40]), 3, capacity=4,
+  rec = functools.partial(attacks.random_attack, jax.random.key(0), KNOW, capacity=4,
                           filler_size=5)
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 40\)"):
+    rec(jnp.array([40]), 3)
   with pytest.raises(ValueError, match="repeat"):
-    attacks.random_attack(jax.random.key(0), KNOW, jnp.array([3, 3]), 3, capacity=4,
-                          filler_size=5)
+    rec(jnp.array([3, 3]), 3)
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    rec(jnp.zeros((0,), jnp.int32), 3)
   with pytest.raises(ValueError, match="num_fake"):
-    attacks.random_attack(jax.random.key(0), KNOW, TARGETS, 5, capacity=4, filler_size=5)
+    rec(TARGETS, 5)
+  with pytest.raises(ValueError, match="filler_size"):
+    attacks.random_attack(jax.random.key(0), KNOW, TARGETS, 3, capacity=4, filler_size=40)
+  # under jit: the empty list is static (always an error); traced ids and counts are checkify
+  # checks, raised by jaxrec.checked
+  f = jax.jit(lambda t, n: rec(t, n).items)
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    f(jnp.zeros((0,), jnp.int32), 3)
+  f(jnp.array([40]), 3)  # plain jit: no host check (the pipeline validates before vmapping)
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 40\)"):
+    jaxrec.checked(f)(jnp.array([40]), 3)
+  with pytest.raises(ValueError, match="targets repeats"):
+    jaxrec.checked(f)(jnp.array([3, 3]), 3)
+  with pytest.raises(ValueError, match="num_fake must lie"):
+    jaxrec.checked(f)(TARGETS, 5)
   # a segment of 3 non-target items suffices for num_selected=3 when the target is outside it
   seg = np.arange(NUM_ITEMS) < 3
   p = attacks.segment_attack(jax.random.key(0), KNOW, jnp.array([30]), 2, capacity=2,
@@ -144,7 +170,7 @@ def test_power_user_profiles_have_distinct_items_even_with_duplicate_rows():
 
 
 def test_static_argument_errors():
-  with pytest.raises(ValueError, match="filler_size=39 exceeds"):
+  with pytest.raises(ValueError, match=r"filler_size must be an integer in \[0, 38\], got 39"):
     _make("random", filler_size=39)
   with pytest.raises(ValueError, match="capacity"):
     _make("random", capacity=0)
@@ -196,7 +222,7 @@ def _pipeline(recipe, vectorize, epochs=3, targets=((37,), (38,)), budgets=(3, 6
   inter = _toy(ratings=False) if inter is None else inter
   train, test = data.leave_one_out(inter, seed=0)
   tr, te = data.index_interactions(train), data.index_interactions(test)
-  victim = training.bpr_mf_victim(dim=8, num_epochs=epochs, batch_size=64, reg=0.01)
+  victim = _bpr_mf(epochs)
   return attacks.run_poisoning(
       recipe, knowledge=attacks.attacker_knowledge(train), clean=tr, victim=victim,
       evaluator=metrics.make_evaluator(tr, te, ks=(5,)),
@@ -227,14 +253,16 @@ def test_pipeline_rejects_bad_grids():
   for bad in ((7,), (0,), (2.5,)):
     with pytest.raises(ValueError, match="budget"):
       _pipeline(recipe, True, budgets=bad)
-  with pytest.raises(ValueError, match="seeds"):
+  with pytest.raises(ValueError, match="seed must be an integer"):
     _pipeline(recipe, True, seeds=(-1,))
   with pytest.raises(ValueError, match="whole catalogue"):
     _pipeline(functools.partial(attacks.random_attack, capacity=6, filler_size=39), True)
-  with pytest.raises(ValueError, match="target ids"):
+  with pytest.raises(ValueError, match=r"target_sets must lie in \[0, 40\)"):
     _pipeline(recipe, True, targets=((40,),))
   with pytest.raises(ValueError, match="repeats"):
     _pipeline(recipe, True, targets=((3, 3),))
+  with pytest.raises(ValueError, match="must not be empty"):
+    _pipeline(recipe, True, targets=np.zeros((1, 0), int))
 
 
 def test_push_raises_and_nuke_lowers_the_target():
@@ -246,10 +274,10 @@ def test_push_raises_and_nuke_lowers_the_target():
   inter = _toy(ratings=False)
   train, _ = data.leave_one_out(inter, seed=0)
   tr = data.index_interactions(train)
-  victim = training.bpr_mf_victim(dim=8, num_epochs=40, batch_size=64, reg=0.01)
+  victim = _bpr_mf(40)
   clean_params, _ = jax.jit(training.fit_victim, static_argnums=0)(victim, tr, jax.random.key(0))
   targets = np.array([[20], [25], [30]])
-  clean = metrics.target_exposure(*victim.scorer(clean_params, tr), tr, targets[:, 0], ks=(5,))
+  clean = metrics.target_exposure(victim.model, clean_params, tr, targets[:, 0], ks=(5,))
   u, i = np.asarray(train.users), np.asarray(train.items)
   moved = {"push": ([], []), "nuke": ([], [])}
   for t, c in zip(targets, clean):
