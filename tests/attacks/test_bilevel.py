@@ -8,10 +8,11 @@ import numpy as np
 import optax
 import pytest
 
-from jaxrec.attacks._bilevel import (
-    bilevel_attack, bilevel_init, bilevel_loss, bilevel_step, ce_loss, margin_loss,
-    project_threshold, project_top_m, target_hr_at_k, heldout_hr_at_k)
-from jaxrec.attacks._surrogate import fit_surrogate, lfm_scores, lfm_surrogate, weighted_mse
+import jaxrec
+from jaxrec import data, metrics, models, optim
+from jaxrec.attacks.poisoning import (
+    bilevel_attack, bilevel_loss, ce_loss, fit_surrogate, lfm_surrogate, margin_loss)
+from jaxrec.optim import project_threshold, project_top_m
 
 
 def _tiny(dtype):
@@ -34,12 +35,11 @@ def test_hypergradient_matches_central_differences(relaxation, loss):
   with jax.enable_x64(True):
     real, fake, targets = _tiny(np.float64)
     surrogate = lfm_surrogate(dim=2, num_steps=3, learning_rate=0.1, relaxation=relaxation,
-                              l2=0.01)
+                              reg=0.01)
     objective = (functools.partial(ce_loss, eligible_only=True) if loss == "ce"
                  else functools.partial(margin_loss, k=2))
     f = jax.jit(functools.partial(bilevel_loss, real=real, targets=targets,
-                                  key=jax.random.key(0), surrogate=surrogate,
-                                  objective=objective))
+                                  key=jax.random.key(0), surrogate=surrogate, loss=objective))
     grad = np.asarray(jax.grad(f)(fake))
     eps, fd = 1e-6, np.zeros(fake.shape)
     for idx in np.ndindex(*fake.shape):
@@ -51,10 +51,18 @@ def test_hypergradient_matches_central_differences(relaxation, loss):
 
 def test_relaxations_agree_on_binary_data():
   real, _, _ = _tiny(np.float32)
-  params, _ = fit_surrogate(lfm_surrogate(dim=2, num_steps=0), real, jax.random.key(1))
-  kw = {"pos_weight": 20.0, "l2": 0.1}
-  np.testing.assert_allclose(weighted_mse(params, real, relaxation="indicator", **kw),
-                             weighted_mse(params, real, relaxation="bernoulli", **kw), rtol=1e-6)
+  params = fit_surrogate(lfm_surrogate(dim=2, num_steps=0), real, jax.random.key(1))
+  kw = {"pos_weight": 20.0, "reg": 0.1}
+  p, q = params.user_emb, params.item_emb
+  np.testing.assert_allclose(models.weighted_mse(p, q, real, relaxation="indicator", **kw),
+                             models.weighted_mse(p, q, real, relaxation="bernoulli", **kw),
+                             rtol=1e-6)
+  # and equal the binary weighted squared error written out
+  r = np.asarray(p) @ np.asarray(q).T
+  x = np.asarray(real)
+  expected = np.sum(np.where(x > 0, 20.0, 1.0) * (x - r) ** 2) + 0.1 * (
+      np.sum(np.asarray(p) ** 2) + np.sum(np.asarray(q) ** 2))
+  np.testing.assert_allclose(models.weighted_mse(p, q, real, **kw), expected, rtol=1e-5)
 
 
 def test_checkpointed_and_plain_unrolls_give_the_same_gradient():
@@ -67,8 +75,8 @@ def test_checkpointed_and_plain_unrolls_give_the_same_gradient():
     for remat in (True, False):
       surrogate = lfm_surrogate(dim=3, num_steps=10, learning_rate=0.1, remat=remat)
       grads.append(jax.jit(jax.grad(functools.partial(
-          bilevel_loss, surrogate=surrogate, objective=ce_loss)))(fake, real, targets,
-                                                                  jax.random.key(2)))
+          bilevel_loss, surrogate=surrogate, loss=ce_loss)))(fake, real, targets,
+                                                             jax.random.key(2)))
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
 
 
@@ -100,66 +108,110 @@ def test_outer_loss_decreases_and_target_hr_rises():
   real, fake0, targets = _planted()
   surrogate = lfm_surrogate(dim=4, num_steps=30, learning_rate=0.1)
   key = jax.random.key(0)
-  project = functools.partial(project_top_m, m=4, targets=targets)
+  project = functools.partial(project_top_m, filler_size=4, targets=targets)
+  train = data.index_from_dense(real)
 
   def hr(fake):
-    params, _ = fit_surrogate(surrogate, jnp.concatenate([real, fake]), key)
-    return float(target_hr_at_k(lfm_scores(params)[:90], real > 0, targets, 5)[0])
+    matrix = jnp.concatenate([real, fake])
+    params = fit_surrogate(surrogate, matrix, key)
+    return metrics.target_exposure(surrogate.model, params, train, targets, data=matrix,
+                                   ks=(5,))[0]["target_hr"][5]
 
   init = project(fake0)
   fake, losses = bilevel_attack(real, init, targets, key, surrogate=surrogate,
-                                objective=functools.partial(margin_loss, k=5),
-                                tx=optax.sgd(1.0, momentum=0.9), num_steps=8, project=project)
+                                loss=functools.partial(margin_loss, k=5),
+                                tx=optax.sgd(1.0, momentum=0.9), num_steps=8,
+                                projection=project)
   assert losses.shape == (8,) and float(losses[-1]) < float(losses[0])
   np.testing.assert_array_equal(np.asarray(fake).sum(axis=1), 5)
   assert hr(fake) > hr(init) + 0.1
 
 
-def test_step_loop_equals_scan():
+def test_attack_is_one_run_and_equals_a_hand_written_step_loop():
+  """bilevel_attack = optim.run of chain(tx, project(box)) on bilevel_loss: the same as stepping
+  by hand (gradient, optimiser update, projection), and continuing a run in segments (opt_state)
+  equals one run."""
   real, fake0, targets = _tiny(np.float32)
   surrogate = lfm_surrogate(dim=2, num_steps=3, learning_rate=0.1)
   tx, key = optax.sgd(0.5, momentum=0.9), jax.random.key(0)
-  kw = {"surrogate": surrogate, "objective": ce_loss, "tx": tx}
-  fake, losses = bilevel_attack(real, fake0, targets, key, num_steps=3, **kw)
-  state, step = bilevel_init(fake0, tx), jax.jit(functools.partial(bilevel_step, **kw))
+  fake, losses = bilevel_attack(real, fake0, targets, key, surrogate=surrogate, loss=ce_loss,
+                                tx=tx, num_steps=3)
+  loss_fn = jax.jit(jax.value_and_grad(functools.partial(
+      bilevel_loss, real=real, targets=targets, key=key, surrogate=surrogate, loss=ce_loss)))
+  x, state = fake0, tx.init(fake0)
   for j in range(3):
-    state, loss = step(state, real, targets, key)
-    np.testing.assert_allclose(loss, losses[j], rtol=1e-5)
-  np.testing.assert_allclose(state.fake, fake, rtol=1e-5, atol=1e-6)
-  assert 0 <= float(fake.min()) and float(fake.max()) <= 1  # clip_unit by default
+    value, grad = loss_fn(x)
+    np.testing.assert_allclose(value, losses[j], rtol=1e-5)
+    updates, state = tx.update(grad, state, x)
+    x = jnp.clip(x + updates, 0.0, 1.0)
+  np.testing.assert_allclose(x, fake, rtol=1e-5, atol=1e-6)
+  assert 0 <= float(fake.min()) and float(fake.max()) <= 1  # the box [0, 1] by default
+  outer = lambda f, a: bilevel_loss(f, *a, surrogate=surrogate, loss=ce_loss)  # noqa: E731
+  chain = optax.chain(tx, optim.project(functools.partial(optim.project_box, lower=0.0,
+                                                          upper=1.0)))
+  first = optim.run(chain, outer, fake0, (real, targets, key), num_steps=2)
+  rest = optim.run(chain, outer, first.x, (real, targets, key), num_steps=1,
+                   opt_state=first.opt_state)
+  np.testing.assert_allclose(rest.x, fake, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jnp.concatenate([first.values, rest.values]), losses, rtol=1e-5)
 
 
-def test_hit_ratios_on_a_hand_made_example():
-  scores = jnp.asarray([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]])
-  train = jnp.asarray([[True, False, False, False], [False, False, False, True],
-                       [False, False, True, False]])
+def test_bilevel_experiments_measure_with_the_one_target_metric():
+  """The surrogate's dense scores through metrics.target_exposure (random ties, one policy):
+  on a hand-made example without ties, the hit ratios of target 2 and of held-out items."""
+  scores = np.asarray([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0], [1.0, 1.5, 1.0, 1.2]],
+                      np.float32)
+  seen = np.asarray([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], np.float32)
+  train = data.index_from_dense(seen)
+  # the scores as an LFM: user factors = the score rows, item factors = the identity
+  model = models.lfm(dim=4)
+  params = models.MFParams(user_emb=jnp.asarray(scores),
+                           item_emb=jnp.eye(4), item_bias=jnp.zeros(4))
   # target 2: user 0 ranks it 2nd of its unseen items, user 1 1st (3 is seen), user 2 has seen it
-  np.testing.assert_allclose(target_hr_at_k(scores, train, jnp.asarray([2]), 1), [0.5])
-  np.testing.assert_allclose(target_hr_at_k(scores, train, jnp.asarray([2]), 2), [1.0])
-  # item 1 ranks 1st for user 0, 2nd for user 1 and, ties going to the lower id, 2nd for user 2
-  np.testing.assert_allclose(heldout_hr_at_k(scores, train, jnp.asarray([1, 1, 1]), 2), 1.0)
-  np.testing.assert_allclose(heldout_hr_at_k(scores, train, jnp.asarray([1, 1, 1]), 1), 1 / 3)
-  np.testing.assert_allclose(heldout_hr_at_k(scores, train, jnp.asarray([1, -1, 1]), 1), 0.5)
+  def hr(k):
+    return metrics.target_exposure(model, params, train, [2], data=jnp.asarray(seen),
+                                   ks=(k,))[0]["target_hr"][k]
+
+  assert hr(1) == pytest.approx(0.5) and hr(2) == pytest.approx(1.0)
+  test = data.build_index(np.arange(3), np.array([1, 1, 1]), num_users=3, num_items=4)
+  ev = metrics.evaluate(model, params, train, test, data=jnp.asarray(seen), ks=(1, 2))
+  # item 1 ranks 1st for users 0 and 2 (2 beats 1.2 and 1.0) and 2nd for user 1
+  assert ev["hr"][1] == pytest.approx(2 / 3) and ev["hr"][2] == pytest.approx(1.0)
 
 
 def test_bad_inputs_raise():
   real, fake, targets = _tiny(np.float32)
-  kw = {"surrogate": lfm_surrogate(dim=2, num_steps=1), "objective": ce_loss,
+  kw = {"surrogate": lfm_surrogate(dim=2, num_steps=1), "loss": ce_loss,
         "tx": optax.sgd(0.1), "num_steps": 1}
-  with pytest.raises(ValueError, match="m must be"):
+  with pytest.raises(ValueError, match="filler_size must be"):
     project_top_m(fake, 5, targets)  # 5 items, 1 target: at most 4 fillers
-  with pytest.raises(ValueError, match="m must be"):
+  with pytest.raises(ValueError, match="filler_size must be"):
     project_top_m(fake, -1, targets)
-  with pytest.raises(ValueError, match="target ids"):
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 5\)"):
     project_top_m(fake, 2, jnp.asarray([5]))
   with pytest.raises(ValueError, match="repeat"):
     project_top_m(fake, 2, jnp.asarray([1, 1]))
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    project_top_m(fake, 2, jnp.zeros((0,), jnp.int32))
   with pytest.raises(ValueError, match="2-D"):
     project_top_m(fake[0], 2, targets)
-  with pytest.raises(ValueError, match="1-D integer"):
+  with pytest.raises(ValueError, match="1-D array of ids"):
     project_top_m(fake, 2, jnp.asarray([[1]]))
-  with pytest.raises(ValueError, match="target ids"):
+  with pytest.raises(ValueError, match="no NaN"):
+    project_top_m(fake.at[0, 0].set(jnp.nan), 2, targets)
+  # under jit: NaN is never picked, bad ids fail under jaxrec.checked
+  top = jax.jit(project_top_m, static_argnums=1)
+  nan_row = fake.at[0, 0].set(jnp.nan).at[0, 2].set(-5.0)
+  out = np.asarray(top(nan_row, 4, targets))  # every non-target picked
+  assert out[0].sum() == 5
+  out = np.asarray(top(nan_row, 3, targets))
+  assert out[0, 0] == 0 and out[0].sum() == 4  # the NaN entry is never picked
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 5\)"):
+    jaxrec.checked(top)(fake, 2, jnp.asarray([7]))
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 5\)"):
     bilevel_attack(real, fake, jnp.asarray([-1]), jax.random.key(0), **kw)
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    bilevel_attack(real, fake, jnp.zeros((0,), jnp.int32), jax.random.key(0), **kw)
   with pytest.raises(ValueError, match="items"):
     bilevel_attack(real, fake[:, :4], targets, jax.random.key(0), **kw)
   with pytest.raises(ValueError, match="0 and 1"):
@@ -174,20 +226,36 @@ def test_bad_inputs_raise():
     margin_loss(real, real > 0, targets, k=5)
   with pytest.raises(ValueError, match="kind"):
     margin_loss(real, real > 0, targets, k=2, kind="cw")
-  with pytest.raises(ValueError, match="one shape"):
-    target_hr_at_k(real, (real > 0)[:3], targets, 2)
-  with pytest.raises(ValueError, match="k must be"):
-    target_hr_at_k(real, real > 0, targets, 0)
-  with pytest.raises(ValueError, match="test items"):
-    heldout_hr_at_k(real, real > 0, jnp.full((6,), 5), 2)
-  with pytest.raises(ValueError, match="test_items"):
-    heldout_hr_at_k(real, real > 0, jnp.zeros((5,), jnp.int32), 2)
+  with pytest.raises(ValueError, match="seen must be a bool matrix"):
+    margin_loss(real, (real > 0)[:3], targets, k=2)
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    ce_loss(real, real > 0, jnp.zeros((0,), jnp.int32))
+  with pytest.raises(ValueError, match="top_fraction"):
+    margin_loss(real, real > 0, targets, k=2, top_fraction=np.float32(1.5))
   with pytest.raises(ValueError, match="relaxation"):
     lfm_surrogate(relaxation="sigmoid")
   with pytest.raises(ValueError, match="dim"):
     lfm_surrogate(dim=0)
+  for bad in (np.float32(-0.1), jnp.float32(np.nan), np.inf, 0.0):
+    with pytest.raises(ValueError, match="learning_rate"):
+      lfm_surrogate(learning_rate=bad)
+  for bad in (np.float32(-1.0), jnp.float32(np.inf)):
+    with pytest.raises(ValueError, match="reg"):
+      lfm_surrogate(reg=bad)
+    with pytest.raises(ValueError, match="pos_weight"):
+      lfm_surrogate(pos_weight=bad)
   with pytest.raises(ValueError, match="floating"):
     fit_surrogate(lfm_surrogate(), jnp.zeros((3, 4), jnp.int32), jax.random.key(0))
+  with pytest.raises(ValueError, match="training.Victim"):
+    bilevel_attack(real, fake, targets, jax.random.key(0), **{**kw, "surrogate": object()})
+  # traced values under jit: jaxrec.checked raises the same errors
+  attack = jax.jit(lambda r, f, t: bilevel_attack(r, f, t, jax.random.key(0), **kw)[0])
+  with pytest.raises(ValueError, match="fake0 must hold entries"):
+    jaxrec.checked(attack)(real, fake + 1.0, targets)
+  with pytest.raises(ValueError, match="real must hold only 0 and 1"):
+    jaxrec.checked(attack)(real * 0.5, fake, targets)
+  with pytest.raises(ValueError, match="targets must lie"):
+    jaxrec.checked(attack)(real, fake, jnp.asarray([9]))
 
 
 def test_checkpointed_unroll_memory_grows_sublinearly_in_the_unroll_length():
@@ -201,7 +269,7 @@ def test_checkpointed_unroll_memory_grows_sublinearly_in_the_unroll_length():
   def temp_bytes(steps, remat):
     surrogate = lfm_surrogate(dim=8, num_steps=steps, learning_rate=0.1, remat=remat)
     grad = jax.jit(jax.grad(functools.partial(bilevel_loss, surrogate=surrogate,
-                                              objective=objective)))
+                                              loss=objective)))
     analysis = grad.lower(fake, real, jnp.asarray([3]), jax.random.key(0)).compile()
     analysis = analysis.memory_analysis()
     if analysis is None:
