@@ -8,7 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxrec import attacks, data, metrics, training
+import jaxrec
+from jaxrec import audit, data, metrics, optim, training
+from jaxrec.attacks import poisoning as attacks
 
 
 def _planted(num_users=24, num_items=16, seed=0):
@@ -31,6 +33,8 @@ def test_profiles_from_binary_roundtrip_and_padding():
   mask = np.asarray(p.mask())
   np.testing.assert_array_equal(mask, [[True, True, False], [True, True, True],
                                        [False, False, False]])
+  # a row without any item is an inactive fake user (an account with no activity)
+  np.testing.assert_array_equal(p.active, [True, True, False])
   back = np.zeros_like(b)
   for r in range(3):
     back[r, np.asarray(p.items[r])[mask[r]]] = 1
@@ -40,6 +44,9 @@ def test_profiles_from_binary_roundtrip_and_padding():
     attacks.profiles_from_binary(np.full((2, 3), 0.5))
   with pytest.raises(ValueError, match="num_slots"):
     attacks.profiles_from_binary(b, num_slots=2)
+  for bad in (np.nan, np.float32(np.inf), jnp.float32(np.nan), True):
+    with pytest.raises(ValueError, match="rating"):
+      attacks.profiles_from_binary(b, rating=bad)
 
 
 def test_precomputed_recipe_hands_out_the_right_profiles_under_jit_and_vmap():
@@ -80,7 +87,7 @@ def test_precomputed_profiles_through_run_poisoning_equal_manual_injection():
   binary[:, [0, 1, 2, 15]] = 1
   profiles = attacks.profiles_from_binary(binary)
   recipe = attacks.precomputed_recipe([[15]], [3], [[profiles]])
-  victim = training.make_victim("ease", reg=10.0)
+  victim = audit.make_victim("ease", reg=10.0)
   ev = metrics.make_evaluator(clean, clean, ks=(5,))
   tev = metrics.make_target_evaluator(clean, ks=(5,))
   cell, = attacks.run_poisoning(recipe, knowledge=attacks.attacker_knowledge(inter), clean=clean,
@@ -88,27 +95,28 @@ def test_precomputed_profiles_through_run_poisoning_equal_manual_injection():
                                 target_sets=[[15]], budgets=[3], seeds=[0])
   poisoned = attacks.inject(clean, profiles)
   params, _ = training.fit_victim(victim, poisoned, jax.random.key(0))
-  manual = tev.summarize(tev.raw(*victim.scorer(params, poisoned), jnp.asarray([15])))
+  manual = tev.summarize(tev.raw(victim.model, params, jnp.asarray([15]), poisoned))
   assert cell.exposure[0]["target_score"] == pytest.approx(manual[0]["target_score"])
   assert cell.exposure[0]["target_hr"] == manual[0]["target_hr"]
 
 
 def test_straight_through_is_binary_forward_identity_backward():
   z = jnp.asarray([[0.1, 0.9, 0.5, 0.3], [0.8, 0.2, 0.6, 0.4]])
-  out = attacks.straight_through_top_m(z, 1, jnp.asarray([3]))
+  top = functools.partial(optim.project_top_m, filler_size=1, targets=jnp.asarray([3]))
+  out = optim.straight_through(z, top)
   np.testing.assert_array_equal(out, [[0, 1, 0, 1], [1, 0, 0, 1]])
   w = jnp.arange(8.0).reshape(2, 4)
-  g = jax.grad(lambda z: jnp.sum(w * attacks.straight_through_top_m(z, 1, jnp.asarray([3]))))(z)
+  g = jax.grad(lambda z: jnp.sum(w * optim.straight_through(z, top)))(z)
   np.testing.assert_array_equal(g, w)
 
 
 def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
   x = _planted()
   surrogate = attacks.lfm_surrogate(dim=4, num_steps=15, learning_rate=0.1, pos_weight=5.0,
-                                    l2=0.1, init_scale=0.1)
+                                    reg=0.1, init_scale=0.1)
   craft = functools.partial(attacks.craft_bilevel, x, [5], 3, 4, jax.random.key(1),
                             surrogate=surrogate,
-                            objective=functools.partial(attacks.margin_loss, k=3),
+                            loss=functools.partial(attacks.margin_loss, k=3),
                             tx=optax.adam(0.2), num_steps=12)
   binary, losses = craft()
   b = np.asarray(binary)
@@ -119,18 +127,30 @@ def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
   assert losses[-1] < losses[0]
   again, _ = craft()
   np.testing.assert_array_equal(again, binary)
-  with pytest.raises(ValueError, match="m must be"):
-    attacks.craft_bilevel(x, [5], 3, 16, jax.random.key(0), surrogate=surrogate,
-                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+  kw = dict(surrogate=surrogate, loss=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+  key = jax.random.key(0)
+  with pytest.raises(ValueError, match="filler_size must be"):
+    attacks.craft_bilevel(x, [5], 3, 16, key, **kw)
   with pytest.raises(ValueError, match="0 and 1"):
-    attacks.craft_bilevel(x * 5, [5], 3, 4, jax.random.key(0), surrogate=surrogate,
-                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+    attacks.craft_bilevel(x * 5, [5], 3, 4, key, **kw)
   with pytest.raises(ValueError, match="integer"):
-    attacks.craft_bilevel(x, [5.7], 3, 4, jax.random.key(0), surrogate=surrogate,
-                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+    attacks.craft_bilevel(x, [5.7], 3, 4, key, **kw)
   with pytest.raises(ValueError, match="num_fake"):
-    attacks.craft_bilevel(x, [5], 0, 4, jax.random.key(0), surrogate=surrogate,
-                          objective=attacks.ce_loss, tx=optax.adam(0.1), num_steps=1)
+    attacks.craft_bilevel(x, [5], 0, 4, key, **kw)
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    attacks.craft_bilevel(x, [], 3, 4, key, **kw)
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 16\)"):
+    attacks.craft_bilevel(x, [16], 3, 4, key, **kw)
+  with pytest.raises(ValueError, match="repeats"):
+    attacks.craft_bilevel(x, [5, 5], 3, 4, key, **kw)
+  with pytest.raises(ValueError, match="num_steps"):
+    attacks.craft_bilevel(x, [5], 3, 4, key, **{**kw, "num_steps": -1})
+  # traced targets and matrices: jaxrec.checked raises the same errors
+  jitted = jax.jit(lambda r, t: attacks.craft_bilevel(r, t, 3, 4, key, **kw)[0])
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 16\)"):
+    jaxrec.checked(jitted)(jnp.asarray(x), jnp.asarray([16]))
+  with pytest.raises(ValueError, match="real must hold only 0 and 1"):
+    jaxrec.checked(jitted)(jnp.asarray(x) * 5, jnp.asarray([5]))
 
 
 def test_craft_recipe_crafts_every_cell():
@@ -147,7 +167,6 @@ def test_craft_recipe_crafts_every_cell():
 
 
 def test_audit_refuses_a_dense_matrix_too_large(monkeypatch):
-  from jaxrec import audit  # pylint: disable=import-outside-toplevel
   from jaxrec.audit import _attack_section  # pylint: disable=import-outside-toplevel
   x = _planted()
   users, items = np.nonzero(x)
@@ -164,7 +183,7 @@ def test_audit_refuses_a_dense_matrix_too_large(monkeypatch):
 def test_generator_crafter_keeps_the_budget():
   x = _planted()
   surrogate = attacks.lfm_surrogate(dim=4, num_steps=5, learning_rate=0.1, init_scale=0.1)
-  craft = attacks.generator_crafter(surrogate=surrogate, steps=3, disc_weight=0.3)
+  craft = attacks.generator_crafter(surrogate=surrogate, num_steps=3, disc_weight=0.3)
   binary, curve = craft(jnp.asarray(x), jnp.asarray([5]), 4, 3, jax.random.key(0))
   b = np.asarray(binary)
   np.testing.assert_array_equal(b.sum(1), [4, 4, 4, 4])
@@ -188,10 +207,16 @@ def test_margin_loss_top_fraction_keeps_the_users_closest_to_a_hit():
   with pytest.raises(ValueError, match="top_fraction"):
     attacks.margin_loss(scores, train, jnp.asarray([0]), k=1, top_fraction=0.0)
   for loss in (attacks.margin_loss, attacks.ce_loss):
-    with pytest.raises(ValueError, match="target ids"):
+    with pytest.raises(ValueError, match="targets must lie"):
       loss(scores, train, jnp.asarray([4]))
-    with pytest.raises(ValueError, match="target ids"):
+    with pytest.raises(ValueError, match="targets must lie"):
       loss(scores, train, jnp.asarray([-1]))
+    with pytest.raises(ValueError, match="targets must not be empty"):
+      loss(scores, train, jnp.zeros((0,), jnp.int32))
+    traced = jax.jit(functools.partial(loss, **({"k": 1} if loss is attacks.margin_loss
+                                                else {})))
+    with pytest.raises(ValueError, match="targets must lie"):
+      jaxrec.checked(traced)(scores, train, jnp.asarray([4]))
     with pytest.raises(ValueError, match="repeat"):
       loss(scores, train, jnp.asarray([1, 1]))
     with pytest.raises(ValueError, match="bool matrix"):
