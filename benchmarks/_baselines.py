@@ -14,7 +14,8 @@ trained factors), so a baseline that is fast because it learns nothing shows up.
 The baselines are optional (the ``bench`` extra): each trainer prints a note and returns ``None``
 when its library is not installed. Nothing here imports jaxrec.
 
-Run ``python benchmarks/_baselines.py`` to print both baselines on MovieLens-100K and -1M.
+Run ``python benchmarks/_baselines.py [--datasets ml-100k ml-1m] [--repeats 5]`` to print both
+baselines on MovieLens-100K and -1M.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["bpr_sample_loss", "implicit_bpr_epoch_times", "load_ml100k", "load_ml1m",
-           "torch_bpr_epoch_times"]
+           "torch_bpr_epoch_times", "torch_pgd_step_times"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -259,6 +260,53 @@ def torch_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, batch_s
     torch.set_num_threads(prev_threads)
 
 
+def torch_pgd_step_times(users, items, negs, num_users, num_items, *, dim=64, eps=0.5,
+                         step_size=0.125, repeats=5, warmup=1, threads=2, device="cpu"):
+  """Seconds per full-gradient PGD step on BPR-MF's factors, the way PyTorch code writes it.
+
+  One step = BPR loss of all ``(users, items, negs)`` triples under the current perturbation,
+  backward to the perturbation tables, per-row L2 normalisation of the gradient, an ascent step
+  of ``step_size`` and the projection of every row back into the L2 ball of radius ``eps``.
+  Returns ``{"step_s": [...], "median_s": ...}`` or ``None`` without PyTorch.
+  """
+  try:
+    import torch
+    import torch.nn.functional as F
+  except ImportError:
+    print("torch_pgd_step_times: PyTorch is not installed; skipped")
+    return None
+  prev = torch.get_num_threads()
+  torch.set_num_threads(threads)
+  try:
+    g = torch.Generator(device="cpu").manual_seed(0)
+    p = (0.1 * torch.randn(num_users, dim, generator=g)).to(device)
+    q = (0.1 * torch.randn(num_items, dim, generator=g)).to(device)
+    u, i, j = (torch.as_tensor(np.asarray(x, np.int64), device=device) for x in (users, items,
+                                                                                 negs))
+    du = torch.zeros_like(p, requires_grad=True)
+    dq = torch.zeros_like(q, requires_grad=True)
+
+    def step():
+      loss = -F.logsigmoid(((p + du)[u] * ((q + dq)[i] - (q + dq)[j])).sum(1)).sum()
+      gu, gq = torch.autograd.grad(loss, (du, dq))
+      with torch.no_grad():
+        for d, gr in ((du, gu), (dq, gq)):
+          d += step_size * gr / gr.norm(dim=1, keepdim=True).clamp_min(1e-15)
+          d *= (eps / d.norm(dim=1, keepdim=True).clamp_min(1e-15)).clamp(max=1.0)
+      if device != "cpu":
+        torch.cuda.synchronize()
+
+    times = []
+    for e in range(warmup + repeats):
+      t0 = time.perf_counter()
+      step()
+      if e >= warmup:
+        times.append(time.perf_counter() - t0)
+    return {"step_s": times, "median_s": statistics.median(times)}
+  finally:
+    torch.set_num_threads(prev)
+
+
 # ---------------------------------------------------------------------------------------------
 # implicit
 
@@ -339,13 +387,23 @@ def implicit_bpr_epoch_times(users, items, num_users, num_items, *, dim=64, fact
 # ---------------------------------------------------------------------------------------------
 
 
-def _main() -> None:
-  for name, load in (("ML-100K", load_ml100k), ("ML-1M", load_ml1m)):
+def _main(argv=None) -> None:
+  import argparse  # pylint: disable=import-outside-toplevel
+  loaders = {"ml-100k": ("ML-100K", load_ml100k), "ml-1m": ("ML-1M", load_ml1m)}
+  p = argparse.ArgumentParser(description="Print the BPR-MF baselines' epoch times.")
+  p.add_argument("--datasets", nargs="+", default=list(loaders), choices=list(loaders))
+  p.add_argument("--repeats", type=int, default=5, help="timed epochs (after one warm-up)")
+  args = p.parse_args(argv)
+  for key in args.datasets:
+    name, load = loaders[key]
     data = load()
     print(f"{name}: {data[2]} users, {data[3]} items, {len(data[0])} interactions")
-    runs = (("torch (Adam, batch 4096)", lambda: torch_bpr_epoch_times(*data)),
-            ("torch (SGD, batch 4096)", lambda: torch_bpr_epoch_times(*data, optimizer="sgd")),
-            ("implicit (2 threads)", lambda: implicit_bpr_epoch_times(*data)))
+    runs = (("torch (Adam, batch 4096)",
+             lambda: torch_bpr_epoch_times(*data, repeats=args.repeats)),
+            ("torch (SGD, batch 4096)",
+             lambda: torch_bpr_epoch_times(*data, optimizer="sgd", repeats=args.repeats)),
+            ("implicit (2 threads)", lambda: implicit_bpr_epoch_times(*data,
+                                                                      repeats=args.repeats)))
     for label, run in runs:
       r = run()
       if r is None:
@@ -358,50 +416,3 @@ def _main() -> None:
 
 if __name__ == "__main__":
   _main()
-
-
-def torch_pgd_step_times(users, items, negs, num_users, num_items, *, dim=64, eps=0.5,
-                         step_size=0.125, repeats=5, warmup=1, threads=2, device="cpu"):
-  """Seconds per full-gradient PGD step on BPR-MF's factors, the way PyTorch code writes it.
-
-  One step = BPR loss of all ``(users, items, negs)`` triples under the current perturbation,
-  backward to the perturbation tables, per-row L2 normalisation of the gradient, an ascent step
-  of ``step_size`` and the projection of every row back into the L2 ball of radius ``eps``.
-  Returns ``{"step_s": [...], "median_s": ...}`` or ``None`` without PyTorch.
-  """
-  try:
-    import torch
-    import torch.nn.functional as F
-  except ImportError:
-    print("torch_pgd_step_times: PyTorch is not installed; skipped")
-    return None
-  prev = torch.get_num_threads()
-  torch.set_num_threads(threads)
-  try:
-    g = torch.Generator(device="cpu").manual_seed(0)
-    p = (0.1 * torch.randn(num_users, dim, generator=g)).to(device)
-    q = (0.1 * torch.randn(num_items, dim, generator=g)).to(device)
-    u, i, j = (torch.as_tensor(np.asarray(x, np.int64), device=device) for x in (users, items,
-                                                                                 negs))
-    du = torch.zeros_like(p, requires_grad=True)
-    dq = torch.zeros_like(q, requires_grad=True)
-
-    def step():
-      loss = -F.logsigmoid(((p + du)[u] * ((q + dq)[i] - (q + dq)[j])).sum(1)).sum()
-      gu, gq = torch.autograd.grad(loss, (du, dq))
-      with torch.no_grad():
-        for d, gr in ((du, gu), (dq, gq)):
-          d += step_size * gr / gr.norm(dim=1, keepdim=True).clamp_min(1e-15)
-          d *= (eps / d.norm(dim=1, keepdim=True).clamp_min(1e-15)).clamp(max=1.0)
-      if device != "cpu":
-        torch.cuda.synchronize()
-
-    times = []
-    for e in range(warmup + repeats):
-      t0 = time.perf_counter()
-      step()
-      if e >= warmup:
-        times.append(time.perf_counter() - t0)
-    return {"step_s": times, "median_s": statistics.median(times)}
-  finally:
-    torch.set_num_threads(prev)

@@ -3,13 +3,19 @@
 Usage::
 
   python benchmarks/bilevel_unroll.py [--steps 10 25 50 100 200] [--repeats 5]
-      [--sizes revadv ml-100k] [--synthetic] [--json FILE]
+      [--sizes revadv ml-100k] [--synthetic] [--out DIR]
 
-One outer step is ``jaxrec.attacks.bilevel_step`` jitted: the surrogate (``lfm_surrogate``, T
-unrolled full-batch Adam steps from a fixed key) trained on ``[real; fake]``, RevAdv's outer loss
-(``ce_loss`` over all real users toward one target), its hypergradient through the T steps, an
-SGD-with-momentum update (1.0, 0.99) and RevAdv's threshold projection (0.2). For each T, with
-the surrogate's ``remat=True`` (each inner step ``jax.checkpoint``-ed) and ``remat=False``:
+One outer step is one step of ``jaxrec.attacks.poisoning.bilevel_attack``, jitted: a
+``jaxrec.optim.run`` of ``num_steps=1`` that continues from the previous step's optimiser state
+(``opt_state=``), on the outer loss ``jaxrec.attacks.poisoning.bilevel_loss``: the surrogate
+(``poisoning.lfm_surrogate``, a ``training.Victim`` of ``models.LFM`` trained by T unrolled
+full-batch Adam steps from a fixed key on the dense matrix ``[real; fake]``), RevAdv's outer loss
+(``poisoning.ce_loss`` over all real users toward one target), its hypergradient through the T
+steps, an SGD-with-momentum update (1.0, 0.99) and RevAdv's threshold projection
+(``optim.project_threshold``, 0.2, as the last link ``optim.project``). ``bilevel_attack`` runs
+exactly this step ``num_steps`` times in one scan; one step at a time is what is timed here. For
+each T, with the surrogate's ``remat=True`` (two-level checkpointing of the inner steps,
+``optim.run(remat=True)``) and ``remat=False``:
 
 * compile time: ``jit(step).lower(...).compile()``, measured separately from the run;
 * run time: median over ``--repeats`` outer steps (``block_until_ready``) after one warm-up step,
@@ -34,16 +40,18 @@ rows of that density. Dense computations: time and memory do not depend on the v
 
 Guards: a configuration whose planned peak exceeds ``--max-mib`` is compiled (memory reported)
 but not run; one whose warm-up step exceeds ``--max-step-s`` reports that single step (marked
-``*``) instead of a median. With ``--json FILE`` the rows are written as a tidy jaxrec report
-(``metric`` in ``step_ms``, ``compile_s``, ``temp_mib``, ``peak_mib``, ``ratio_*``,
-``mib_per_step``; ``model`` ``remat`` / ``plain``; ``unroll=T``).
+``*``) instead of a median. With ``--out DIR`` the rows are written as a tidy jaxrec report
+(``jaxrec.report.write_report``: ``DIR/report.json`` and ``DIR/report.md``; ``metric`` in
+``step_ms``, ``compile_s``, ``temp_mib``, ``peak_mib``, ``ratio_*``, ``mib_per_step``; ``model``
+``remat`` / ``plain``; grid keys ``dataset``, ``unroll=T``).
+
+``--steps 10 25 --repeats 1 --synthetic`` is a quick smoke run (well under a minute on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import statistics
@@ -60,7 +68,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _baselines  # noqa: E402  pylint: disable=wrong-import-position
 from bpr_epoch import OtherLoad  # noqa: E402  pylint: disable=wrong-import-position
 
-from jaxrec import attacks, report  # noqa: E402
+from jaxrec import optim, report  # noqa: E402
+from jaxrec.attacks import poisoning  # noqa: E402
 
 MIB = 2.0**20
 SIZES = {
@@ -120,17 +129,38 @@ def memory_mib(compiled) -> dict | None:
           "peak": (args + out - alias + temp) / MIB}
 
 
+def outer_step(*, dim: int, unroll: int, remat: bool):
+  """``(step, tx)``: one outer step of ``poisoning.bilevel_attack`` as a pure function
+  ``step(fake, opt_state, real, targets, key) -> (fake, opt_state, loss)``, and its optax chain.
+
+  The step is what ``bilevel_attack`` scans over: one :func:`jaxrec.optim.run` step of
+  ``optax.chain(sgd(1.0, momentum=0.99), project(project_threshold(0.2)))`` on
+  ``poisoning.bilevel_loss`` (the LFM surrogate trained on ``[real; fake]``), continuing from
+  ``opt_state`` (so the momentum carries from step to step).
+  """
+  surrogate = poisoning.lfm_surrogate(dim=dim, num_steps=unroll, remat=remat)
+  tx = optax.chain(optax.sgd(1.0, momentum=0.99),
+                   optim.project(functools.partial(optim.project_threshold, threshold=0.2)))
+  loss = functools.partial(poisoning.ce_loss, eligible_only=False)
+
+  def outer(x, args):
+    real, targets, key = args
+    return poisoning.bilevel_loss(x, real, targets, key, surrogate=surrogate, loss=loss)
+
+  def step(fake, opt_state, real, targets, key):
+    r = optim.run(tx, outer, fake, (real, targets, key), num_steps=1, opt_state=opt_state)
+    return r.x, r.opt_state, r.values[0]
+
+  return step, tx
+
+
 def compile_step(real, fake0, targets, *, dim: int, unroll: int, remat: bool):
   """The compiled outer step, its compile seconds, its memory (:func:`memory_mib`) and the
-  initial state."""
-  surrogate = attacks.lfm_surrogate(dim=dim, num_steps=unroll, remat=remat)
-  tx = optax.sgd(1.0, momentum=0.99)
-  step = jax.jit(functools.partial(
-      attacks.bilevel_step, surrogate=surrogate,
-      objective=functools.partial(attacks.ce_loss, eligible_only=False), tx=tx,
-      project=functools.partial(attacks.project_threshold, threshold=0.2)))
-  state = attacks.bilevel_init(fake0, tx)
-  lowered = step.lower(state, real, targets, jax.random.key(0))
+  initial state ``(fake, opt_state)`` (the start projected, as ``bilevel_attack`` does)."""
+  step, tx = outer_step(dim=dim, unroll=unroll, remat=remat)
+  fake = optim.project_threshold(fake0, threshold=0.2)
+  state = (fake, tx.init(fake))
+  lowered = jax.jit(step).lower(*state, real, targets, jax.random.key(0))
   t = time.perf_counter()
   compiled = lowered.compile()
   return compiled, time.perf_counter() - t, memory_mib(compiled), state
@@ -146,12 +176,12 @@ class Runner:
 
   def __call__(self) -> float:
     t = time.perf_counter()
-    state, loss = self.compiled(self.state, self.real, self.targets, self.key)
-    jax.block_until_ready((state, loss))
+    fake, opt_state, loss = self.compiled(*self.state, self.real, self.targets, self.key)
+    jax.block_until_ready((fake, opt_state, loss))
     dt = time.perf_counter() - t
     if not np.isfinite(float(loss)):
       raise FloatingPointError(f"outer loss {float(loss)}")
-    self.state = state
+    self.state = (fake, opt_state)
     return dt
 
 
@@ -275,7 +305,8 @@ def main(argv=None) -> int:
                  help="do not run a step whose planned peak exceeds this")
   p.add_argument("--max-step-s", type=float, default=30.0,
                  help="time a single step when the warm-up step takes longer")
-  p.add_argument("--json", default=None, metavar="FILE", help="write a tidy report here")
+  p.add_argument("--out", default=None, metavar="DIR",
+                 help="write the tidy report DIR/report.json (and report.md)")
   args = p.parse_args(argv)
   if min(args.steps) < 1 or args.repeats < 1:
     p.error("--steps and --repeats must be positive")
@@ -285,15 +316,12 @@ def main(argv=None) -> int:
   for name in args.sizes:
     bench_size(name, args, rows)
   print(f"\ntotal {time.perf_counter() - t0:.0f} s")
-  if args.json:
+  if args.out:
     rep = report.build_report(
         dataset={"name": ",".join(args.sizes), "synthetic": bool(args.synthetic)},
         config={"benchmark": "bilevel_unroll", "steps": list(args.steps),
                 "repeats": args.repeats}, rows=rows)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rep, indent=1) + "\n", encoding="utf-8")
-    print("wrote", path)
+    print("wrote", report.write_report(args.out, rep)[0])
   return 0
 
 

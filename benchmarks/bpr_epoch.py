@@ -34,13 +34,11 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
-import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _baselines  # noqa: E402  pylint: disable=wrong-import-position
 
-from jaxrec import data, models, report, training  # noqa: E402
+from jaxrec import audit, data, models, report, training  # noqa: E402
 
 DIM = 64
 LOADERS = {"ml-100k": _baselines.load_ml100k, "ml-1m": _baselines.load_ml1m}
@@ -86,13 +84,11 @@ def _cuda_available() -> bool:
 def time_jaxrec(users, items, num_users, num_items, *, optimizer, batch_size, repeats):
   """Median seconds of a jitted ``training.epoch`` and its compile time."""
   index = data.build_index(users, items, num_users=num_users, num_items=num_items)
-  tx = optax.adagrad(0.05, initial_accumulator_value=0.1) if optimizer == "adagrad" else \
-      optax.sgd(0.05)
-  k_init, k_train = jax.random.split(jax.random.key(0))
-  state = training.init_state(models.mf.init(k_init, num_users, num_items, DIM), tx, k_train)
-  objective = functools.partial(models.mf_bpr_objective, reg=0.01)
-  step = jax.jit(functools.partial(training.epoch, objective=objective, tx=tx,
-                                   batch_size=batch_size))
+  tx = audit.make_optimizer(optimizer, 0.05)  # Adagrad starts its accumulator at 0.1
+  victim = training.Victim(models.mf(dim=DIM, reg=0.01), tx, num_epochs=1,
+                           batch_size=batch_size)
+  state = training.init_state(victim, index, jax.random.key(0))
+  step = jax.jit(functools.partial(training.epoch, victim))
   t = time.perf_counter()
   compiled = step.lower(state, index).compile()
   compile_s = time.perf_counter() - t

@@ -3,21 +3,22 @@
 Usage::
 
   python benchmarks/model_epoch.py [--dataset {ml-100k,ml-1m,both}] [--models M ...]
-      [--repeats 5] [--budget-s 60] [--max-steps N] [--synthetic] [--json FILE]
+      [--repeats 5] [--budget-s 60] [--max-steps N] [--synthetic] [--out DIR]
 
 For MovieLens-100K and/or MovieLens-1M (read from ``$JAXREC_SHARED_DATA``, default
 ``<repo>/../shared/data``; with ``--synthetic``, or when the files are absent, uniformly random
 unique pairs of the same shape: 943 x 1,682 with 100,000 pairs, 6,040 x 3,706 with 1,000,209)
-and each victim with its constructor's defaults:
+and each victim with its default recipe (``jaxrec.audit.make_victim(name)``, the audit's):
 
 * trainable models (``bpr-mf``, ``lightgcn``, ``neumf``): one epoch, i.e. the jitted
-  ``training.epoch`` with the victim's objective partial-applied on the index (inside the jitted
-  function, as ``training.fit_victim`` does, so the data is an argument and not a constant), its
-  optimiser and batch size, ``ceil(N / batch_size)`` steps with sampling included. Epochs run
-  back to back from the victim's ``init`` state; one warm-up epoch, then the median of
+  ``training.epoch(victim, state, index)`` (the index is an argument of the jitted function,
+  not a constant; the victim's loss reads it), its optimiser and batch size,
+  ``ceil(N / batch_size)`` steps with sampling included. Epochs run back to back from
+  ``training.init_state(victim, index, key)``; one warm-up epoch, then the median of
   ``--repeats``.
-* closed-form models (``ease``, ``itemknn``): the fit, i.e. the jitted ``victim.init(index,
-  key)`` (Gram matrix and solve or top-k), reported as "fit" instead of an epoch.
+* closed-form models (``ease``, ``itemknn``): the fit, i.e. the jitted
+  ``victim.model.init(key, index)`` (Gram matrix and solve or top-k), reported as "fit" instead
+  of an epoch.
 
 Compile time (``jit(...).lower(...).compile()``) is reported separately and never included.
 Ratios are ``time / BPR-MF epoch``: BPR-MF is timed first and again last on every dataset (the
@@ -32,9 +33,9 @@ warm-up plus repeats would exceed ``--budget-s`` seconds (or the epoch has more 
 linear up to the per-call overhead of well under a millisecond). Compile time is then that of
 the ``k``-step program (a scan's trip count does not change what XLA compiles).
 
-For LightGCN the script also times one full-graph propagation (forward, and forward plus
-backward): its objective propagates the whole graph once per step, so one epoch runs
-``steps_per_epoch`` propagations.
+For LightGCN the script also times one full-graph propagation (``jaxrec.models.propagate``,
+forward, and forward plus backward): its loss propagates the whole graph once per step, so one
+epoch runs ``steps_per_epoch`` propagations.
 
 These 2-core machines change speed over time and are shared: the CPU time other processes used
 during each dataset's block is printed, and every time is given twice, as wall time and as this
@@ -42,20 +43,23 @@ process's CPU time (all threads). CPU time moves less when other processes take 
 it charges multi-threaded work for every thread, so its ratios favour single-threaded models.
 Compare ratios, not seconds across runs.
 
-With ``--json FILE`` the numbers are also written as one tidy report
-(``jaxrec.report.build_report``; rows with ``metric`` ``epoch_s`` / ``fit_s`` (wall),
-``epoch_cpu_s`` / ``fit_cpu_s``, ``compile_s``, ``step_ms``, ``ratio_vs_bpr-mf_epoch``,
-``cpu_ratio_vs_bpr-mf_epoch``, ``training_s_est``, LightGCN's ``propagate_fwd_ms`` /
-``propagate_fwd_bwd_ms`` / ``propagations_per_epoch``, BPR-MF's ``epoch_s_before`` /
-``epoch_s_after`` and ``other_cpu_fraction``; grid keys ``dataset``, ``synthetic``,
-``steps_per_epoch``, ``steps_timed``, ``extrapolated``, ``repeats``).
+With ``--out DIR`` the numbers are also written as one tidy report
+(``jaxrec.report.write_report``: ``DIR/report.json`` and ``DIR/report.md``; rows with
+``metric`` ``epoch_s`` / ``fit_s`` (wall), ``epoch_cpu_s`` / ``fit_cpu_s``, ``compile_s``,
+``step_ms``, ``ratio_vs_bpr-mf_epoch``, ``cpu_ratio_vs_bpr-mf_epoch``, ``training_s_est``,
+LightGCN's ``propagate_fwd_ms`` / ``propagate_fwd_bwd_ms`` / ``propagations_per_epoch``,
+BPR-MF's ``epoch_s_before`` / ``epoch_s_after`` and ``other_cpu_fraction``; grid keys
+``dataset``, ``synthetic``, ``steps_per_epoch``, ``steps_timed``, ``extrapolated``,
+``repeats``).
+
+``--dataset ml-100k --repeats 1 --max-steps 4 --budget-s 5`` is a quick smoke run (about a
+minute on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import statistics
@@ -73,18 +77,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _baselines  # noqa: E402
 from bpr_epoch import OtherLoad  # noqa: E402
 
-from jaxrec import data, report, training  # noqa: E402
-from jaxrec.models import lightgcn_propagate  # noqa: E402
+from jaxrec import audit, data, models, report, training  # noqa: E402
 from jaxrec.training import Victim  # noqa: E402
 # pylint: enable=wrong-import-position
 
 BASELINE = "bpr-mf"
-# The constructors with their defaults (the same recipes as ``training.make_victim``).
+# Every model of the registry with its default recipe (``jaxrec.audit.make_victim(name)``).
 VICTIMS: dict[str, Callable[[], Victim]] = {
-    "bpr-mf": training.bpr_mf_victim, "lightgcn": training.lightgcn_victim,
-    "neumf": training.neumf_victim, "ease": training.ease_victim,
-    "itemknn": training.itemknn_victim,
-}
+    name: functools.partial(audit.make_victim, name) for name in audit.MODELS}
 # (num_users, num_items, interactions) of the real files, for the synthetic stand-ins.
 SHAPES = {"ml-100k": (943, 1682, 100_000), "ml-1m": (6040, 3706, 1_000_209)}
 PROBE_STEPS = 8
@@ -149,13 +149,7 @@ def _compile(fn, *args) -> tuple[Any, float]:
 
 def _epoch_program(victim: Victim, num_steps: int):
   """``(state, index) -> (state, losses)``: ``num_steps`` steps of ``victim``'s training."""
-
-  def run(state, index):
-    objective = functools.partial(victim.objective, index=index)
-    return training.epoch(state, index, objective=objective, tx=victim.tx,
-                          batch_size=victim.batch_size, num_steps=num_steps)
-
-  return run
+  return functools.partial(training.epoch, victim, num_steps=num_steps)
 
 
 def _timed(call: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -192,7 +186,7 @@ def time_epoch(victim: Victim, index: data.PositiveIndex, *, repeats: int, budge
                max_steps: int | None, seed: int = 0) -> dict[str, Any]:
   """Median epoch seconds of a trainable victim (extrapolated when slow, see the module doc)."""
   full = training.steps_per_epoch(index.capacity, victim.batch_size)
-  state = jax.block_until_ready(victim.init(index, jax.random.key(seed)))
+  state = jax.block_until_ready(training.init_state(victim, index, jax.random.key(seed)))
   steps = full
   probe = min(PROBE_STEPS, full)
   if probe < full:
@@ -222,10 +216,10 @@ def time_fit(victim: Victim, index: data.PositiveIndex, *, repeats: int, budget_
   (at least one; ``repeats`` in the result says how many).
   """
   key = jax.random.key(seed)
-  compiled, compile_s = _compile(victim.init, index, key)
-  _, warm_s, _ = _timed(lambda: compiled(index, key))
+  compiled, compile_s = _compile(victim.model.init, key, index)
+  _, warm_s, _ = _timed(lambda: compiled(key, index))
   repeats = max(1, min(repeats, math.floor(budget_s / max(warm_s, 1e-9))))
-  runs = [_timed(lambda: compiled(index, key))[1:] for _ in range(repeats)]
+  runs = [_timed(lambda: compiled(key, index))[1:] for _ in range(repeats)]
   return _summary("fit", [w for w, _ in runs], [c for _, c in runs], compile_s=compile_s,
                   extrapolated=False)
 
@@ -233,11 +227,13 @@ def time_fit(victim: Victim, index: data.PositiveIndex, *, repeats: int, budget_
 def time_propagation(victim: Victim, index: data.PositiveIndex, *,
                      repeats: int) -> dict[str, float]:
   """Median ms of one LightGCN full-graph propagation: forward, and forward plus backward."""
-  num_layers = getattr(victim.objective, "keywords", {}).get("num_layers", 3)
-  params = victim.init(index, jax.random.key(0)).params
+  model = victim.model
+  num_layers = model.num_layers
+  params = model.init(jax.random.key(0), index)
 
   def fwd(params, index):
-    return lightgcn_propagate(params, data.graph_from_index(index), num_layers)
+    return models.propagate(params, data.graph_from_index(index), num_layers,
+                            chunk_size=model.chunk_size)
 
   def fwd_bwd(params, index):  # the VJP of a random-ish cotangent, as the objective's gradient
     return jax.grad(lambda p: sum(jnp.sum(jnp.sin(x)) for x in fwd(p, index)))(params)
@@ -357,7 +353,7 @@ def run_dataset(name: str, args) -> list[dict]:
     print(f"  lightgcn: one full-graph propagation ({prop['num_layers']} layers over "
           f"{int(index.num_valid)} edges): {prop['fwd_ms']:.1f} ms forward, "
           f"{prop['fwd_bwd_ms']:.1f} ms forward+backward (timed separately).\n"
-          f"    The objective propagates the whole graph once per step: {r['steps_per_epoch']} "
+          f"    The loss propagates the whole graph once per step: {r['steps_per_epoch']} "
           f"propagations per epoch, {_fmt_s(total)} against the {_fmt_s(r['time_s'])} epoch "
           f"({total / r['time_s']:.0%}, two separate noisy timings);\n    the rest of a step "
           f"(sampling, gathers, the optimiser) does what a BPR-MF step does ({base['step_ms']:.2f}"
@@ -383,7 +379,8 @@ def main(argv=None) -> int:
                  help="time at most this many steps of an epoch and extrapolate (not BPR-MF)")
   p.add_argument("--synthetic", action="store_true",
                  help="random interactions of the datasets' shapes instead of the real files")
-  p.add_argument("--json", default=None, metavar="FILE", help="write the report to FILE")
+  p.add_argument("--out", default=None, metavar="DIR",
+                 help="write the tidy report DIR/report.json (and report.md)")
   args = p.parse_args(argv)
   if args.repeats < 1:
     p.error("--repeats must be at least 1")
@@ -392,22 +389,19 @@ def main(argv=None) -> int:
   datasets = ["ml-100k", "ml-1m"] if args.dataset == "both" else [args.dataset]
   print(f"jax {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}), "
         f"{os.cpu_count()} CPUs; medians of {args.repeats} (BPR-MF: 2 x {args.repeats}); "
-        f"victims with their constructors' defaults")
+        f"victims with their default recipes (audit.make_victim)")
   rows = []
   for name in datasets:
     t0 = time.perf_counter()
     rows += run_dataset(name, args)
     print(f"  ({name} took {time.perf_counter() - t0:.0f} s in all)")
-  if args.json:
+  if args.out:
     rep = report.build_report(
         dataset={"name": ",".join(datasets)},
         config={"benchmark": "model_epoch", "models": args.models, "repeats": args.repeats,
                 "budget_s": args.budget_s, "max_steps": args.max_steps,
                 "synthetic": args.synthetic}, rows=rows)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rep, indent=1) + "\n", encoding="utf-8")
-    print("wrote", path)
+    print("wrote", report.write_report(args.out, rep)[0])
   return 0
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-  python benchmarks/poison_grid.py [--epochs 200] [--out DIR]
+  python benchmarks/poison_grid.py [--epochs 200] [--max-lanes N] [--quick] [--out DIR]
 
 Grid (the issue's): 3 attacks (random, average, bandwagon) x 2 budgets (1% and 5% of the real
 users) x 5 unpopular targets x 2 seeds = 60 cells on MovieLens-100K (``../shared/data``, latest
@@ -11,11 +11,17 @@ Adagrad 0.05, batch 4096, L2 0.01; ``--epochs`` retraining epochs per cell). Eac
 the fake profiles, injects them, retrains from scratch and computes target exposure and the
 real users' metrics at k = 10.
 
-Both modes call the same jaxrec function, :func:`jaxrec.attacks.run_poisoning`, once per attack:
-``vectorize=True`` runs the 20 cells of an attack as one ``jit(vmap(cell))`` program,
+Both modes call the same jaxrec function, :func:`jaxrec.attacks.poisoning.run_poisoning`, once
+per attack; it runs the cells on the experiment executor (:func:`jaxrec.experiment.execute`):
+``vectorize=True`` runs the 20 cells of an attack as ``jit(vmap(cell))`` programs of
+``--max-lanes`` cells each (default: the library's, :func:`jaxrec.experiment.default_lanes`, 2 on
+CPU and all cells on an accelerator; ``--max-lanes 20`` gives one program per attack),
 ``vectorize=False`` runs the same jitted cell 20 times in a Python loop. Compile time is
-reported separately (``timings``); the ratio compares the execution times. Both modes must give
-the same numbers (checked here).
+reported separately (the executor's ``timings``); the ratio compares the execution times. Both
+modes must give the same numbers (checked here).
+
+``--quick`` (a smoke test, about a minute on 2 cores) runs one attack (random), one seed and
+2 epochs: 10 cells per mode.
 """
 
 from __future__ import annotations
@@ -29,19 +35,28 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxrec import attacks, data, metrics, report, training
+from jaxrec import audit, data, experiment, metrics, report
+from jaxrec.attacks import poisoning
 
-ATTACKS = {"random": attacks.random_attack, "average": attacks.average_attack,
-           "bandwagon": functools.partial(attacks.bandwagon_attack, num_selected=1)}
+ATTACKS = {"random": poisoning.random_attack, "average": poisoning.average_attack,
+           "bandwagon": functools.partial(poisoning.bandwagon_attack, num_selected=1)}
 
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--epochs", type=int, default=200)
   p.add_argument("--max-lanes", type=int, default=None,
-                 help="cells per vmapped program (default: all 20 cells of an attack)")
+                 help="cells per vmapped program (default: the library's by backend, "
+                      "jaxrec.experiment.default_lanes(): 2 on CPU, all cells on accelerators)")
+  p.add_argument("--quick", action="store_true",
+                 help="smoke test: one attack (random), one seed, 2 epochs")
   p.add_argument("--out", default=None, help="write DIR/report.json")
   args = p.parse_args(argv)
+  if args.max_lanes is not None and args.max_lanes < 1:
+    p.error("--max-lanes must be at least 1")
+  attack_names, seeds = list(ATTACKS), [0, 1]
+  if args.quick:
+    attack_names, seeds, args.epochs = ["random"], [0], 2
   root = Path(os.environ.get("JAXREC_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
   path = root / "movielens-100k" / "u.data"
@@ -51,29 +66,37 @@ def main(argv=None) -> int:
   ds = data.load_movielens_100k(path)
   train, test = data.leave_one_out(ds.interactions)
   tr, te = data.index_interactions(train), data.index_interactions(test)
-  budgets = [attacks.num_fake_users(b, train.num_users) for b in (0.01, 0.05)]
-  targets = attacks.select_targets(np.asarray(tr.item_degrees()), 5, "unpopular", seed=0)
-  filler = attacks.default_filler_size(train)
-  victim = training.bpr_mf_victim(dim=64, num_epochs=args.epochs, batch_size=4096, reg=0.01)
-  common = dict(knowledge=attacks.attacker_knowledge(train), clean=tr, victim=victim,
+  budgets = [poisoning.num_fake_users(b, train.num_users) for b in (0.01, 0.05)]
+  targets = poisoning.select_targets(np.asarray(tr.item_degrees()), 5, "unpopular", seed=0)
+  filler = poisoning.default_filler_size(train)
+  # the audit's BPR-MF: 64 factors, Adagrad 0.05, batch 4096, L2 0.01
+  victim = audit.make_victim("bpr-mf", epochs=args.epochs)
+  common = dict(knowledge=poisoning.attacker_knowledge(train), clean=tr, victim=victim,
                 evaluator=metrics.make_evaluator(tr, te, ks=(10,)),
                 target_evaluator=metrics.make_target_evaluator(tr, ks=(10,)),
-                target_sets=targets[:, None], budgets=budgets, seeds=[0, 1])
+                target_sets=targets[:, None], budgets=budgets, seeds=seeds)
+  per_attack = len(targets) * len(budgets) * len(seeds)
+  lanes = args.max_lanes or experiment.default_lanes() or per_attack
+  lanes = min(lanes, per_attack)
   print(f"jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; ML-100K, "
-        f"{args.epochs} epochs per retraining, budgets {budgets} fake users, filler {filler}")
+        f"{args.epochs} epochs per retraining, budgets {budgets} fake users, filler {filler}; "
+        f"{per_attack} cells per attack, {lanes} lanes per vmapped program"
+        f"{'' if args.max_lanes else ' (library default)'}")
   totals = {True: {"compile_s": 0.0, "run_s": 0.0}, False: {"compile_s": 0.0, "run_s": 0.0}}
   rows, cells = [], 0
-  for name, fn in ATTACKS.items():
+  for name in attack_names:
+    fn = ATTACKS[name]
     recipe = functools.partial(fn, capacity=max(budgets), filler_size=filler)
     results = {}
     for vectorize in (True, False):
       t = {}
-      results[vectorize] = attacks.run_poisoning(recipe, vectorize=vectorize, timings=t,
-                                                 max_lanes=args.max_lanes, **common)
-      for key in t:
+      results[vectorize] = poisoning.run_poisoning(recipe, vectorize=vectorize, timings=t,
+                                                   max_lanes=args.max_lanes, **common)
+      for key in ("compile_s", "run_s"):
         totals[vectorize][key] += t[key]
       print(f"  {name:10s} {'vmap' if vectorize else 'loop'}: {len(results[vectorize])} cells, "
-            f"compile {t['compile_s']:.1f} s, run {t['run_s']:.1f} s")
+            f"{t['programs']} compiled program(s), compile {t['compile_s']:.1f} s, "
+            f"run {t['run_s']:.1f} s")
     cells += len(results[True])
     for a, b in zip(results[True], results[False]):
       np.testing.assert_allclose(a.exposure[0]["target_rank"][None],
@@ -85,19 +108,20 @@ def main(argv=None) -> int:
         f"loop / vmapped = {ratio:.2f}x (goal >= 4x on CPU); compile {vm['compile_s']:.1f} s "
         f"vmapped vs {lp['compile_s']:.1f} s loop")
   for mode, t in (("vmap", vm), ("loop", lp)):
-    rows += [report.make_row(model="bpr-mf", metric="run_s", value=t["run_s"], mode=mode),
-             report.make_row(model="bpr-mf", metric="compile_s", value=t["compile_s"],
-                             mode=mode),
+    grid = dict(mode=mode, lanes=lanes if mode == "vmap" else 1)
+    rows += [report.make_row(model="bpr-mf", metric="run_s", value=t["run_s"], **grid),
+             report.make_row(model="bpr-mf", metric="compile_s", value=t["compile_s"], **grid),
              report.make_row(model="bpr-mf", metric="seconds_per_cell",
-                             value=t["run_s"] / cells, mode=mode)]
-  rows.append(report.make_row(model="bpr-mf", metric="loop_over_vmap_ratio", value=ratio))
+                             value=t["run_s"] / cells, **grid)]
+  rows.append(report.make_row(model="bpr-mf", metric="loop_over_vmap_ratio", value=ratio,
+                              lanes=lanes))
   if args.out:
     rep = report.build_report(
         dataset={"name": "ml-100k"},
         config={"benchmark": "poison_grid", "epochs": args.epochs, "cells": cells,
-                "max_lanes": args.max_lanes, "backend": jax.default_backend(),
-                "attacks": list(ATTACKS), "budgets": budgets, "targets": targets.tolist(),
-                "seeds": [0, 1]}, rows=rows)
+                "max_lanes": args.max_lanes, "lanes": lanes, "quick": args.quick,
+                "backend": jax.default_backend(), "attacks": attack_names,
+                "budgets": budgets, "targets": targets.tolist(), "seeds": seeds}, rows=rows)
     print("wrote", report.write_report(args.out, rep)[0])
   return 0
 

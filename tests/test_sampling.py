@@ -106,3 +106,41 @@ def test_graph_from_index_and_user_rows():
   valid = np.arange(idx.capacity) < int(idx.num_valid)
   expected[valid & (np.asarray(idx.users) == 2)] = [0.0, 3.0]  # items 0 and 3 of user 2
   np.testing.assert_array_equal(grad, expected)
+
+
+
+def test_make_graph_defaults_and_static_checks():
+  g = data.make_graph(np.array([0, 2, 1]), np.array([1, 0, 3]), num_users=3, num_items=4)
+  assert g.users.dtype == jnp.int32 and g.items.dtype == jnp.int32
+  assert g.weights.dtype == jnp.float32 and (g.num_users, g.num_items) == (3, 4)
+  np.testing.assert_array_equal(g.weights, [1.0, 1.0, 1.0])  # default: one unit edge each
+  ints = data.make_graph([0, 1], [0, 1], [1, 2], num_users=2, num_items=2)
+  assert ints.weights.dtype == jnp.float32
+  np.testing.assert_array_equal(ints.weights, [1.0, 2.0])
+  # a padding edge (sentinel ids, weight 0) is valid
+  pad = data.make_graph([0, 2], [0, 2], [1.0, 0.0], num_users=2, num_items=2)
+  np.testing.assert_array_equal(pad.users, [0, 2])
+  # the sentinel with a non-zero (default) weight is not
+  with pytest.raises(ValueError, match="padding id"):
+    data.make_graph([0, 3], [1, 0], num_users=3, num_items=4)
+  with pytest.raises(ValueError, match="num_users"):
+    data.make_graph([0, 1], [0, 1], num_users=0, num_items=2)
+  with pytest.raises(ValueError, match="aligned"):
+    data.make_graph([0, 1], [0], num_users=2, num_items=2)
+  with pytest.raises(ValueError, match="aligned"):  # static: also under plain jit
+    jax.jit(lambda w: data.make_graph(jnp.array([0, 1]), jnp.array([0]), w, num_users=2,
+                                      num_items=2).weights)(jnp.ones(2))
+  with pytest.raises(ValueError, match="aligned"):
+    data.check_graph(data.Graph(users=jnp.zeros((1, 1), jnp.int32),
+                                items=jnp.zeros((1, 1), jnp.int32), weights=jnp.ones((1, 1)),
+                                num_users=1, num_items=1))
+  hand = data.Graph(users=jnp.array([0]), items=jnp.array([0]), weights=jnp.array([1]),
+                    num_users=1, num_items=1)
+  with pytest.raises(ValueError, match="graph weights must be floating"):
+    data.check_graph(hand)
+  with pytest.raises(ValueError, match="graph weights must be floating"):
+    jax.jit(lambda g: data.check_graph(g).weights)(hand)
+  with pytest.raises(ValueError, match="pass a PositiveIndex or a Graph"):
+    data.as_graph(jnp.ones((2, 2)))
+  with pytest.raises(ValueError, match="expected a jaxrec.data.Graph"):
+    data.check_graph(jnp.ones((2, 2)))

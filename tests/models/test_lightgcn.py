@@ -1,5 +1,7 @@
 """LightGCN: propagation against a dense NumPy reference, gradients, training."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,7 +221,47 @@ BAD_GRAPHS = {
                             weights=np.array([1.0, -0.5]), match="graph weights"),
     "weighted padding": dict(users=np.array([0, NU]), items=np.array([0, NI]),
                              weights=np.array([1.0, 1.0]), match="padding id"),
+    "negative user": dict(users=np.array([-1, 1]), items=np.array([0, 1]), weights=np.ones(2),
+                          match="graph users must lie"),
+    "item out of range": dict(users=np.array([0, 1]), items=np.array([0, NI + 1]),
+                              weights=np.ones(2), match="graph items must lie"),
+    "infinite weight": dict(users=np.array([0, 1]), items=np.array([0, 1]),
+                            weights=np.array([np.inf, 1.0]), match="graph weights must be finite"),
+    "weighted padding user": dict(users=np.array([0, NU]), items=np.array([0, 2]),
+                                  weights=np.array([1.0, 0.5]), match="padding id"),
+    "weighted padding item": dict(users=np.array([0, 1]), items=np.array([0, NI]),
+                                  weights=np.array([1.0, 0.5]), match="padding id"),
 }
+
+
+@functools.cache
+def _graph_entries():
+  """Every way a graph enters a model, as functions of the graph (built once, so that the cases
+  below share their compilations): LightGCN's scores, loss and scoring view; the item-item models'
+  init and scores (fitted on the valid graph); most-popular's init."""
+  model = models.lightgcn(dim=3, num_layers=2)
+  params = _params()
+  batch = data.BPRBatch(jnp.array([0, 1]), jnp.array([0, 1]), jnp.array([2, 3]))
+  entries = {
+      "lightgcn score_all": lambda g: model.score_all(params, g, jnp.arange(NU)),
+      "lightgcn score": lambda g: model.score(params, g, jnp.array([0, 1]), jnp.array([1, 2])),
+      "lightgcn loss": lambda g: model.loss(params, batch, g),
+      "lightgcn scoring": lambda g: model.scoring(params, g)[1].user_emb,
+      "most-pop init": lambda g: models.popularity().init(None, g).counts,
+  }
+  for m in (models.ease(reg=1.0), models.itemknn(num_neighbors=2)):
+    fitted = m.init(None, _graph())
+    entries[f"{m.name} init"] = lambda g, m=m: jax.tree.leaves(m.init(None, g))[0]
+    entries[f"{m.name} score_all"] = lambda g, m=m, p=fitted: m.score_all(p, g, jnp.arange(NU))
+    entries[f"{m.name} score"] = lambda g, m=m, p=fitted: m.score(p, g, jnp.array([0]),
+                                                                 jnp.array([1]))
+  return {where: (entry, jaxrec.checked(jax.jit(entry))) for where, entry in entries.items()}
+
+
+@functools.cache
+def _checked_make_graph():
+  return jaxrec.checked(jax.jit(lambda u, i, w: data.make_graph(
+      u, i, w, num_users=NU, num_items=NI).weights))
 
 
 @pytest.mark.parametrize("case", list(BAD_GRAPHS))
@@ -230,17 +272,30 @@ def test_hand_built_graphs_are_checked_where_they_enter_a_model(case):
                      items=jnp.asarray(spec["items"], jnp.int32),
                      weights=jnp.asarray(spec["weights"], jnp.float32), num_users=NU,
                      num_items=NI)
-  model = models.lightgcn(dim=3, num_layers=2)
-  params = _params()
   with pytest.raises(ValueError, match=match):
     data.make_graph(spec["users"], spec["items"], spec["weights"], num_users=NU, num_items=NI)
-  with pytest.raises(ValueError, match=match):  # eager, where the graph enters the model
-    model.score_all(params, graph, jnp.arange(NU))
-  with pytest.raises(ValueError, match=match):  # under jit: a checkify check
-    jaxrec.checked(jax.jit(lambda g: model.score_all(params, g, jnp.arange(NU))))(graph)
-  for m in (models.ease(reg=1.0), models.itemknn(num_neighbors=2)):
-    with pytest.raises(ValueError, match=match):
-      m.init(None, graph)
+  with pytest.raises(ValueError, match=match):  # make_graph traced: checked under jit too
+    _checked_make_graph()(graph.users, graph.items, graph.weights)
+  for where, (entry, checked_entry) in _graph_entries().items():
+    with pytest.raises(ValueError, match=match):  # eager, where the graph enters the model
+      entry(graph)
+      pytest.fail(f"{where} accepted the graph eagerly")
+    with pytest.raises(ValueError, match=match):  # under jit: a checkify check
+      checked_entry(graph)
+      pytest.fail(f"{where} accepted the graph under checked jit")
+
+
+def test_valid_graphs_pass_every_entry_point():
+  """The entry points of the test above accept a valid graph (with a padding edge), eagerly and
+  under checked jit, with the same result."""
+  good = _graph()
+  for where, (entry, checked_entry) in _graph_entries().items():
+    eager = entry(good)
+    assert np.all(np.isfinite(np.asarray(eager))), where
+    np.testing.assert_allclose(checked_entry(good), eager, rtol=1e-5, atol=1e-6, err_msg=where)
+  np.testing.assert_array_equal(_checked_make_graph()(jnp.asarray(USERS), jnp.asarray(ITEMS),
+                                                      jnp.asarray(WEIGHTS, jnp.float32)),
+                                WEIGHTS.astype(np.float32))
 
 
 def test_padding_edges_contribute_nothing():

@@ -300,10 +300,11 @@ def test_bad_arguments_raise():
       models.neumf(**kwargs)
     with pytest.raises(ValueError):
       _neumf_victim(**kwargs)
-  with pytest.raises(ValueError, match="num_users"):
-    models.neumf().init(key, data.Graph(users=jnp.zeros(0, jnp.int32),
-                                        items=jnp.zeros(0, jnp.int32), weights=jnp.zeros(0),
-                                        num_users=0, num_items=4))
+  for (num_users, num_items), name in (((0, 4), "num_users"), ((3, -1), "num_items")):
+    with pytest.raises(ValueError, match=name):
+      models.neumf().init(key, data.Graph(users=jnp.zeros(0, jnp.int32),
+                                          items=jnp.zeros(0, jnp.int32), weights=jnp.zeros(0),
+                                          num_users=num_users, num_items=num_items))
   with pytest.raises(ValueError, match="mlp_dims"):
     models.neumf(mlp_dims=(7, 4))
   for kwargs in ({"batch_size": 0}, {"num_epochs": -1}, {"reg": -0.1},

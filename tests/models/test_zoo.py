@@ -3,10 +3,12 @@ audit."""
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxrec
 from jaxrec import audit, data, models
 
 # Two taste groups: users 0-11 like items 0-7, users 12-23 like items 8-15; items 16-19 are
@@ -110,3 +112,168 @@ def test_closed_form_settings_reject_non_finite_and_negative_scalars():
   a = models.ease(reg=np.float32(10.0)).init(None, graph).weights
   b = models.ease(reg=10.0).init(None, graph).weights
   np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad inputs, the same for every model of jaxrec.models: ids out of range (eager ValueError naming
+# the argument, NaN rows under jit, ValueError under jaxrec.checked), a catalogue that differs
+# from the data's (static: ValueError eagerly and under jit), reg / shrink given as NumPy or JAX
+# scalars that are negative, NaN or infinite.
+
+CU, CI = 6, 5  # users and items of the contract's data
+_C_USERS = np.array([0, 0, 1, 2, 3, 4, 5, 5])
+_C_ITEMS = np.array([0, 1, 1, 2, 3, 4, 0, 3])
+
+# name -> (factory of a small model, whether its data are a dense matrix instead of an index)
+CONTRACT_MODELS = {
+    "bpr-mf": (lambda: models.mf(dim=3), False),
+    "lightgcn": (lambda: models.lightgcn(dim=3, num_layers=2), False),
+    "neumf": (lambda: models.neumf(gmf_dim=2, mlp_dims=(4, 3)), False),
+    "ease": (lambda: models.ease(reg=1.0), False),
+    "itemknn": (lambda: models.itemknn(num_neighbors=2), False),
+    "most-pop": (lambda: models.popularity(), False),
+    "lfm": (lambda: models.lfm(dim=2), True),
+    "als": (lambda: models.als(dim=2, num_sweeps=3), True),
+}
+
+
+def _contract_data(dense, num_items=CI):
+  index = data.build_index(_C_USERS, _C_ITEMS, num_users=CU, num_items=num_items)
+  return jnp.asarray(data.dense_matrix(index)) if dense else index
+
+
+def _contract(name):
+  """``(model, params, data)``: the model initialised (fitted) on the contract's data."""
+  factory, dense = CONTRACT_MODELS[name]
+  model, d = factory(), _contract_data(dense)
+  return model, model.init(jax.random.key(0), d), d
+
+
+def test_the_contract_covers_every_model():
+  exported = {getattr(models, n) for n in ("MF", "LightGCN", "NeuMF", "EASE", "ItemKNN",
+                                           "Popularity", "LFM", "ALS")}
+  built = {type(factory()) for factory, _ in CONTRACT_MODELS.values()}
+  assert built == exported
+  assert {factory().name for factory, _ in CONTRACT_MODELS.values()} == set(CONTRACT_MODELS)
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_MODELS))
+def test_ids_out_of_range_raise_eagerly_naming_the_argument(name):
+  model, params, d = _contract(name)
+  for bad in ([CU], [-1], [0, CU + 7]):
+    with pytest.raises(ValueError, match=rf"users must lie in \[0, {CU}\)"):
+      model.score_all(params, d, jnp.array(bad))
+    with pytest.raises(ValueError, match=rf"users must lie in \[0, {CU}\)"):
+      model.score(params, d, jnp.array(bad), jnp.zeros(len(bad), jnp.int32))
+  for bad in ([CI], [-1], [0, CI + 3]):
+    with pytest.raises(ValueError, match=rf"items must lie in \[0, {CI}\)"):
+      model.score(params, d, jnp.zeros(len(bad), jnp.int32), jnp.array(bad))
+  # NumPy ids are checked alike
+  with pytest.raises(ValueError, match="users must lie"):
+    model.score_all(params, d, np.array([CU]))
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_MODELS))
+def test_ids_out_of_range_under_jit_give_nan_rows_never_a_clamped_row(name):
+  model, params, d = _contract(name)
+  full = np.asarray(model.score_all(params, d, jnp.arange(CU)))
+  assert np.all(np.isfinite(full))  # a NaN below can only come from the bad id
+  score_all = jax.jit(lambda p, d, u: model.score_all(p, d, u))
+  out = np.asarray(score_all(params, d, jnp.array([CU, -1, 2, CU + 100, 0])))
+  assert out.shape == (5, CI)
+  assert np.isnan(out[[0, 1, 3]]).all()  # every entry of the bad rows, not a clamped user
+  np.testing.assert_allclose(out[[2, 4]], full[[2, 0]], rtol=1e-5, atol=1e-6)
+  score = jax.jit(lambda p, d, u, i: model.score(p, d, u, i))
+  users = jnp.array([0, CU, 1, -1, 3, 2])
+  items = jnp.array([CI, 0, 1, 0, -2, 4])
+  pairs = np.asarray(score(params, d, users, items))
+  assert np.isnan(pairs[[0, 1, 3, 4]]).all()
+  np.testing.assert_allclose(pairs[[2, 5]], full[[1, 2], [1, 4]], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_MODELS))
+def test_ids_out_of_range_under_checked_jit_raise(name):
+  model, params, d = _contract(name)
+  score_all = jaxrec.checked(jax.jit(lambda p, d, u: model.score_all(p, d, u)))
+  score = jaxrec.checked(jax.jit(lambda p, d, u, i: model.score(p, d, u, i)))
+  with pytest.raises(ValueError, match=rf"users must lie in \[0, {CU}\), got ids from -1"):
+    score_all(params, d, jnp.array([0, -1]))
+  with pytest.raises(ValueError, match=rf"users must lie in \[0, {CU}\)"):
+    score_all(params, d, jnp.array([CU]))
+  with pytest.raises(ValueError, match=rf"users must lie in \[0, {CU}\)"):
+    score(params, d, jnp.array([CU]), jnp.array([0]))
+  with pytest.raises(ValueError, match=rf"items must lie in \[0, {CI}\)"):
+    score(params, d, jnp.array([0, 1]), jnp.array([1, CI]))
+  # valid ids pass the checks and give the eager scores
+  np.testing.assert_allclose(score_all(params, d, jnp.array([1, 0])),
+                             model.score_all(params, d, jnp.array([1, 0])), rtol=1e-5,
+                             atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CONTRACT_MODELS))
+def test_a_catalogue_that_differs_from_the_data_raises_eagerly_and_under_jit(name):
+  model, params, d = _contract(name)
+  other = _contract_data(CONTRACT_MODELS[name][1], num_items=CI + 1)
+  # LightGCN propagates over the data first: its message names the embeddings and the graph
+  match = (rf"embeddings cover \({CU}, {CI}\) users/items but the graph \({CU}, {CI + 1}\)"
+           if name == "lightgcn" else rf"catalogue covers {CI} items, but the data has {CI + 1}")
+  users, items = jnp.array([0, 1]), jnp.array([0, 1])
+  with pytest.raises(ValueError, match=match):
+    model.score_all(params, other, users)
+  with pytest.raises(ValueError, match=match):
+    model.score(params, other, users, items)
+  with pytest.raises(ValueError, match=match):  # static: raised while tracing
+    jax.jit(lambda p, d, u: model.score_all(p, d, u))(params, other, users)
+  with pytest.raises(ValueError, match=match):
+    jax.jit(lambda p, d, u, i: model.score(p, d, u, i))(params, other, users, items)
+
+
+# (factory, argument, lower bound is open) for every real-valued setting named reg or shrink
+SCALAR_SETTINGS = {
+    "mf reg": (models.mf, "reg", False),
+    "lightgcn reg": (models.lightgcn, "reg", False),
+    "neumf reg": (models.neumf, "reg", False),
+    "ease reg": (models.ease, "reg", True),
+    "itemknn shrink": (models.itemknn, "shrink", False),
+    "lfm reg": (models.lfm, "reg", False),
+    "als reg": (models.als, "reg", True),
+}
+BAD_SCALARS = [np.float32(-1.0), jnp.float32(-0.5), np.float64(np.nan), jnp.float32(np.nan),
+               np.float32(np.inf), jnp.float32(-np.inf), np.array(-2.0), jnp.asarray(np.nan)]
+
+
+@pytest.mark.parametrize("setting", list(SCALAR_SETTINGS))
+def test_factories_reject_bad_numpy_and_jax_scalars(setting):
+  factory, arg, open_low = SCALAR_SETTINGS[setting]
+  bads = BAD_SCALARS + ([np.float32(0.0), jnp.float32(0.0)] if open_low else [])
+  for bad in bads:
+    with pytest.raises(ValueError, match=arg):
+      factory(**{arg: bad})
+    with pytest.raises(ValueError, match=arg):  # a concrete value inside jit is checked alike
+      jax.jit(lambda x: x + getattr(factory(**{arg: bad}), arg))(jnp.float32(1.0))
+  good = factory(**{arg: np.float32(2.0)})
+  assert float(getattr(good, arg)) == 2.0
+  assert float(getattr(factory(**{arg: jnp.float32(2.0)}), arg)) == 2.0
+
+
+TRACEABLE = ["mf reg", "lightgcn reg", "neumf reg", "ease reg", "itemknn shrink", "lfm reg"]
+
+
+@pytest.mark.parametrize("setting", TRACEABLE)
+def test_traced_bad_scalars_raise_under_checked_jit(setting):
+  factory, arg, open_low = SCALAR_SETTINGS[setting]
+  build = jaxrec.checked(jax.jit(lambda x: getattr(factory(**{arg: x}), arg) * 1.0))
+  for bad in (-1.0, np.nan, np.inf) + ((0.0,) if open_low else ()):
+    with pytest.raises(ValueError, match=rf"{arg} must be finite and >"):
+      build(jnp.float32(bad))
+  assert float(build(jnp.float32(2.0))) == 2.0
+  # under plain jit the traced setting is a leaf of one compiled program (a grid over it
+  # compiles once) and its check is dropped (docs/validation.md)
+  assert np.isnan(float(jax.jit(lambda x: getattr(factory(**{arg: x}), arg))(jnp.float32(np.nan))))
+
+
+def test_als_settings_are_static():
+  """ALS's reg is a static Python float (its fixed point compiles per value): a traced one is a
+  tracing error, never silently accepted."""
+  with pytest.raises(jax.errors.ConcretizationTypeError):
+    jax.jit(lambda r: models.als(reg=r).reg)(jnp.float32(1.0))
