@@ -43,7 +43,7 @@ def main(argv=None) -> int:
   config = audit.AuditConfig(
       dim=64, epochs=args.epochs, lr=0.05, optimizer="adagrad", reg=0.0, batch_size=4096,
       seed=args.seed, ks=(10, 50, 100), attacks=(), defense="apr", apr_eps=(0.01, 0.1, 1.0),
-      apr_lambda=(0.01, 0.1, 1.0), robustness_eps=(0.1, 0.5, 1.0), pgd_steps=10)
+      apr_lambda=(0.01, 0.1, 1.0), robustness_eps=(0.1, 0.5, 1.0), pgd_num_steps=10)
   report = audit.run_audit(dataset, config, args.out, progress=False, echo=_quiet)
   rows = [r for r in report["rows"] if "eps" in r]
 

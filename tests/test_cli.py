@@ -256,7 +256,7 @@ def test_attack_options_are_validated_before_training(tmp_path, capsys):
 def test_apr_section(tmp_path):
   out = tmp_path / "out"
   assert main(["audit", *FAST, "--epochs", "4", "--k", "10", "--defense", "apr", "--apr-eps",
-               "0.1", "1.0", "--apr-lambda", "1.0", "--robustness-eps", "0.5", "--pgd-steps",
+               "0.1", "1.0", "--apr-lambda", "1.0", "--robustness-eps", "0.5", "--pgd-num-steps",
                "3", "--out", str(out)]) == 0
   r = report.load_report(out)
   assert (out / "apr.png").stat().st_size > 10_000

@@ -72,7 +72,7 @@ class AuditConfig:
     apr_lambda: APR adversarial weights.
     apr_pretrain_epochs: BPR epochs before the adversarial phase.
     robustness_eps: budgets of the test-time FGSM and PGD attacks on the factors (per-row L2).
-    pgd_steps: PGD iterations of the robustness attacks.
+    pgd_num_steps: PGD iterations of the robustness attacks.
   """
 
   model: str = "bpr-mf"
@@ -100,7 +100,7 @@ class AuditConfig:
   apr_lambda: tuple[float, ...] = (0.01, 0.1, 1.0)
   apr_pretrain_epochs: int | None = None
   robustness_eps: tuple[float, ...] = (0.1, 0.5, 1.0)
-  pgd_steps: int = 10
+  pgd_num_steps: int = 10
 
   def __post_init__(self):
     if self.model not in MODELS:
@@ -148,7 +148,7 @@ class AuditConfig:
         _checks.real(name, v)
     if self.apr_pretrain_epochs is not None:
       _checks.integer("apr_pretrain_epochs", self.apr_pretrain_epochs, low=0, high=self.epochs)
-    _checks.integer("pgd_steps", self.pgd_steps, low=1)
+    _checks.integer("pgd_num_steps", self.pgd_num_steps, low=1)
 
   def victim(self) -> Victim:
     """The configured model with its training recipe (:func:`jaxrec.audit.make_victim`).

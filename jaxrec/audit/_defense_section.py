@@ -45,7 +45,7 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
 
   Args:
     train, test: the split.
-    config: the audit's hyper-parameters (``apr_*``, ``robustness_eps``, ``pgd_steps``).
+    config: the audit's hyper-parameters (``apr_*``, ``robustness_eps``, ``pgd_num_steps``).
     echo: status lines.
     lanes: settings per vmapped program (default :func:`jaxrec.experiment.default_lanes`).
   """
@@ -84,7 +84,7 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
     return ev.raw(mf, perturbed)
 
   cells = [(p, np.float32(b)) for b in config.robustness_eps for p in per_model]
-  for name, steps, random in (("fgsm", 1, False), ("pgd", config.pgd_steps, True)):
+  for name, steps, random in (("fgsm", 1, False), ("pgd", config.pgd_num_steps, True)):
     raws = execute(lambda c, s, steps=steps, random=random: attacked(c, s, steps=steps,
                                                                      random=random),
                    cells, (evaluator, triples, weights), lanes=lanes)
@@ -98,7 +98,7 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
           yield make_row(metric=metric, value=ev[metric][k], k=k, **keys)
           yield make_row(metric=f"{metric}_drop", k=k, **keys,
                          value=(before - ev[metric][k]) / before if before > 0 else 0.0)
-  echo(f"  robustness: FGSM and {config.pgd_steps}-step PGD at eps "
+  echo(f"  robustness: FGSM and {config.pgd_num_steps}-step PGD at eps "
        f"{list(config.robustness_eps)} (per-row L2 on the factors)")
 
 

@@ -203,8 +203,8 @@ def _parser() -> argparse.ArgumentParser:
   f.add_argument("--robustness-eps", type=float, nargs="+", default=list(d.robustness_eps),
                  metavar="EPS", help="test-time FGSM/PGD budgets on the factors, per-row L2 "
                  "(default 0.1 0.5 1.0)")
-  f.add_argument("--pgd-steps", type=int, default=d.pgd_steps,
-                 help=f"PGD iterations (default {d.pgd_steps})")
+  f.add_argument("--pgd-num-steps", type=int, default=d.pgd_num_steps,
+                 help=f"PGD iterations (default {d.pgd_num_steps})")
   e = a.add_argument_group("evaluation and output")
   e.add_argument("--k", type=int, nargs="+", default=list(d.ks), metavar="K",
                  help=f"cut-offs (default {' '.join(map(str, d.ks))})")
@@ -240,7 +240,7 @@ def _audit(args) -> int:
       filler_size=args.filler_size, num_selected=args.num_selected, defense=args.defense,
       apr_eps=tuple(args.apr_eps),
       apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
-      robustness_eps=tuple(args.robustness_eps), pgd_steps=args.pgd_steps)
+      robustness_eps=tuple(args.robustness_eps), pgd_num_steps=args.pgd_num_steps)
   dataset = _load(args)
   run_audit(dataset, config, args.out, progress=not args.no_progress)
   return 0
