@@ -18,6 +18,7 @@ and recipe, the loss replaced), so every pipeline that trains victims trains APR
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import jax
@@ -139,9 +140,15 @@ def apr(victim: Victim, *, eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0, num_s
       step_size=step_size, norm=norm, axis=axis))
 
 
+@functools.partial(jax.jit, static_argnames=("victim", "num_epochs"))
+def _pretrain(key, data, *, victim, num_epochs):
+  return fit(victim, init_state(victim, data, key), data, num_epochs=num_epochs)[0]
+
+
 def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, victim: Victim,
                  pretrain_epochs: int, adversarial_epochs: int, num_steps: int = 1,
-                 lanes: int | None = None, timings: dict | None = None):
+                 lanes: int | None = None, vectorize: bool = True,
+                 timings: dict | None = None):
   """BPR pre-training once, then APR for every ``(eps, lambda_)`` pair on the experiment
   executor (:func:`jaxrec.experiment.execute`: the settings vmapped in lane groups).
 
@@ -157,7 +164,8 @@ def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, vict
     victim: BPR-MF and its recipe (initialisation, optimiser, batch size, L2).
     pretrain_epochs, adversarial_epochs: epoch counts ``>= 0``.
     num_steps: inner attack steps (1 = FGSM, as He et al.).
-    lanes, timings: :func:`jaxrec.experiment.execute`.
+    lanes, vectorize, timings: :func:`jaxrec.experiment.execute`; ``timings`` also gets
+      ``pretrain_s`` (the shared BPR pre-training, compilation included).
 
   Returns:
     ``(params, curves)``: :class:`jaxrec.models.MFParams` with a leading ``(G,)`` axis and the
@@ -180,8 +188,10 @@ def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, vict
   pretrain_epochs = _checks.integer("pretrain_epochs", pretrain_epochs, low=0)
   adversarial_epochs = _checks.integer("adversarial_epochs", adversarial_epochs, low=0)
   apr(victim)  # validates the victim
-  state = jax.jit(lambda k, d: fit(victim, init_state(victim, d, k), d,
-                                   num_epochs=pretrain_epochs)[0])(key, data)
+  t0 = time.perf_counter()
+  state = jax.block_until_ready(_pretrain(key, data, victim=victim,
+                                          num_epochs=pretrain_epochs))
+  pretrain_s = time.perf_counter() - t0
 
   def setting(cell, shared):
     e, l = cell
@@ -190,5 +200,8 @@ def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, vict
                        num_epochs=adversarial_epochs)
     return final.params, curve
 
-  outs = execute(setting, list(zip(eps, lambda_)), (state, data), lanes=lanes, timings=timings)
+  outs = execute(setting, list(zip(eps, lambda_)), (state, data), lanes=lanes,
+                 vectorize=vectorize, timings=timings)
+  if timings is not None:
+    timings["pretrain_s"] = pretrain_s
   return jax.tree.map(lambda *xs: np.stack(xs), *outs)

@@ -110,6 +110,7 @@ class LightGCN:
       He et al., SIGIR 2020, Eq. (15).
     """
     u, i, j = batch
+    _base.check_items(params.item_emb.shape[0], data)
     users, items = propagate(params, as_graph(data), self.num_layers,
                              chunk_size=self.chunk_size)
     eu, ei, ej = users[u], items[i], items[j]
@@ -139,6 +140,7 @@ class LightGCN:
     Source:
       He et al., SIGIR 2020, Eq. (5).
     """
+    _base.check_items(params.item_emb.shape[0], data)
     users, items = propagate(params, as_graph(data), self.num_layers,
                              chunk_size=self.chunk_size)
     return MF(dim=self.dim), MFParams(user_emb=users, item_emb=items,
