@@ -149,6 +149,51 @@ def test_concrete_targets_and_budgets_are_checked():
   assert set(np.asarray(p.items)[0, 1:4].tolist()) == {0, 1, 2}
 
 
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_checks_targets_and_num_fake_eagerly_and_under_checked_jit(name):
+  rec = functools.partial(RECIPES[name], jax.random.key(0), KNOW, capacity=4, filler_size=5)
+  if name == "love_hate":
+    rec = functools.partial(rec, intent="nuke")
+  for t, n, match in [(jnp.array([40]), 3, r"targets must lie in \[0, 40\)"),
+                      (jnp.array([-1]), 3, r"targets must lie in \[0, 40\)"),
+                      (jnp.array([3, 3]), 3, "targets repeats an id"),
+                      (TARGETS, 5, r"num_fake must .*\[0, (capacity=)?4\]"),
+                      (TARGETS, -1, r"num_fake must .*\[0, (capacity=)?4\]")]:
+    with pytest.raises(ValueError, match=match):
+      rec(t, n)
+    with pytest.raises(ValueError, match=match):
+      jaxrec.checked(jax.jit(lambda t, n: rec(t, n).items))(t, n)
+  for n in (2.5, np.float32(2.5), True):  # a count is an integer, never truncated
+    with pytest.raises(ValueError, match="num_fake must be an integer"):
+      rec(TARGETS, n)
+  with pytest.raises(ValueError, match="targets must not be empty"):
+    rec(jnp.zeros((0,), jnp.int32), 3)
+  with pytest.raises(ValueError, match="targets must not be empty"):  # static: even plain jit
+    jax.jit(lambda t: rec(t, 3).items)(jnp.zeros((0,), jnp.int32))
+  with pytest.raises(ValueError, match=r"filler_size must be an integer in \[0, 38\]"):
+    RECIPES[name](jax.random.key(0), KNOW, TARGETS, 3, capacity=4, filler_size=-1,
+                  **({"intent": "nuke"} if name == "love_hate" else {}))
+  np.testing.assert_array_equal(rec(TARGETS, np.int64(3)).active, [True] * 3 + [False])
+
+
+def test_attacker_knowledge_checks_its_settings():
+  inter = _toy()
+  for bad in (float("nan"), np.float32(np.inf), jnp.float32(np.nan), True):
+    with pytest.raises(ValueError, match="positive_threshold"):
+      attacks.attacker_knowledge(inter, positive_threshold=bad)
+  for bad in (0, -1, 2.5, np.float64(np.nan)):
+    with pytest.raises(ValueError, match="num_power_users"):
+      attacks.attacker_knowledge(inter, num_power_users=bad)
+  for bad in ((5.0, 1.0), (1.0, float("nan"))):
+    with pytest.raises(ValueError, match="rating_scale"):
+      attacks.attacker_knowledge(inter, rating_scale=bad)
+  with pytest.raises(ValueError, match="needs training interactions"):
+    attacks.attacker_knowledge(data.from_arrays([], [], num_users=2, num_items=3))
+  know = attacks.attacker_knowledge(inter, positive_threshold=np.float32(4.0),
+                                    num_power_users=np.int64(3))
+  assert float(know.positive_threshold) == 4.0
+
+
 def test_no_negative_slot_ever_becomes_an_interaction():
   """Even when the victim's threshold is at or below the scale minimum, dislikes stay out."""
   low = attacks.attacker_knowledge(_toy(), positive_threshold=1.0)
@@ -255,6 +300,14 @@ def test_pipeline_rejects_bad_grids():
       _pipeline(recipe, True, budgets=bad)
   with pytest.raises(ValueError, match="seed must be an integer"):
     _pipeline(recipe, True, seeds=(-1,))
+  for bad in (np.int64(-1), np.float64(0.5), 2**32):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+      _pipeline(recipe, True, seeds=(bad,))
+  for bad in (np.int64(0), np.float32(2.5), np.float64(np.nan), np.int32(7)):
+    with pytest.raises(ValueError, match="budget"):
+      _pipeline(recipe, True, budgets=(bad,))
+  with pytest.raises(ValueError, match="must not be empty"):
+    _pipeline(recipe, True, budgets=())
   with pytest.raises(ValueError, match="whole catalogue"):
     _pipeline(functools.partial(attacks.random_attack, capacity=6, filler_size=39), True)
   with pytest.raises(ValueError, match=r"target_sets must lie in \[0, 40\)"):

@@ -156,6 +156,40 @@ def test_attack_is_one_run_and_equals_a_hand_written_step_loop():
   np.testing.assert_allclose(jnp.concatenate([first.values, rest.values]), losses, rtol=1e-5)
 
 
+def test_relax_and_resample_init_equal_a_hand_written_step_loop():
+  """relax: the surrogate trains on relax(x) (here the straight-through exact budget) while the
+  optimiser steps x; resample_init: the surrogate starts from the run's running key, split at
+  every step (key, key_t = split(key))."""
+  real, fake0, targets = _tiny(np.float32)
+  surrogate = lfm_surrogate(dim=2, num_steps=3, learning_rate=0.1)
+  tx, key = optax.sgd(0.5, momentum=0.9), jax.random.key(4)
+  exact = functools.partial(project_top_m, filler_size=2, targets=targets)
+  relax = functools.partial(optim.straight_through, projection=exact)
+  fake, losses = bilevel_attack(real, fake0, targets, key, surrogate=surrogate, loss=ce_loss,
+                                tx=tx, num_steps=3, relax=relax, resample_init=True)
+  loss_fn = jax.jit(jax.value_and_grad(lambda x, k: bilevel_loss(
+      relax(x), real, targets, k, surrogate=surrogate, loss=ce_loss)))
+  x, state, k = fake0, tx.init(fake0), key
+  for j in range(3):
+    k, k_step = jax.random.split(k)
+    value, grad = loss_fn(x, k_step)
+    np.testing.assert_allclose(value, losses[j], rtol=1e-5)
+    updates, state = tx.update(grad, state, x)
+    x = jnp.clip(x + updates, 0.0, 1.0)
+  np.testing.assert_allclose(x, fake, rtol=1e-5, atol=1e-6)
+  # the surrogate saw exact profiles: the loss equals the loss at the projected start
+  np.testing.assert_allclose(losses[0], bilevel_loss(exact(fake0), real, targets,
+                                                     jax.random.split(key)[1],
+                                                     surrogate=surrogate, loss=ce_loss),
+                             rtol=1e-6)
+  # without resample_init every step starts the surrogate from key itself
+  _, fixed = bilevel_attack(real, fake0, targets, key, surrogate=surrogate, loss=ce_loss,
+                            tx=tx, num_steps=1, relax=relax)
+  np.testing.assert_allclose(fixed[0], bilevel_loss(exact(fake0), real, targets, key,
+                                                    surrogate=surrogate, loss=ce_loss),
+                             rtol=1e-6)
+
+
 def test_bilevel_experiments_measure_with_the_one_target_metric():
   """The surrogate's dense scores through metrics.target_exposure (random ties, one policy):
   on a hand-made example without ties, the hit ratios of target 2 and of held-out items."""
@@ -177,6 +211,10 @@ def test_bilevel_experiments_measure_with_the_one_target_metric():
   ev = metrics.evaluate(model, params, train, test, data=jnp.asarray(seen), ks=(1, 2))
   # item 1 ranks 1st for users 0 and 2 (2 beats 1.2 and 1.0) and 2nd for user 1
   assert ev["hr"][1] == pytest.approx(2 / 3) and ev["hr"][2] == pytest.approx(1.0)
+  # a user without a held-out item (user 2 here) is not counted: 1 hit of 2 users at k = 1
+  test = data.build_index(np.arange(2), np.array([1, 1]), num_users=3, num_items=4)
+  ev = metrics.evaluate(model, params, train, test, data=jnp.asarray(seen), ks=(1,))
+  assert ev["hr"][1] == pytest.approx(0.5)
 
 
 def test_bad_inputs_raise():
@@ -218,6 +256,10 @@ def test_bad_inputs_raise():
     bilevel_attack(real * 0.5, fake, targets, jax.random.key(0), **kw)
   with pytest.raises(ValueError, match=r"\[0, 1\]"):
     bilevel_attack(real, fake + 1.0, targets, jax.random.key(0), **kw)
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    bilevel_attack(real, fake - 1.0, targets, jax.random.key(0), **kw)
+  with pytest.raises(ValueError, match="targets repeats an id"):
+    bilevel_attack(real, fake, jnp.asarray([1, 1]), jax.random.key(0), **kw)
   with pytest.raises(ValueError, match="dtype"):
     bilevel_attack(real, fake.astype(jnp.float16), targets, jax.random.key(0), **kw)
   with pytest.raises(ValueError, match="num_steps"):
@@ -236,14 +278,20 @@ def test_bad_inputs_raise():
     lfm_surrogate(relaxation="sigmoid")
   with pytest.raises(ValueError, match="dim"):
     lfm_surrogate(dim=0)
-  for bad in (np.float32(-0.1), jnp.float32(np.nan), np.inf, 0.0):
+  for bad in (np.float32(-0.1), jnp.float32(np.nan), np.inf, jnp.float32(np.inf), 0.0):
     with pytest.raises(ValueError, match="learning_rate"):
       lfm_surrogate(learning_rate=bad)
-  for bad in (np.float32(-1.0), jnp.float32(np.inf)):
+  for bad in (np.float32(-1.0), jnp.float32(np.inf), np.float64(np.nan), jnp.float32(np.nan)):
     with pytest.raises(ValueError, match="reg"):
       lfm_surrogate(reg=bad)
     with pytest.raises(ValueError, match="pos_weight"):
       lfm_surrogate(pos_weight=bad)
+    with pytest.raises(ValueError, match="init_scale"):
+      lfm_surrogate(init_scale=bad)
+    with pytest.raises(ValueError, match="eps_root"):
+      lfm_surrogate(eps_root=bad)
+  with pytest.raises(ValueError, match="num_steps"):
+    lfm_surrogate(num_steps=-1)
   with pytest.raises(ValueError, match="floating"):
     fit_surrogate(lfm_surrogate(), jnp.zeros((3, 4), jnp.int32), jax.random.key(0))
   with pytest.raises(ValueError, match="training.Victim"):
@@ -256,6 +304,12 @@ def test_bad_inputs_raise():
     jaxrec.checked(attack)(real * 0.5, fake, targets)
   with pytest.raises(ValueError, match="targets must lie"):
     jaxrec.checked(attack)(real, fake, jnp.asarray([9]))
+  with pytest.raises(ValueError, match="fake0 must hold entries"):
+    jaxrec.checked(attack)(real, fake - 1.0, targets)
+  with pytest.raises(ValueError, match="targets repeats an id"):
+    jaxrec.checked(attack)(real, fake, jnp.asarray([1, 1]))
+  with pytest.raises(ValueError, match="targets must not be empty"):  # static: even plain jit
+    attack(real, fake, jnp.zeros((0,), jnp.int32))
 
 
 def test_checkpointed_unroll_memory_grows_sublinearly_in_the_unroll_length():

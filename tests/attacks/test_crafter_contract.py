@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxrec
 from jaxrec.attacks import poisoning
 
 TARGETS = jnp.asarray([5])
@@ -90,3 +91,44 @@ class TestCrafterContract:
     c, _ = craft(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(8))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+  def test_bad_inputs_raise_eagerly_and_under_checked_jit(self, name):
+    """Every crafter validates its inputs as craft_bilevel / train_generator do: static ones
+    (counts, budget, dtypes, an empty target list) eagerly and under plain jit, traced values
+    (ids, a non-binary matrix) eagerly and under jaxrec.checked(jax.jit(...))."""
+    factory, _ = CRAFTERS[name]
+    craft = factory(1)
+    real, key = _planted(), jax.random.key(0)
+    jitted = jax.jit(craft, static_argnums=(2, 3))
+    static_cases = [
+        ((real, jnp.zeros((0,), jnp.int32), NUM_FAKE, FILLERS), "targets must not be empty"),
+        ((real, TARGETS, NUM_FAKE, 16), r"filler_size must be an integer in \[0, 15\]"),
+        ((real, TARGETS, NUM_FAKE, -1), r"filler_size must be an integer in \[0, 15\]"),
+        ((real, TARGETS, 0, FILLERS), "num_fake must be an integer"),
+        ((real, TARGETS, 2.5, FILLERS), "num_fake must be an integer"),
+        ((real.astype(jnp.int32), TARGETS, NUM_FAKE, FILLERS), "floating"),
+        ((real[0], TARGETS, NUM_FAKE, FILLERS), "2-D"),
+        ((real, jnp.asarray([[5]]), NUM_FAKE, FILLERS), "1-D array of ids"),
+        ((real, jnp.asarray([0.5]), NUM_FAKE, FILLERS), "integer ids"),
+    ]
+    if name != "bilevel":  # the generator draws its templates from distinct real rows
+      static_cases.append(((real, TARGETS, 25, FILLERS), r"num_fake must be an integer in "
+                           r"\[1, 24\]"))
+    for args, match in static_cases:
+      with pytest.raises(ValueError, match=match):
+        craft(*args, key)
+      if not isinstance(args[2], float):  # a float count cannot even be a static jit argument
+        with pytest.raises(ValueError, match=match):
+          jitted(*args, key)
+    value_cases = [
+        ((real, jnp.asarray([16])), r"targets must lie in \[0, 16\)"),
+        ((real, jnp.asarray([-1])), r"targets must lie in \[0, 16\)"),
+        ((real, jnp.asarray([5, 5])), "targets repeats an id"),
+        ((real * 0.5, TARGETS), "real must hold only 0 and 1"),
+        ((real.at[0, 0].set(jnp.nan), TARGETS), "real must hold only 0 and 1"),
+    ]
+    for (r, t), match in value_cases:
+      with pytest.raises(ValueError, match=match):
+        craft(r, t, NUM_FAKE, FILLERS, key)
+      with pytest.raises(ValueError, match=match):
+        jaxrec.checked(jitted)(r, t, NUM_FAKE, FILLERS, key)

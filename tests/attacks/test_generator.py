@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+import jaxrec
 from jaxrec import data, metrics
 from jaxrec.attacks.poisoning import (
     bilevel_loss, ce_loss, fit_surrogate, lfm_surrogate, margin_loss, train_generator,
@@ -261,6 +262,21 @@ def test_two_sample_accuracy_separates_and_confuses():
     ({"budget_weight": float("inf")}, "budget_weight"),
     ({"r1_weight": -1.0}, "r1_weight"),
     ({"r1_weight": jnp.float32(np.inf)}, "r1_weight"),
+    ({"r1_weight": np.float64(np.nan)}, "r1_weight"),
+    ({"gen_lr": jnp.float32(np.inf)}, "gen_lr"),
+    ({"gen_lr": np.float64(np.nan)}, "gen_lr"),
+    ({"disc_lr": np.float32(-1e-3)}, "disc_lr"),
+    ({"disc_lr": jnp.float32(0.0)}, "disc_lr"),
+    ({"disc_weight": jnp.float32(np.inf)}, "disc_weight"),
+    ({"disc_weight": np.float32(np.nan)}, "disc_weight"),
+    ({"budget_weight": np.float32(-1.0)}, "budget_weight"),
+    ({"budget_weight": jnp.float32(np.nan)}, "budget_weight"),
+    ({"template_logit": jnp.float32(np.inf)}, "template_logit"),
+    ({"real": np.full((3, 6), np.nan, np.float32)}, "only 0 and 1"),
+    ({"real": np.zeros((0, 6), np.float32)}, "must not be empty"),
+    ({"targets": [-1]}, r"targets must lie in \[0, 6\)"),
+    ({"num_fake": 2.5}, "num_fake"),
+    ({"disc_batch": 0}, "disc_batch"),
     ({"surrogate": "lfm"}, "training.Victim"),
     ({"noise_dim": -1}, "noise_dim"),
     ({"hidden": (0,)}, "hidden"),
@@ -278,6 +294,58 @@ def test_bad_inputs_raise(change, match):
     train_generator(jax.random.key(0), **kw)
 
 
+_RATES = ("gen_lr", "disc_lr")
+_WEIGHTS = ("disc_weight", "budget_weight", "r1_weight")
+
+
+@pytest.mark.parametrize("name", _RATES + _WEIGHTS)
+def test_bad_traced_rates_and_weights_raise_under_checked_jit(name):
+  """Learning rates and weights are traced (one program for every value): under jit their
+  checks are checkify checks, raised by jaxrec.checked with the eager message; negative, NaN and
+  infinite NumPy / JAX scalars alike. NaN and inf are checked with num_steps=0, so that the bad
+  value reaches no later check (NaN profiles would also fail project_top_m's, and which of two
+  failed checks jaxrec.checked reports depends on the order their programs were first traced)."""
+  real, targets = _tiny(np.float32)
+  good = {"gen_lr": 0.01, "disc_lr": 1e-3, "disc_weight": 0.5, "budget_weight": 0.1,
+          "r1_weight": 1.0}
+
+  def make(num_steps):
+    def f(values, real, targets):
+      return train_generator(jax.random.key(0), real, targets, surrogate=_SURROGATE,
+                             loss=ce_loss, num_fake=2, filler_size=2, num_steps=num_steps,
+                             **values).fake
+    return jax.jit(f)
+
+  one, zero = make(1), make(0)
+  np.testing.assert_array_equal(jaxrec.checked(one)(good, real, targets).sum(axis=1), 3)
+  low = 0.0 if name in _RATES else -1e-3  # a rate must be > 0, a weight >= 0
+  bound = "> 0" if name in _RATES else ">= 0"
+  for bad, fn in ((np.float32(low), one), (jnp.float32(-1.0), one), (np.float64(np.nan), zero),
+                  (jnp.float32(np.nan), zero), (jnp.float32(np.inf), zero),
+                  (np.float32(-np.inf), zero)):
+    with pytest.raises(ValueError, match=f"{name} must be finite and {bound}"):
+      jaxrec.checked(fn)({**good, name: bad}, real, targets)
+    with pytest.raises(ValueError, match=f"{name} must be finite and {bound}"):  # eager
+      train_generator(jax.random.key(0), real, targets, surrogate=_SURROGATE, loss=ce_loss,
+                      num_fake=2, filler_size=2, num_steps=1, **{**good, name: bad})
+
+
+def test_bad_traced_data_raise_under_checked_jit():
+  real, targets = _tiny(np.float32)
+  f = jax.jit(lambda r, t: train_generator(jax.random.key(0), r, t, surrogate=_SURROGATE,
+                                           loss=ce_loss, num_fake=2, filler_size=2,
+                                           num_steps=1).fake)
+  np.testing.assert_array_equal(jaxrec.checked(f)(real, targets).sum(axis=1), 3)
+  for r, t, match in [(real, jnp.asarray([6]), r"targets must lie in \[0, 6\)"),
+                      (real, jnp.asarray([-1]), r"targets must lie in \[0, 6\)"),
+                      (real, jnp.asarray([1, 1]), "targets repeats an id"),
+                      (real * 0.5, targets, "real must hold only 0 and 1")]:
+    with pytest.raises(ValueError, match=match):
+      jaxrec.checked(f)(r, t)
+  with pytest.raises(ValueError, match="targets must not be empty"):  # static: even plain jit
+    f(real, jnp.zeros((0,), jnp.int32))
+
+
 def test_bad_inputs_raise_elsewhere():
   real, targets = _tiny(np.float32)
   with pytest.raises(ValueError, match="estimator"):
@@ -289,3 +357,15 @@ def test_bad_inputs_raise_elsewhere():
     two_sample_accuracy(real, real, jax.random.key(0), folds=1)
   with pytest.raises(ValueError, match="only 0 and 1"):
     two_sample_accuracy(real, 0.5 * real, jax.random.key(0))
+  for bad in (np.float32(-0.1), jnp.float32(np.nan), np.float64(np.inf)):
+    with pytest.raises(ValueError, match="l2 must be finite and >= 0"):
+      two_sample_accuracy(real, real, jax.random.key(0), l2=bad)
+  for bad in (0.0, np.float32(-0.1), jnp.float32(np.nan), jnp.float32(np.inf)):
+    with pytest.raises(ValueError, match="learning_rate must be finite and > 0"):
+      two_sample_accuracy(real, real, jax.random.key(0), learning_rate=bad)
+  with pytest.raises(ValueError, match="num_steps"):
+    two_sample_accuracy(real, real, jax.random.key(0), num_steps=0)
+  with pytest.raises(ValueError, match=r"targets must lie in \[0, 6\)"):
+    two_sample_accuracy(real, real, jax.random.key(0), targets=[6])
+  with pytest.raises(ValueError, match="targets repeats an id"):
+    two_sample_accuracy(real, real, jax.random.key(0), targets=[1, 1])

@@ -211,7 +211,15 @@ def test_bad_settings_raise():
                     ({"cg_maxiter": 0}, "cg_maxiter"), ({"cg_tol": 0.0}, "cg_tol"),
                     ({"pos_weight": 0.0}, "pos_weight"), ({"dense_rcond": 1.0}, "dense_rcond"),
                     ({"relaxation": "sigmoid"}, "relaxation"),
-                    ({"linear_solver": "lu"}, "linear_solver")]:
+                    ({"linear_solver": "lu"}, "linear_solver"),
+                    ({"reg": jnp.float32(-1.0)}, "reg"), ({"reg": np.float64(np.nan)}, "reg"),
+                    ({"pos_weight": np.float32(-5.0)}, "pos_weight"),
+                    ({"pos_weight": jnp.float32(np.inf)}, "pos_weight"),
+                    ({"damping": np.float32(np.nan)}, "damping"),
+                    ({"damping": jnp.float32(np.inf)}, "damping"),
+                    ({"init_scale": jnp.float32(np.nan)}, "init_scale"),
+                    ({"cg_tol": np.float32(-1e-5)}, "cg_tol"),
+                    ({"dense_rcond": jnp.float32(np.nan)}, "dense_rcond")]:
     with pytest.raises(ValueError, match=match):
       als_surrogate(**kw)
   with pytest.raises(ValueError, match="floating"):

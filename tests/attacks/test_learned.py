@@ -76,6 +76,14 @@ def test_precomputed_recipe_hands_out_the_right_profiles_under_jit_and_vmap():
     attacks.precomputed_recipe(sets, [2, 1], table)
   with pytest.raises(ValueError, match="repeat a set"):
     attacks.precomputed_recipe([[3], [3]], [1, 2], table)
+  with pytest.raises(ValueError, match="budgets must not be empty"):
+    attacks.precomputed_recipe([[3]], [], [[]])
+  with pytest.raises(ValueError, match="budgets entries"):
+    attacks.precomputed_recipe(sets, [0, 2], table)
+  with pytest.raises(ValueError, match="target_sets must not be empty"):
+    attacks.precomputed_recipe(np.zeros((2, 0), int), [1, 2], table)
+  with pytest.raises(ValueError, match="target_sets repeats an id"):
+    attacks.precomputed_recipe([[3, 3], [7, 8]], [1, 2], table)
 
 
 def test_precomputed_profiles_through_run_poisoning_equal_manual_injection():
@@ -145,12 +153,49 @@ def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
     attacks.craft_bilevel(x, [5, 5], 3, 4, key, **kw)
   with pytest.raises(ValueError, match="num_steps"):
     attacks.craft_bilevel(x, [5], 3, 4, key, **{**kw, "num_steps": -1})
+  with pytest.raises(ValueError, match="filler_size must be"):
+    attacks.craft_bilevel(x, [5], 3, -1, key, **kw)
+  with pytest.raises(ValueError, match="num_fake must be an integer"):
+    attacks.craft_bilevel(x, [5], 2.5, 4, key, **kw)
+  with pytest.raises(ValueError, match="floating"):
+    attacks.craft_bilevel(x.astype(np.int32), [5], 3, 4, key, **kw)
+  with pytest.raises(ValueError, match="real must not be empty"):
+    attacks.craft_bilevel(x[:0], [5], 3, 4, key, **kw)
+  with pytest.raises(ValueError, match="training.Victim"):
+    attacks.craft_bilevel(x, [5], 3, 4, key, **{**kw, "surrogate": "lfm"})
   # traced targets and matrices: jaxrec.checked raises the same errors
   jitted = jax.jit(lambda r, t: attacks.craft_bilevel(r, t, 3, 4, key, **kw)[0])
   with pytest.raises(ValueError, match=r"targets must lie in \[0, 16\)"):
     jaxrec.checked(jitted)(jnp.asarray(x), jnp.asarray([16]))
   with pytest.raises(ValueError, match="real must hold only 0 and 1"):
     jaxrec.checked(jitted)(jnp.asarray(x) * 5, jnp.asarray([5]))
+  with pytest.raises(ValueError, match="targets repeats an id"):
+    jaxrec.checked(jitted)(jnp.asarray(x), jnp.asarray([5, 5]))
+  with pytest.raises(ValueError, match="targets must not be empty"):  # static: even plain jit
+    jitted(jnp.asarray(x), jnp.zeros((0,), jnp.int32))
+
+
+@pytest.mark.parametrize("make", [attacks.lfm_surrogate, attacks.als_surrogate])
+def test_surrogates_take_numpy_and_jax_scalars(make):
+  """A surrogate is a static, hashable configuration (the crafters' programs are keyed on it):
+  NumPy and JAX weights give the surrogate of the same Python floats, and the same profiles."""
+  x = _planted()
+  size = {"num_steps": 3} if make is attacks.lfm_surrogate else {"num_sweeps": 3}
+  plain = make(dim=2, reg=float(np.float32(0.1)), pos_weight=5.0, **size)
+  for reg, pos_weight in ((np.float32(0.1), np.float64(5.0)), (jnp.float32(0.1), jnp.int32(5))):
+    s = make(dim=2, reg=reg, pos_weight=pos_weight, **size)
+    assert s.model == plain.model and hash(s.model) == hash(plain.model)
+    binary, losses = attacks.craft_bilevel(x, [5], 2, 3, jax.random.key(0), surrogate=s,
+                                           loss=attacks.ce_loss, tx=optax.adam(0.1),
+                                           num_steps=1)
+    want, want_losses = attacks.craft_bilevel(x, [5], 2, 3, jax.random.key(0), surrogate=plain,
+                                              loss=attacks.ce_loss, tx=optax.adam(0.1),
+                                              num_steps=1)
+    np.testing.assert_array_equal(binary, want)
+    np.testing.assert_array_equal(losses, want_losses)
+  res = attacks.train_generator(jax.random.key(0), x, [5], surrogate=s, loss=attacks.ce_loss,
+                                num_fake=2, filler_size=3, num_steps=1)
+  np.testing.assert_array_equal(np.asarray(res.fake).sum(axis=1), 4)
 
 
 def test_craft_recipe_crafts_every_cell():

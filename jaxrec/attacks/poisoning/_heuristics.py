@@ -51,7 +51,7 @@ def _check(knowledge: AttackKnowledge, targets, *, capacity: int, filler_size: i
   _checks.integer("num_selected", num_selected, low=0, high=filler_size)
   if num_fake is not None:
     if _concrete(num_fake):
-      _checks.integer("num_fake", int(np.asarray(num_fake)), low=0, high=capacity)
+      _checks.integer("num_fake", np.asarray(num_fake)[()], low=0, high=capacity)
     else:
       _checks.check_traced(
           (num_fake >= 0) & (num_fake <= capacity),

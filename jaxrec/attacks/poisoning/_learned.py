@@ -89,7 +89,7 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
     profiles: ``S`` lists of ``B`` :class:`FakeProfiles` with ``budgets[b]`` rows.
 
   Raises:
-    ValueError: mismatched lengths or row counts, repeated budgets or target sets.
+    ValueError: mismatched lengths or row counts, repeated budgets or target sets, no budget.
 
   Source:
     jaxrec.
@@ -99,6 +99,8 @@ def precomputed_recipe(target_sets: ArrayLike, budgets: list[int],
               ndim=2)
   target_sets = target_sets.astype(np.int32)
   budgets = [_checks.integer("budgets entries", b, low=1) for b in budgets]
+  if not budgets:
+    raise ValueError("budgets must not be empty")
   if len(profiles) != len(target_sets) or any(len(p) != len(budgets) for p in profiles):
     raise ValueError(f"profiles must be {len(target_sets)} lists of {len(budgets)} entries")
   if len(set(budgets)) != len(budgets):

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxrec import _checks
 from jaxrec.data._interactions import Interactions
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
@@ -124,13 +125,15 @@ def attacker_knowledge(
     An :class:`AttackKnowledge`.
 
   Raises:
-    ValueError: empty training data, or a bad ``rating_scale`` / ``num_power_users``.
+    ValueError: empty training data, a bad ``rating_scale``, a ``num_power_users`` that is not
+      an integer >= 1, a ``positive_threshold`` that is not a finite number.
   """
   n = len(train)
   if n == 0:
     raise ValueError("attacker_knowledge needs training interactions")
-  if num_power_users <= 0:
-    raise ValueError(f"num_power_users must be positive, got {num_power_users}")
+  num_power_users = _checks.integer("num_power_users", num_power_users, low=1)
+  if positive_threshold is not None:
+    _checks.real("positive_threshold", positive_threshold, low=None)
   users = np.asarray(train.users, np.int64)
   items = np.asarray(train.items, np.int64)
   implicit = train.ratings is None

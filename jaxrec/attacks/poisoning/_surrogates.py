@@ -85,6 +85,9 @@ def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float =
   num_steps = _checks.integer("num_steps", num_steps, low=0)
   learning_rate = _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
   eps_root = _checks.real("eps_root", eps_root)
+  # a Victim is a static, hashable configuration: concrete NumPy / JAX numbers become floats
+  model = model.replace(**{name: float(getattr(model, name)) for name in ("pos_weight", "reg")
+                           if _checks.is_concrete(getattr(model, name))})
   return Victim(model=model, tx=optax.adam(float(learning_rate), eps_root=float(eps_root)),
                 num_epochs=1 if num_steps else 0, batch_size=None,
                 steps_per_epoch=num_steps or None, remat=bool(remat))
