@@ -16,15 +16,6 @@ TARGETS = jnp.asarray([5])
 NUM_FAKE, FILLERS = 4, 3
 
 
-def _planted(num_users=24, num_items=16, seed=0):
-  """Two taste groups over items 0-7 and 8-15; user u holds 4 items of their group."""
-  rng = np.random.default_rng(seed)
-  x = np.zeros((num_users, num_items), np.float32)
-  for u in range(num_users):
-    group = np.arange(8) + (0 if u % 2 else 8)
-    x[u, rng.choice(group, 4, replace=False)] = 1.0
-  return jnp.asarray(x)
-
 
 SURROGATE = poisoning.lfm_surrogate(dim=4, num_steps=10, learning_rate=0.1, pos_weight=5.0,
                                     reg=0.1, init_scale=0.1)
@@ -52,9 +43,9 @@ def _attack_loss(loss, real, fake, key):
 @pytest.mark.parametrize("name", list(CRAFTERS))
 class TestCrafterContract:
 
-  def test_exact_budget_per_row(self, name):
+  def test_exact_budget_per_row(self, name, planted):
     factory, _ = CRAFTERS[name]
-    real = _planted()
+    real = jnp.asarray(planted())
     binary, curve = factory(6)(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(0))
     b = np.asarray(binary)
     assert b.shape == (NUM_FAKE, 16) and set(np.unique(b)) <= {0.0, 1.0}
@@ -62,9 +53,9 @@ class TestCrafterContract:
     assert (b[:, 5] == 1).all()
     assert np.asarray(curve).shape == (6,) and np.isfinite(np.asarray(curve)).all()
 
-  def test_attack_loss_not_worse_than_at_the_start(self, name):
+  def test_attack_loss_not_worse_than_at_the_start(self, name, planted):
     factory, loss = CRAFTERS[name]
-    real = _planted()
+    real = jnp.asarray(planted())
     start, _ = factory(0)(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(0))
     end, curve = factory(25)(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(0))
     key = jax.random.key(0)
@@ -72,33 +63,33 @@ class TestCrafterContract:
     curve = np.asarray(curve)
     assert curve[-5:].mean() <= curve[0] + 1e-6  # the crafter's own curve does not rise
 
-  def test_eager_equals_jit(self, name):
+  def test_eager_equals_jit(self, name, planted):
     factory, _ = CRAFTERS[name]
     craft = factory(4)
-    real = _planted()
+    real = jnp.asarray(planted())
     eager, eager_curve = craft(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(3))
     jitted, jit_curve = jax.jit(craft, static_argnums=(2, 3))(real, TARGETS, NUM_FAKE, FILLERS,
                                                                jax.random.key(3))
     np.testing.assert_array_equal(eager, jitted)
     np.testing.assert_allclose(eager_curve, jit_curve, rtol=1e-4, atol=1e-5)
 
-  def test_determinism_per_key(self, name):
+  def test_determinism_per_key(self, name, planted):
     factory, _ = CRAFTERS[name]
     craft = factory(4)
-    real = _planted()
+    real = jnp.asarray(planted())
     a, _ = craft(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(7))
     b, _ = craft(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(7))
     c, _ = craft(real, TARGETS, NUM_FAKE, FILLERS, jax.random.key(8))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
-  def test_bad_inputs_raise_eagerly_and_under_checked_jit(self, name):
+  def test_bad_inputs_raise_eagerly_and_under_checked_jit(self, name, planted):
     """Every crafter validates its inputs as craft_bilevel / train_generator do: static ones
     (counts, budget, dtypes, an empty target list) eagerly and under plain jit, traced values
     (ids, a non-binary matrix) eagerly and under jaxrec.checked(jax.jit(...))."""
     factory, _ = CRAFTERS[name]
     craft = factory(1)
-    real, key = _planted(), jax.random.key(0)
+    real, key = jnp.asarray(planted()), jax.random.key(0)
     jitted = jax.jit(craft, static_argnums=(2, 3))
     static_cases = [
         ((real, jnp.zeros((0,), jnp.int32), NUM_FAKE, FILLERS), "targets must not be empty"),

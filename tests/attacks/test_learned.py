@@ -13,15 +13,6 @@ from jaxrec import audit, data, metrics, optim, training
 from jaxrec.attacks import poisoning as attacks
 
 
-def _planted(num_users=24, num_items=16, seed=0):
-  """Two taste groups over items 0-7 and 8-15; user u holds 4 items of their group."""
-  rng = np.random.default_rng(seed)
-  x = np.zeros((num_users, num_items), np.float32)
-  for u in range(num_users):
-    group = np.arange(8) + (0 if u % 2 else 8)
-    x[u, rng.choice(group, 4, replace=False)] = 1.0
-  return x
-
 
 def test_profiles_from_binary_roundtrip_and_padding():
   b = np.zeros((3, 6), np.int32)
@@ -86,8 +77,8 @@ def test_precomputed_recipe_hands_out_the_right_profiles_under_jit_and_vmap():
     attacks.precomputed_recipe([[3, 3], [7, 8]], [1, 2], table)
 
 
-def test_precomputed_profiles_through_run_poisoning_equal_manual_injection():
-  x = _planted()
+def test_precomputed_profiles_through_run_poisoning_equal_manual_injection(planted):
+  x = planted()
   users, items = np.nonzero(x)
   inter = data.from_arrays(users, items, num_users=x.shape[0], num_items=x.shape[1])
   clean = data.index_interactions(inter)
@@ -118,8 +109,8 @@ def test_straight_through_is_binary_forward_identity_backward():
   np.testing.assert_array_equal(g, w)
 
 
-def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
-  x = _planted()
+def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic(planted):
+  x = planted()
   surrogate = attacks.lfm_surrogate(dim=4, num_steps=15, learning_rate=0.1, pos_weight=5.0,
                                     reg=0.1, init_scale=0.1)
   craft = functools.partial(attacks.craft_bilevel, x, [5], 3, 4, jax.random.key(1),
@@ -176,10 +167,10 @@ def test_craft_bilevel_keeps_the_budget_lowers_the_loss_and_is_deterministic():
 
 
 @pytest.mark.parametrize("make", [attacks.lfm_surrogate, attacks.als_surrogate])
-def test_surrogates_take_numpy_and_jax_scalars(make):
+def test_surrogates_take_numpy_and_jax_scalars(make, planted):
   """A surrogate is a static, hashable configuration (the crafters' programs are keyed on it):
   NumPy and JAX weights give the surrogate of the same Python floats, and the same profiles."""
-  x = _planted()
+  x = planted()
   size = {"num_steps": 3} if make is attacks.lfm_surrogate else {"num_sweeps": 3}
   plain = make(dim=2, reg=float(np.float32(0.1)), pos_weight=5.0, **size)
   for reg, pos_weight in ((np.float32(0.1), np.float64(5.0)), (jnp.float32(0.1), jnp.int32(5))):
@@ -198,8 +189,8 @@ def test_surrogates_take_numpy_and_jax_scalars(make):
   np.testing.assert_array_equal(np.asarray(res.fake).sum(axis=1), 4)
 
 
-def test_craft_recipe_crafts_every_cell():
-  x = _planted()
+def test_craft_recipe_crafts_every_cell(planted):
+  x = planted()
   surrogate = attacks.lfm_surrogate(dim=4, num_steps=5, learning_rate=0.1, init_scale=0.1)
   craft = attacks.bilevel_crafter(surrogate=surrogate, num_steps=2)
   recipe, curves = attacks.craft_recipe(x, [[5], [9]], [1, 2], 3, jax.random.key(0),
@@ -211,9 +202,9 @@ def test_craft_recipe_crafts_every_cell():
   assert np.asarray(p.mask()).sum() == 4 and 9 in np.asarray(p.items[0])
 
 
-def test_audit_refuses_a_dense_matrix_too_large(monkeypatch):
+def test_audit_refuses_a_dense_matrix_too_large(monkeypatch, planted):
   from jaxrec.audit import _attack_section  # pylint: disable=import-outside-toplevel
-  x = _planted()
+  x = planted()
   users, items = np.nonzero(x)
   inter = data.from_arrays(users, items, num_users=x.shape[0], num_items=x.shape[1])
   dataset = data.Dataset(interactions=inter, user_ids=np.arange(24), item_ids=np.arange(16))
@@ -225,8 +216,8 @@ def test_audit_refuses_a_dense_matrix_too_large(monkeypatch):
     _attack_section.preflight_attacks(dataset, index, config)
 
 
-def test_generator_crafter_keeps_the_budget():
-  x = _planted()
+def test_generator_crafter_keeps_the_budget(planted):
+  x = planted()
   surrogate = attacks.lfm_surrogate(dim=4, num_steps=5, learning_rate=0.1, init_scale=0.1)
   craft = attacks.generator_crafter(surrogate=surrogate, num_steps=3, disc_weight=0.3)
   binary, curve = craft(jnp.asarray(x), jnp.asarray([5]), 4, 3, jax.random.key(0))
