@@ -140,9 +140,12 @@ def real(name: str, value: Any, *, low: float | None = 0.0, low_open: bool = Fal
     raise ValueError(f"{name} must be a real number, got {value!r}")
   if not isinstance(value, jax.core.Tracer):
     try:
-      x = np.asarray(value, dtype=np.float64)
+      raw = np.asarray(value)
     except (TypeError, ValueError):
       raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if raw.dtype.kind not in "iuf":  # strings, objects, complex numbers
+      raise ValueError(f"{name} must be a real number, got {value!r} (dtype {raw.dtype})")
+    x = raw.astype(np.float64)
     if x.ndim and not array:
       raise ValueError(f"{name} must be a scalar, got shape {x.shape}")
     bad = ~np.isfinite(x)
@@ -266,14 +269,18 @@ def matrix(name: str, x: Any, *, num_cols: int | None = None, binary: bool = Fal
     raise ValueError(f"{name} has {x.shape[1]} items (columns), expected {num_cols}")
   if nonempty and x.size == 0:
     raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+  # concrete values (also a concrete array closed over inside a jit trace) are checked with
+  # NumPy on the host; only traced values go through debug_check
+  xp = np if is_concrete(x) else jnp
+  v = np.asarray(x) if xp is np else x
   if binary:
-    ok, what = (x == 0) | (x == 1), "only 0 and 1"
+    ok, what = (v == 0) | (v == 1), "only 0 and 1"
   elif unit:
-    ok, what = (x >= 0) & (x <= 1), "entries in [0, 1]"
+    ok, what = (v >= 0) & (v <= 1), "entries in [0, 1]"
   else:
-    ok, what = ~jnp.isnan(x), "no NaN"
-  if is_concrete(x):
-    if x.size and not bool(np.all(np.asarray(ok))):
+    ok, what = ~xp.isnan(v), "no NaN"
+  if xp is np:
+    if v.size and not bool(np.all(ok)):
       raise ValueError(f"{name} must hold {what}")
   elif x.size:
     check_traced(jnp.all(ok), f"{name} must hold {what}")
@@ -303,12 +310,20 @@ def num_fake_users(budget: Any, num_real_users: int) -> int:
   (``max(1, round(budget * U))``, Python's round, half to even) or an integer count ``>= 1``.
 
   Raises:
-    ValueError: a boolean, a count below 1, a fraction outside ``(0, 1)``, a non-finite value.
+    ValueError: a boolean, string, array or traced value, a count below 1, a fraction outside
+      ``(0, 1)``, a non-finite value. Integer-typed values (Python, NumPy, 0-d JAX arrays) are
+      counts, floating ones fractions.
   """
   if _is_bool(budget):
     raise ValueError(f"budget must be a fraction or a count, got {budget!r}")
-  if isinstance(budget, (int, np.integer)):
-    if budget < 1:
+  if isinstance(budget, jax.core.Tracer):
+    raise ValueError("budget must be a concrete number (it sets an array size), got a traced "
+                     "value")
+  dtype = np.asarray(budget).dtype
+  if np.ndim(budget) or dtype.kind not in "iuf":
+    raise ValueError(f"budget must be a fraction or a count, got {budget!r}")
+  if dtype.kind in "iu":  # Python, NumPy and JAX integers (0-d arrays too) are counts
+    if int(budget) < 1:
       raise ValueError(f"budget (number of fake users) must be >= 1, got {budget}")
     return int(budget)
   value = float(budget)

@@ -166,6 +166,8 @@ def test_every_recipe_checks_targets_and_num_fake_eagerly_and_under_checked_jit(
   for n in (2.5, np.float32(2.5), True):  # a count is an integer, never truncated
     with pytest.raises(ValueError, match="num_fake must be an integer"):
       rec(TARGETS, n)
+  with pytest.raises(ValueError, match="num_fake must be an integer scalar, got a traced"):
+    jax.jit(lambda n: rec(TARGETS, n).items)(2.5)  # the dtype is known while tracing
   with pytest.raises(ValueError, match="targets must not be empty"):
     rec(jnp.zeros((0,), jnp.int32), 3)
   with pytest.raises(ValueError, match="targets must not be empty"):  # static: even plain jit
@@ -174,6 +176,21 @@ def test_every_recipe_checks_targets_and_num_fake_eagerly_and_under_checked_jit(
     RECIPES[name](jax.random.key(0), KNOW, TARGETS, 3, capacity=4, filler_size=-1,
                   **({"intent": "nuke"} if name == "love_hate" else {}))
   np.testing.assert_array_equal(rec(TARGETS, np.int64(3)).active, [True] * 3 + [False])
+
+
+def test_attacker_knowledge_of_all_equal_ratings_is_a_zero_to_v_scale():
+  inter = _toy()
+  clicks = data.from_arrays(inter.users, inter.items, num_users=NUM_USERS, num_items=NUM_ITEMS,
+                            ratings=np.full(len(inter), 3.0))
+  know = attacks.attacker_knowledge(clicks)
+  assert (know.rating_min, know.rating_max) == (0.0, 3.0)
+  p = attacks.bandwagon_attack(jax.random.key(0), know, TARGETS, 3, capacity=3, filler_size=4,
+                               num_selected=2)
+  np.testing.assert_array_equal(np.asarray(p.ratings)[np.asarray(p.mask())], 3.0)
+  zeros = data.from_arrays(inter.users, inter.items, num_users=NUM_USERS, num_items=NUM_ITEMS,
+                           ratings=np.zeros(len(inter)))
+  with pytest.raises(ValueError, match="every training rating is 0.0.*rating_scale"):
+    attacks.attacker_knowledge(zeros)
 
 
 def test_attacker_knowledge_checks_its_settings():

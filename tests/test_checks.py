@@ -113,3 +113,43 @@ def test_cutoffs_and_budgets():
   for bad in (0, -1, 1.0, 0.0, float("nan"), True, np.inf):
     with pytest.raises(ValueError, match="budget"):
       _checks.num_fake_users(bad, 943)
+
+
+@pytest.mark.parametrize("value", ["0.5", np.array("0.5"), np.array(["1"]), 1 + 2j,
+                                   np.complex64(1.0), object()])
+def test_real_rejects_strings_complex_and_objects(value):
+  with pytest.raises(ValueError, match="step_size must be a real number"):
+    _checks.real("step_size", value, array=True)
+
+
+def test_matrix_of_a_concrete_array_closed_over_under_jit():
+  good, bad = jnp.eye(3), jnp.full((2, 3), 0.5)
+
+  def f(x):
+    return lambda: _checks.matrix("fake", x, binary=True).sum()
+
+  assert float(jax.jit(f(good))()) == 3.0  # no TracerArrayConversionError
+  with pytest.raises(ValueError, match="fake must hold only 0 and 1"):
+    jax.jit(f(bad))()
+
+
+@pytest.mark.parametrize("count", [12, np.int64(12), np.array(12), jnp.int32(12),
+                                   jnp.array(12, jnp.int32)])
+def test_num_fake_users_integer_dtypes_are_counts(count):
+  assert _checks.num_fake_users(count, 1000) == 12
+
+
+@pytest.mark.parametrize("fraction", [0.01, np.float32(0.01), jnp.float32(0.01)])
+def test_num_fake_users_floats_are_fractions(fraction):
+  assert _checks.num_fake_users(fraction, 1000) == 10
+
+
+@pytest.mark.parametrize("bad", [12.0, "12", np.array([1, 2]), True, 0, jnp.int32(0)])
+def test_num_fake_users_rejects(bad):
+  with pytest.raises(ValueError, match="budget"):
+    _checks.num_fake_users(bad, 1000)
+
+
+def test_num_fake_users_rejects_a_traced_budget():
+  with pytest.raises(ValueError, match="traced"):
+    jax.jit(lambda b: _checks.num_fake_users(b, 100))(3)

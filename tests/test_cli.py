@@ -141,6 +141,25 @@ def test_diverged_training_leaves_a_partial_report(tmp_path, capsys):
   assert {row["model"] for row in r["rows"]} == {"most-pop"}  # rows computed before the failure
 
 
+def test_clicks_all_rated_one_run_the_attack_section(tmp_path):
+  lines = [line.rsplit("\t", 2)[0] + "\t1\t" + line.rsplit("\t", 1)[1]
+           for line in _toy_lines(num_users=12, per_user=5)]
+  clicks = _write(tmp_path / "clicks.tsv", lines)
+  out = tmp_path / "out"
+  assert main(["audit", *FAST[:-2], "--attacks", "bandwagon", "--budgets", "2", "--targets",
+               "1", "--k", "3", "--data", str(clicks), "--out", str(out)]) == 0
+  r = report.load_report(out)
+  assert r["status"] == "complete"
+  assert any(row["attack"] == "bandwagon" and row["metric"] == "target_hr" for row in r["rows"])
+
+
+def test_attacks_none_with_an_attack_is_an_error(tmp_path, capsys):
+  out = tmp_path / "out"
+  assert main(["audit", *FAST, "bandwagon", "--out", str(out)]) == 2
+  assert "'none' runs no attack and cannot be combined" in capsys.readouterr().err
+  assert not out.exists()
+
+
 def test_split_notes_are_shown(tmp_path, capsys):
   train = _write(tmp_path / "train.tsv", _toy_lines())
   test = _write(tmp_path / "test.tsv", ["100\t500\t5\t9", "199\t501\t5\t9", "101\t599\t4\t9"])

@@ -56,6 +56,11 @@ class TestAccuracyAtK:
   hits = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], bool)
   num_relevant = np.array([2, 3, 0])
 
+  @pytest.mark.parametrize("k", [0, -1, 2.5, True])
+  def test_bad_k(self, k):
+    with pytest.raises(ValueError, match="k must be an integer"):
+      metrics.accuracy_at_k(self.hits, self.num_relevant, k)
+
   def test_k4(self):
     m = metrics.accuracy_at_k(self.hits, self.num_relevant, 4)
     idcg2 = 1 + 1 / LOG2_3

@@ -613,3 +613,13 @@ def test_gradient_through_pgd_matches_the_fixed_active_set_reference(num_steps):
                                                         masks)[0]))(eps)
   assert np.isfinite(ge)
   np.testing.assert_allclose(ge, ge_ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("setting, match", [
+    (dict(step_size=-0.1), "step_size"), (dict(step_size=float("nan")), "step_size"),
+    (dict(num_steps=0), "num_steps"), (dict(norm="l1"), "norm"), (dict(axis=0), "axis"),
+    (dict(eps=-1.0), "eps"), (dict(lambda_=float("inf")), "lambda_")])
+def test_apr_checks_every_setting_at_the_call(setting, match):
+  victim = training.Victim(models.mf(dim=4), optax.sgd(0.1), num_epochs=1, batch_size=8)
+  with pytest.raises(ValueError, match=match):
+    defenses.apr(victim, **setting)

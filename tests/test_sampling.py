@@ -144,3 +144,28 @@ def test_make_graph_defaults_and_static_checks():
     data.as_graph(jnp.ones((2, 2)))
   with pytest.raises(ValueError, match="expected a jaxrec.data.Graph"):
     data.check_graph(jnp.ones((2, 2)))
+
+
+@pytest.mark.parametrize("users, message", [
+    (np.array([0, 2**32 + 1], np.int64), "graph users must lie in"),  # would wrap to 1 in int32
+    (np.array([0, -2**40], np.int64), "graph users must lie in"),
+    (np.array([True, False]), "graph users must be integer ids"),
+    (np.array([0.0, 1.0]), "graph users must be integer ids"),
+])
+def test_make_graph_checks_host_ids_before_converting_them(users, message):
+  with pytest.raises(ValueError, match=message):
+    data.make_graph(users, np.array([0, 1]), num_users=3, num_items=2)
+
+
+@pytest.mark.parametrize("weights", [np.array([True, False]), np.array([1 + 1j, 0j]),
+                                     np.array(["1", "2"])])
+def test_make_graph_rejects_boolean_complex_and_string_weights(weights):
+  with pytest.raises(ValueError, match="graph weights must be real numbers"):
+    data.make_graph([0, 1], [0, 1], weights, num_users=2, num_items=2)
+
+
+def test_make_graph_under_jit_keeps_traced_ids():
+  g = jax.jit(lambda u: data.make_graph(u, jnp.array([0, 1]), num_users=2, num_items=2))(
+      jnp.array([1, 0]))
+  np.testing.assert_array_equal(np.asarray(g.users), [1, 0])
+  assert g.users.dtype == jnp.int32 and g.weights.dtype == jnp.float32

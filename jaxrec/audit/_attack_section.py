@@ -124,8 +124,8 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
   filler = config.filler_size if config.filler_size is not None else \
       poisoning.default_filler_size(train)
   view = attacker_view(dataset, test_interactions)
-  scale = None
-  if view.ratings is not None and len(view):
+  scale = None  # all-equal ratings (clicks all rated 1): attacker_knowledge infers (0, v)
+  if view.ratings is not None and len(view) and np.ptp(view.ratings) > 0:
     scale = (float(np.min(view.ratings)), float(np.max(view.ratings)))
   knowledge = poisoning.attacker_knowledge(view, positive_threshold=config.threshold,
                                            rating_scale=scale)

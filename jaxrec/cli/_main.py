@@ -228,6 +228,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _audit(args) -> int:
   from jaxrec.audit import AuditConfig, run_audit  # pylint: disable=import-outside-toplevel
+  if "none" in args.attacks and len(args.attacks) > 1:
+    raise ValueError("--attacks: 'none' runs no attack and cannot be combined with attacks "
+                     f"(got {' '.join(args.attacks)})")
   config = AuditConfig(
       model=args.model, dim=args.dim, epochs=args.epochs, lr=args.lr, reg=args.reg,
       batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed, ks=tuple(args.k),

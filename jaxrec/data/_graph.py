@@ -103,23 +103,29 @@ def make_graph(users: ArrayLike, items: ArrayLike, weights: ArrayLike | None = N
     A :class:`Graph` with ``int32`` ids and ``float32`` (or the given floating) weights.
 
   Raises:
-    ValueError: misaligned arrays, ids out of range, negative, NaN or infinite weights, a
-      padding edge with a non-zero weight, empty id spaces.
+    ValueError: misaligned arrays, non-integer (or boolean) ids, ids out of range (64-bit ids
+      are checked before any conversion), boolean, complex, negative, NaN or infinite weights,
+      a padding edge with a non-zero weight, empty id spaces.
 
   Source:
     jaxrec.
   """
   num_users = _checks.integer("num_users", num_users, low=1)
   num_items = _checks.integer("num_items", num_items, low=1)
-  users = jnp.asarray(users)
-  w = jnp.ones(jnp.shape(users), jnp.float32) if weights is None else jnp.asarray(weights)
-  if not jnp.issubdtype(w.dtype, jnp.floating):
-    w = w.astype(jnp.float32)
-  graph = Graph(users=users, items=jnp.asarray(items), weights=w, num_users=num_users,
-                num_items=num_items)
-  check_graph(graph)
-  return graph.replace(users=jnp.asarray(users, jnp.int32),
-                       items=jnp.asarray(items, jnp.int32))
+  # host ids are checked with NumPy before any conversion: jnp.asarray would wrap 64-bit ids
+  users = _checks.ids("graph users", users, num_users, padding=True)
+  items = _checks.ids("graph items", items, num_items, padding=True)
+  if weights is None:
+    w = jnp.ones(jnp.shape(users), jnp.float32)
+  else:
+    w = weights if isinstance(weights, jax.core.Tracer) else np.asarray(weights)
+    if w.dtype.kind not in "iuf":  # booleans, complex numbers, strings
+      raise ValueError(f"graph weights must be real numbers, got dtype {w.dtype}")
+    w = jnp.asarray(w)
+    if not jnp.issubdtype(w.dtype, jnp.floating):
+      w = w.astype(jnp.float32)
+  return check_graph(Graph(users=users, items=items, weights=w, num_users=num_users,
+                           num_items=num_items))
 
 
 def graph_from_index(index: PositiveIndex) -> Graph:

@@ -126,15 +126,18 @@ def apr(victim: Victim, *, eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0, num_s
     A :class:`jaxrec.training.Victim`.
 
   Raises:
-    ValueError: a victim whose model is not BPR-MF; settings as :func:`apr_loss`.
+    ValueError: a victim whose model is not BPR-MF; settings as :func:`apr_loss` (a bad
+      ``eps``, ``lambda_``, ``num_steps``, ``step_size``, ``norm`` or ``axis``), at the call.
 
   Source:
     He, He, Du, Chua, SIGIR 2018 (APR for BPR-MF).
   """
   if not isinstance(victim.model, MF):
     raise ValueError(f"APR perturbs BPR-MF's factors; got a {victim.name!r} victim")
-  _checks.real("eps", eps, array=True)
   _checks.real("lambda_", lambda_)
+  _checks.integer("num_steps", num_steps, low=1)
+  # the inner attack's own checks (eps, step_size, norm, axis), now rather than mid-training
+  pgd(eps, eps if step_size is None else step_size, norm=norm, axis=axis)
   return victim.replace(loss=functools.partial(
       apr_loss, model=victim.model, eps=eps, lambda_=lambda_, num_steps=num_steps,
       step_size=step_size, norm=norm, axis=axis))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxrec import _checks
 from jaxrec.typing import Array, ArrayLike
 
 __all__ = ["ACCURACY_METRICS", "POPULARITY_METRICS", "accuracy_at_k", "popularity_at_k"]
@@ -35,7 +36,11 @@ def accuracy_at_k(hits: ArrayLike, num_relevant: ArrayLike, k: int) -> dict[str,
 
   Returns:
     Dict of ``(C,) float32`` arrays keyed by :data:`ACCURACY_METRICS`.
+
+  Raises:
+    ValueError: ``k`` not an integer ``>= 1``, or lists shorter than ``k``.
   """
+  k = _checks.integer("k", k, low=1)
   h = jnp.asarray(hits)[:, :k].astype(jnp.float32)
   if h.shape[1] != k:
     raise ValueError(f"lists hold {h.shape[1]} items, fewer than k={k}")

@@ -257,3 +257,15 @@ def test_margin_loss_top_fraction_keeps_the_users_closest_to_a_hit():
       loss(scores, train, jnp.asarray([1, 1]))
     with pytest.raises(ValueError, match="bool matrix"):
       loss(scores, train.astype(jnp.float32), jnp.asarray([0]))
+
+
+def test_margin_loss_rejects_a_bad_margin():
+  scores, train = jnp.zeros((2, 5)), jnp.zeros((2, 5), bool)
+  for bad in (-1.0, float("nan"), np.float32(np.inf), "1"):
+    with pytest.raises(ValueError, match="margin"):
+      attacks.margin_loss(scores, train, jnp.asarray([0]), k=1, kind="hinge", margin=bad)
+
+
+def test_lfm_surrogate_learning_rate_is_static():
+  with pytest.raises(ValueError, match="learning_rate must be a concrete number"):
+    jax.jit(lambda lr: attacks.lfm_surrogate(learning_rate=lr).num_epochs)(0.1)

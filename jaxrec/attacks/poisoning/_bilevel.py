@@ -124,7 +124,8 @@ def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
     A scalar.
 
   Raises:
-    ValueError: a bad ``k``, ``kind`` or ``top_fraction``; bad shapes or dtypes; targets empty,
+    ValueError: a bad ``k``, ``kind`` or ``top_fraction``; a negative or non-finite ``margin``;
+      bad shapes or dtypes; targets empty,
       out of range or repeated (values when concrete, or under :func:`jaxrec.checked`).
 
   Source:
@@ -134,6 +135,7 @@ def margin_loss(scores: Array, train: Array, targets: Array, *, k: int = 10,
   if top_fraction is not None:
     _checks.real("top_fraction", top_fraction, low=0.0, low_open=True, high=1.0)
   _checks.choice("kind", kind, ("logsigmoid", "hinge"))
+  _checks.real("margin", margin)
   scores, train, targets = _check_scores(scores, train, targets)
   num_items = scores.shape[1]
   k = _checks.integer("k", k, low=1, high=num_items - targets.shape[0])

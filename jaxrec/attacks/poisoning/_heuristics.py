@@ -53,6 +53,9 @@ def _check(knowledge: AttackKnowledge, targets, *, capacity: int, filler_size: i
     if _concrete(num_fake):
       _checks.integer("num_fake", np.asarray(num_fake)[()], low=0, high=capacity)
     else:
+      if not jnp.issubdtype(jnp.result_type(num_fake), jnp.integer) or jnp.ndim(num_fake):
+        raise ValueError(f"num_fake must be an integer scalar, got a traced "
+                         f"{jnp.result_type(num_fake)}{tuple(jnp.shape(num_fake))}")
       _checks.check_traced(
           (num_fake >= 0) & (num_fake <= capacity),
           f"num_fake must lie in [0, capacity={capacity}], got {{n}}", n=num_fake)

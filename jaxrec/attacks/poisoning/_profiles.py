@@ -119,13 +119,15 @@ def attacker_knowledge(
       interaction, or ``None`` when it counts every interaction (implicit feedback).
     num_power_users: how many of the most active users (by number of interactions, ties by id)
       the power-user attack may copy.
-    rating_scale: ``(min, max)``; default the observed range (``(0, 1)`` for implicit data).
+    rating_scale: ``(min, max)``; default the observed range (``(0, 1)`` for implicit data;
+      ``(0, v)`` when every observed rating is the same ``v > 0``, e.g. clicks all rated 1).
 
   Returns:
     An :class:`AttackKnowledge`.
 
   Raises:
-    ValueError: empty training data, a bad ``rating_scale``, a ``num_power_users`` that is not
+    ValueError: empty training data, a bad ``rating_scale`` (or none given when every rating is
+      the same value ``<= 0``), a ``num_power_users`` that is not
       an integer >= 1, a ``positive_threshold`` that is not a finite number.
   """
   n = len(train)
@@ -147,6 +149,13 @@ def attacker_knowledge(
   var = np.where(count > 1, sq / np.maximum(count, 1) - mean**2, gstd**2)
   if rating_scale is None:
     rating_scale = (0.0, 1.0) if implicit else (float(r.min()), float(r.max()))
+    if rating_scale[0] == rating_scale[1]:
+      # every rating is the same (clicks, purchases: all 1): an interaction carries no grade,
+      # so the scale is "no interaction" (0) to "interaction" (that value), as implicit data
+      if rating_scale[1] <= 0:
+        raise ValueError(f"every training rating is {rating_scale[1]}: no rating scale can be "
+                         "inferred; pass rating_scale=(min, max)")
+      rating_scale = (0.0, rating_scale[1])
   lo, hi = map(float, rating_scale)
   if not lo < hi:
     raise ValueError(f"rating_scale must be (min, max) with min < max, got {rating_scale}")

@@ -64,7 +64,8 @@ def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float =
 
   Args:
     dim, pos_weight, reg, init_scale, relaxation: the model (:func:`jaxrec.models.lfm`).
-    num_steps: unrolled Adam steps ``T >= 0``. learning_rate: ``> 0``.
+    num_steps: unrolled Adam steps ``T >= 0``. learning_rate: ``> 0``, a static (concrete
+      Python, NumPy or JAX) number: the optimiser is part of the hashable Victim.
     remat: two-level checkpointing of the steps (module docstring).
     eps_root: ``>= 0``, added under Adam's square root, so that differentiating through a zero
       second moment gives no NaN.
@@ -74,7 +75,7 @@ def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float =
 
   Raises:
     ValueError: any setting out of range (see :func:`jaxrec.models.lfm`), ``num_steps < 0``, a
-      non-positive learning rate, a negative or non-finite ``eps_root``.
+      non-positive or traced learning rate, a negative, non-finite or traced ``eps_root``.
 
   Source:
     Tang, Wen, Wang, "Revisiting Adversarially Learned Injection Attacks in Recommender
@@ -85,6 +86,10 @@ def lfm_surrogate(*, dim: int = 16, num_steps: int = 100, learning_rate: float =
   num_steps = _checks.integer("num_steps", num_steps, low=0)
   learning_rate = _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
   eps_root = _checks.real("eps_root", eps_root)
+  for name, value in (("learning_rate", learning_rate), ("eps_root", eps_root)):
+    if not _checks.is_concrete(value):
+      raise ValueError(f"{name} must be a concrete number: it configures the surrogate's "
+                       "optimiser, part of a static Victim (got a traced value)")
   # a Victim is a static, hashable configuration: concrete NumPy / JAX numbers become floats
   model = model.replace(**{name: float(getattr(model, name)) for name in ("pos_weight", "reg")
                            if _checks.is_concrete(getattr(model, name))})
