@@ -259,20 +259,24 @@ def matrix(name: str, x: Any, *, num_cols: int | None = None, binary: bool = Fal
   """A 2-D floating matrix (``(rows, num_cols)``), optionally 0/1 or within ``[0, 1]``.
 
   Shape and dtype are static checks; the values (binary, unit interval, NaN) are checked when
-  concrete and by ``debug_check`` when traced.
+  concrete and by ``debug_check`` when traced. A host value (NumPy, list, or a concrete JAX
+  array, also one closed over inside ``jit``) is read with NumPy *before* any conversion:
+  inside a ``jit`` trace ``jnp.asarray`` of a NumPy array is already a tracer.
   """
-  if not isinstance(x, jax.core.Tracer):
-    x = jnp.asarray(x)
-  if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.floating):
-    raise ValueError(f"{name} must be a 2-D floating matrix, got {x.dtype}{tuple(x.shape)}")
-  if num_cols is not None and x.shape[1] != num_cols:
-    raise ValueError(f"{name} has {x.shape[1]} items (columns), expected {num_cols}")
-  if nonempty and x.size == 0:
-    raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-  # concrete values (also a concrete array closed over inside a jit trace) are checked with
-  # NumPy on the host; only traced values go through debug_check
-  xp = np if is_concrete(x) else jnp
-  v = np.asarray(x) if xp is np else x
+  if isinstance(x, jax.core.Tracer):
+    xp, v, dtype = jnp, x, x.dtype
+  else:
+    try:
+      v = np.asarray(x)
+    except (TypeError, ValueError):
+      raise ValueError(f"{name} must be a 2-D floating matrix, got {x!r}") from None
+    xp, dtype = np, v.dtype
+  if v.ndim != 2 or not jnp.issubdtype(dtype, jnp.floating):
+    raise ValueError(f"{name} must be a 2-D floating matrix, got {dtype}{tuple(v.shape)}")
+  if num_cols is not None and v.shape[1] != num_cols:
+    raise ValueError(f"{name} has {v.shape[1]} items (columns), expected {num_cols}")
+  if nonempty and v.size == 0:
+    raise ValueError(f"{name} must not be empty, got shape {tuple(v.shape)}")
   if binary:
     ok, what = (v == 0) | (v == 1), "only 0 and 1"
   elif unit:
@@ -282,7 +286,8 @@ def matrix(name: str, x: Any, *, num_cols: int | None = None, binary: bool = Fal
   if xp is np:
     if v.size and not bool(np.all(ok)):
       raise ValueError(f"{name} must hold {what}")
-  elif x.size:
+    return jnp.asarray(x)  # a concrete JAX array is returned as it is
+  if v.size:
     check_traced(jnp.all(ok), f"{name} must hold {what}")
   return x
 

@@ -133,6 +133,21 @@ def test_matrix_of_a_concrete_array_closed_over_under_jit():
     jax.jit(f(bad))()
 
 
+@pytest.mark.parametrize("host", [np.full((2, 3), 0.5, np.float32), [[0.5, 1.0, 0.0]]])
+def test_matrix_of_a_host_array_used_under_jit_is_checked_before_conversion(host):
+  # inside a jit trace jnp.asarray(host) is a tracer: the values are read with NumPy first
+  with pytest.raises(ValueError, match="fake must hold only 0 and 1"):
+    jax.jit(lambda: _checks.matrix("fake", host, binary=True).sum())()
+  with pytest.raises(ValueError, match="fake must hold only 0 and 1"):
+    _checks.matrix("fake", host, binary=True)
+
+
+@pytest.mark.parametrize("value", [np.array([["a"]]), np.array([[1 + 1j]]), [[0.0], [0.0, 1.0]]])
+def test_matrix_rejects_non_floating_host_values(value):
+  with pytest.raises(ValueError, match="x must be a 2-D floating matrix"):
+    _checks.matrix("x", value)
+
+
 @pytest.mark.parametrize("count", [12, np.int64(12), np.array(12), jnp.int32(12),
                                    jnp.array(12, jnp.int32)])
 def test_num_fake_users_integer_dtypes_are_counts(count):

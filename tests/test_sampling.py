@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxrec
 from jaxrec import data
 
 
@@ -169,3 +170,37 @@ def test_make_graph_under_jit_keeps_traced_ids():
       jnp.array([1, 0]))
   np.testing.assert_array_equal(np.asarray(g.users), [1, 0])
   assert g.users.dtype == jnp.int32 and g.weights.dtype == jnp.float32
+
+
+def test_make_graph_converts_integer_weights_on_the_host():
+  # jnp.asarray would turn int64 2**40 into int32 0 (x64 off): converted to float32 first
+  g = data.make_graph([0, 1], [0, 1], np.array([2**40, 1], np.int64), num_users=2, num_items=2)
+  np.testing.assert_array_equal(g.weights, np.array([2**40, 1], np.float32))
+  with pytest.raises(ValueError, match="graph weights must be finite"):  # overflows float32
+    data.make_graph([0, 1], [0, 1], np.array([1e300, 1.0]), num_users=2, num_items=2)
+
+
+@pytest.mark.parametrize("weights, message", [
+    (np.array([np.nan, 1.0]), "graph weights must be finite"),
+    (np.array([-1.0, 1.0]), "graph weights must be finite and >= 0"),
+    (np.array([1e300, 1.0]), "graph weights must be finite"),
+    (np.array([1.0, 1.0]), "padding id"),  # user 2 is the padding id: weight must be 0
+    (None, "padding id"),
+])
+def test_make_graph_checks_host_values_also_inside_a_jit_trace(weights, message):
+  # host (NumPy / list) inputs used inside jit are converted to tracers by jnp: they are checked
+  # with NumPy before, so plain jit raises too (no jaxrec.checked needed)
+  users = [0, 2] if message == "padding id" else [0, 1]
+  with pytest.raises(ValueError, match=message):
+    jax.jit(lambda: data.make_graph(users, [0, 1], weights, num_users=2, num_items=2).weights)()
+
+
+def test_make_graph_with_traced_weights_and_host_ids_under_jit():
+  f = jax.jit(lambda w: data.make_graph([0, 2], [0, 1], w, num_users=2, num_items=2).weights)
+  np.testing.assert_array_equal(f(jnp.array([1.0, 0.0])), [1.0, 0.0])
+  f(jnp.array([1.0, 1.0]))  # traced padding weight: a checkify check, dropped by plain jit
+  with pytest.raises(ValueError, match="padding id"):
+    jaxrec.checked(f)(jnp.array([1.0, 1.0]))
+  with pytest.raises(ValueError, match="graph weights must be real numbers"):
+    jax.jit(lambda w: data.make_graph([0, 1], [0, 1], w, num_users=2, num_items=2).weights)(
+        jnp.array([True, False]))

@@ -50,6 +50,10 @@ class Graph:
   num_items: int = struct.field(pytree_node=False)
 
 
+_PADDING_MESSAGE = ("graph edges with the padding id (num_users / num_items) must have weight 0 "
+                    "(padding rule, docs/data.md)")
+
+
 def check_graph(graph: Graph) -> Graph:
   """Validates a graph where it enters a model: ids in range (the sentinel only on zero-weight
   padding edges), aligned ``(E,)`` arrays, floating weights that are finite and ``>= 0``.
@@ -77,15 +81,13 @@ def check_graph(graph: Graph) -> Graph:
   _checks.ids("graph users", graph.users, graph.num_users, padding=True)
   _checks.ids("graph items", graph.items, graph.num_items, padding=True)
   _checks.real("graph weights", graph.weights, array=True)
-  message = ("graph edges with the padding id (num_users / num_items) must have weight 0 "
-             "(padding rule, docs/data.md)")
   if _checks.is_concrete(graph):
     u, i, w = (np.asarray(a) for a in (graph.users, graph.items, graph.weights))
     if np.any(((u == graph.num_users) | (i == graph.num_items)) & (w != 0)):
-      raise ValueError(message)
+      raise ValueError(_PADDING_MESSAGE)
   else:
     pad = (graph.users == graph.num_users) | (graph.items == graph.num_items)
-    _checks.check_traced(jnp.all(~pad | (graph.weights == 0)), message)
+    _checks.check_traced(jnp.all(~pad | (graph.weights == 0)), _PADDING_MESSAGE)
   return graph
 
 
@@ -113,18 +115,32 @@ def make_graph(users: ArrayLike, items: ArrayLike, weights: ArrayLike | None = N
   num_users = _checks.integer("num_users", num_users, low=1)
   num_items = _checks.integer("num_items", num_items, low=1)
   # host ids are checked with NumPy before any conversion: jnp.asarray would wrap 64-bit ids
-  users = _checks.ids("graph users", users, num_users, padding=True)
-  items = _checks.ids("graph items", items, num_items, padding=True)
+  u = _checks.ids("graph users", users, num_users, padding=True)
+  i = _checks.ids("graph items", items, num_items, padding=True)
   if weights is None:
-    w = jnp.ones(jnp.shape(users), jnp.float32)
+    w = np.ones(np.shape(u), np.float32)
   else:
     w = weights if isinstance(weights, jax.core.Tracer) else np.asarray(weights)
     if w.dtype.kind not in "iuf":  # booleans, complex numbers, strings
       raise ValueError(f"graph weights must be real numbers, got dtype {w.dtype}")
-    w = jnp.asarray(w)
-    if not jnp.issubdtype(w.dtype, jnp.floating):
-      w = w.astype(jnp.float32)
-  return check_graph(Graph(users=users, items=items, weights=w, num_users=num_users,
+    if not isinstance(w, jax.core.Tracer):
+      # on the host, before jnp sees them: int64 weights would wrap in int32 (2**40 -> 0), and
+      # a float64 weight that overflows float32 becomes inf (rejected below)
+      target = np.float32 if w.dtype.kind in "iu" else jax.dtypes.canonicalize_dtype(w.dtype)
+      with np.errstate(over="ignore"):
+        w = w.astype(target)
+  if not isinstance(w, jax.core.Tracer) and _checks.is_concrete((users, items)):
+    # every value is on the host: check it with NumPy, also inside a jit trace (where the
+    # converted arrays are tracers and check_graph could only record checkify checks)
+    un, itn = np.asarray(users), np.asarray(items)
+    if un.shape == itn.shape == w.shape:
+      _checks.real("graph weights", w, array=True)
+      if np.any(((un == num_users) | (itn == num_items)) & (w != 0)):
+        raise ValueError(_PADDING_MESSAGE)
+  w = jnp.asarray(w)
+  if not jnp.issubdtype(w.dtype, jnp.floating):
+    w = w.astype(jnp.float32)
+  return check_graph(Graph(users=u, items=i, weights=w, num_users=num_users,
                            num_items=num_items))
 
 
