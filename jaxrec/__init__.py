@@ -13,6 +13,7 @@ Subpackages:
   defenses    adversarial training (APR) and detection of injected profiles
   report      the tidy ``report.json`` schema shared by the CLI and experiments
   audit       the ``jaxrec audit`` pipeline and the name registries of the CLI
+  robustness  sub-datasets attacked and robustness regressed on their characteristics
 
 ``checked(fn)`` runs jaxrec's value checks inside ``jit`` (see ``docs/validation.md``).
 """
@@ -30,7 +31,8 @@ from jaxrec import metrics as metrics
 from jaxrec import models as models
 from jaxrec import optim as optim
 from jaxrec import report as report
+from jaxrec import robustness as robustness
 from jaxrec import training as training
 
 __all__ = ["attacks", "audit", "checked", "data", "defenses", "experiment", "losses", "metrics",
-           "models", "optim", "report", "training", "__version__"]
+           "models", "optim", "report", "robustness", "training", "__version__"]

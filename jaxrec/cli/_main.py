@@ -1,4 +1,5 @@
-"""The ``jaxrec`` command line: ``jaxrec audit`` and ``jaxrec stats``."""
+"""The ``jaxrec`` command line: ``jaxrec audit``, ``jaxrec characteristics`` and
+``jaxrec stats``."""
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
   from jaxrec.audit._config import DEFENSES, SPLITS, TARGET_STRATEGIES
   from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, MODELS, NUKE_ATTACKS,
                                       OPTIMIZERS)
+  from jaxrec.robustness import StudyConfig
   # pylint: enable=import-outside-toplevel
   d = AuditConfig()
   push = [a for a in HEURISTIC_ATTACKS if a not in NUKE_ATTACKS]
@@ -218,6 +220,57 @@ def _parser() -> argparse.ArgumentParser:
                  help="output folder (default ./jaxrec-audit)")
   e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+  c = sub.add_parser(
+      "characteristics", help="explain robustness by dataset characteristics (regression)",
+      description="Sample sub-datasets of the data (varying users, items and density), attack "
+                  "each with fake profiles at a fixed relative budget, and regress the attack's "
+                  "effect (change of target HR@k; prediction shift) on the sub-datasets' "
+                  "characteristics (Deldjoo et al., SIGIR 2020). Writes DIR/report.json, "
+                  "DIR/report.md and DIR/characteristics.png. See docs/characteristics.md.")
+  _add_data_args(c)
+  sd = StudyConfig()
+  cm = c.add_argument_group("victim (trained on each sub-dataset whole; no test split)")
+  cm.add_argument("--model", choices=MODELS, default=sd.model,
+                  help=f"the victim model (default {sd.model})")
+  cm.add_argument("--dim", type=int, default=sd.dim, help=f"factors (default {sd.dim})")
+  cm.add_argument("--epochs", type=int, default=sd.epochs,
+                  help=f"training epochs (default {sd.epochs})")
+  cm.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
+  cm.add_argument("--reg", type=float, default=None, help="L2 coefficient (default: the model's)")
+  cm.add_argument("--batch-size", type=int, default=None, help="BPR triples per step")
+  cm.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
+  cs = c.add_argument_group("study")
+  cs.add_argument("--samples", type=int, default=sd.num_samples,
+                  help=f"sub-datasets (default {sd.num_samples})")
+  cs.add_argument("--attacks", nargs="+", default=list(sd.attacks), metavar="NAME",
+                  choices=[*push, *LEARNED_ATTACKS],
+                  help=f"push attacks, each run on the same sub-datasets: {' '.join(push)} "
+                       f"{' '.join(LEARNED_ATTACKS)} (default {' '.join(sd.attacks)})")
+  cs.add_argument("--budget", type=_budget, default=sd.budget,
+                  help="fake users: a fraction of each sub-dataset's users (default 0.01) or a "
+                       "count")
+  cs.add_argument("--targets", type=int, default=sd.num_targets, metavar="N",
+                  help=f"target items per sub-dataset, attacked together (default "
+                       f"{sd.num_targets})")
+  cs.add_argument("--k", type=int, default=sd.k, help=f"HR cut-off (default {sd.k})")
+  cs.add_argument("--user-fractions", type=float, nargs="+", default=list(sd.user_fractions),
+                  metavar="F", help="shares of the users a sub-dataset keeps (default "
+                  f"{' '.join(map(str, sd.user_fractions))})")
+  cs.add_argument("--item-fractions", type=float, nargs="+", default=list(sd.item_fractions),
+                  metavar="F", help="shares of the items (default "
+                  f"{' '.join(map(str, sd.item_fractions))})")
+  cs.add_argument("--keep", type=float, nargs=2, default=list(sd.keep), metavar=("LOW", "HIGH"),
+                  help="range of the share of interactions kept (default "
+                  f"{sd.keep[0]} {sd.keep[1]})")
+  cs.add_argument("--learned-steps", type=int, default=sd.learned_steps,
+                  help=f"outer steps of revadv (default {sd.learned_steps})")
+  cs.add_argument("--lanes", type=int, default=None,
+                  help="sub-datasets per vmapped program (default: 2 on CPU, all on GPU)")
+  cs.add_argument("--seed", type=int, default=sd.seed, help="seed of sampling, training, attacks")
+  cs.add_argument("--out", default="jaxrec-characteristics", metavar="DIR",
+                  help="output folder (default ./jaxrec-characteristics)")
+  cs.add_argument("--no-progress", action="store_true", help="no progress bar")
+
   s = sub.add_parser("stats", help="print dataset characteristics",
                      description="Print size, shape, density, Gini of user and item degrees "
                                  "and rating spread (Deldjoo et al., SIGIR 2020).")
@@ -249,14 +302,34 @@ def _audit(args) -> int:
   return 0
 
 
+def _all_interactions(dataset, threshold):
+  """Every interaction of a dataset (a predefined test split included), deduplicated, and
+  binarised at ``threshold`` when given."""
+  from jaxrec import data  # pylint: disable=import-outside-toplevel
+  parts = [dataset.interactions] + ([dataset.test] if dataset.test is not None else [])
+  inter, _ = data.deduplicate(data.concatenate([p.replace(timestamps=None) for p in parts]))
+  return inter if threshold is None else data.binarize(inter, threshold)
+
+
+def _characteristics(args) -> int:
+  from jaxrec.robustness import StudyConfig, run_study  # pylint: disable=import-outside-toplevel
+  config = StudyConfig(
+      model=args.model, dim=args.dim, epochs=args.epochs, lr=args.lr, reg=args.reg,
+      batch_size=args.batch_size, optimizer=args.optimizer, attacks=tuple(args.attacks),
+      num_samples=args.samples, budget=args.budget, num_targets=args.targets, k=args.k,
+      seed=args.seed, user_fractions=tuple(args.user_fractions),
+      item_fractions=tuple(args.item_fractions), keep=tuple(args.keep),
+      learned_steps=args.learned_steps, lanes=args.lanes)
+  dataset = _load(args)
+  run_study(_all_interactions(dataset, args.threshold), config, args.out, name=dataset.name,
+            progress=not args.no_progress)
+  return 0
+
+
 def _stats(args) -> int:
   from jaxrec import data  # pylint: disable=import-outside-toplevel
   dataset = _load(args)
-  parts = [dataset.interactions] + ([dataset.test] if dataset.test is not None else [])
-  inter, _ = data.deduplicate(data.concatenate([p.replace(timestamps=None) for p in parts]))
-  if args.threshold is not None:
-    inter = data.binarize(inter, args.threshold)
-  stats = data.characteristics(inter)
+  stats = data.characteristics(_all_interactions(dataset, args.threshold))
   stats = {"name": dataset.name, **stats}
   if args.json:
     print(json.dumps(stats, indent=1))
@@ -280,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   try:
-    return _audit(args) if args.command == "audit" else _stats(args)
+    run = {"audit": _audit, "characteristics": _characteristics, "stats": _stats}
+    return run[args.command](args)
   except (ValueError, OSError) as e:
     print(f"jaxrec {args.command}: error: {e}", file=sys.stderr)
     return 2

@@ -36,6 +36,9 @@ from jaxrec.data._registry import load_dataset as load_dataset
 from jaxrec.data._splits import leave_one_out as leave_one_out
 from jaxrec.data._splits import random_holdout as random_holdout
 from jaxrec.data._stats import characteristics as characteristics
+from jaxrec.data._subsample import SubDataset as SubDataset
+from jaxrec.data._subsample import sample_subdatasets as sample_subdatasets
+from jaxrec.data._subsample import subsample as subsample
 
 __all__ = [
     "BPRBatch",
@@ -61,6 +64,9 @@ __all__ = [
     "Interactions",
     "binarize",
     "characteristics",
+    "SubDataset",
+    "sample_subdatasets",
+    "subsample",
     "concatenate",
     "dataset_info",
     "deduplicate",

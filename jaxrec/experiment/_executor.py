@@ -69,7 +69,8 @@ def _stack(cells: Sequence[Any]) -> Any:
 
 def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = None, *,
             lanes: int | None = None, vectorize: bool = True,
-            timings: dict | None = None) -> list[Any]:
+            timings: dict | None = None,
+            progress: Callable[[int], None] | None = None) -> list[Any]:
   """Runs ``fn(cell, shared)`` for every cell and returns the outputs on the host.
 
   With ``vectorize`` (default) the cells run in groups of ``lanes`` as one
@@ -87,6 +88,8 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
     timings: if a dict, filled with ``compile_s`` (tracing and XLA compilation), ``run_s``
       (executing the compiled programs, device-to-host copies included), ``programs`` (compiled
       programs) and ``cells``.
+    progress: optional ``progress(n)`` called after each program with the number of cells it
+      finished (e.g. ``tqdm(...).update``).
 
   Returns:
     One output per cell, in order, as NumPy arrays (``jax.device_get``).
@@ -132,9 +135,13 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
       group += [group[-1]] * (size - n)
       out = call(batched, size, (_stack(group), shared))
       outs += [jax.tree.map(lambda x, i=i: x[i], out) for i in range(n)]
+      if progress is not None:
+        progress(n)
   else:
     for cell in cells:
       outs.append(call(fn, 0, (jax.tree.map(jnp.asarray, cell), shared)))
+      if progress is not None:
+        progress(1)
   if timings is not None:
     timings.update(clock)
   return outs

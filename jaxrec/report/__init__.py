@@ -1,6 +1,7 @@
 """The tidy ``report.json`` schema shared by the CLI, experiments, results store and plots."""
 
 from jaxrec.report._plots import plot_apr_grid as plot_apr_grid
+from jaxrec.report._plots import plot_coefficients as plot_coefficients
 from jaxrec.report._schema import REQUIRED_KEYS as REQUIRED_KEYS
 from jaxrec.report._schema import SCHEMA_VERSION as SCHEMA_VERSION
 from jaxrec.report._schema import build_report as build_report
@@ -14,5 +15,6 @@ from jaxrec.report._schema import write_report as write_report
 
 __all__ = [
     "REQUIRED_KEYS", "SCHEMA_VERSION", "build_report", "load_report", "make_row", "plot_apr_grid",
+    "plot_coefficients",
     "rows_from_evaluation", "to_markdown", "validate_report", "versions", "write_report",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["plot_apr_grid"]
+__all__ = ["plot_apr_grid", "plot_coefficients"]
 
 # (metric, attack, title): panels of the APR figure; a metric under attack uses the largest
 # robustness budget present in the rows
@@ -68,3 +68,56 @@ def plot_apr_grid(rows: list[dict], path: str | os.PathLike, *, k: int = 10) -> 
   fig.savefig(out, dpi=100)
   plt.close(fig)
   return out
+
+
+def plot_coefficients(rows: list[dict], path: str | os.PathLike) -> Path:
+  """Standardised OLS coefficients with 95% intervals (``estimate +- 1.96 SE``), one panel per
+  response, one marker per attack, the intercept left out.
+
+  Args:
+    rows: tidy rows with ``metric`` ``"ols_estimate"`` / ``"ols_std_error"`` and grid keys
+      ``response`` and ``term`` (as written by ``jaxrec characteristics``).
+    path: the PNG to write.
+
+  Returns:
+    The path written.
+
+  Raises:
+    ValueError: no coefficient rows.
+  """
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  coef = {(r["attack"], r["response"], r["term"]): r["value"] for r in rows
+          if r["metric"] == "ols_estimate" and r.get("term") not in (None, "const")}
+  se = {(r["attack"], r["response"], r["term"]): r["value"] for r in rows
+        if r["metric"] == "ols_std_error" and r.get("term") not in (None, "const")}
+  if not coef:
+    raise ValueError("no OLS coefficient rows to plot")
+  responses = sorted({key[1] for key in coef})
+  attacks = sorted({key[0] for key in coef})
+  terms = list(dict.fromkeys(key[2] for key in coef))
+  fig, axes = plt.subplots(1, len(responses), figsize=(6 * len(responses), 1 + 0.6 * len(terms)),
+                           squeeze=False)
+  for ax, response in zip(axes[0], responses):
+    for j, attack in enumerate(attacks):
+      offset = (j - (len(attacks) - 1) / 2) * 0.15
+      ys, xs, errs = [], [], []
+      for t, term in enumerate(terms):
+        if (attack, response, term) in coef:
+          ys.append(t + offset)
+          xs.append(coef[(attack, response, term)])
+          errs.append(1.96 * se[(attack, response, term)])
+      ax.errorbar(xs, ys, xerr=errs, fmt="o", capsize=3, label=attack)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(terms)))
+    ax.set_yticklabels(terms)
+    ax.invert_yaxis()
+    ax.set_title(f"{response}: change per SD of the characteristic", fontsize=10)
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  path = Path(path)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path

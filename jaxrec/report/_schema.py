@@ -153,7 +153,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
 
 def to_markdown(report: dict[str, Any]) -> str:
   """A readable table: one line per (model, defense, attack, budget, grid keys, metric), one
-  column per cut-off ``k``."""
+  column per cut-off ``k``; the report's optional ``summary`` lines come first."""
   rows = report["rows"]
   extra = sorted({key for r in rows for key in r} - set(REQUIRED_KEYS))
   ks = sorted({r["k"] for r in rows if r["k"] is not None})
@@ -167,6 +167,10 @@ def to_markdown(report: dict[str, Any]) -> str:
   title = report.get("dataset", {}).get("name", "")
   lines.append(f"# jaxrec report{': ' + title if title else ''}")
   lines.append("")
+  for line in report.get("summary", []) or []:  # the verdict first, when the run wrote one
+    lines.append(line)
+  if report.get("summary"):
+    lines.append("")
   if report["status"] != "complete":
     lines.append(f"**PARTIAL REPORT** (status {report['status']}): {report.get('error')}")
     lines.append("")
