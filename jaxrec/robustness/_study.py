@@ -39,6 +39,7 @@ from jaxrec.data._stats import characteristics
 from jaxrec.data._subsample import SubDataset
 from jaxrec.experiment import execute
 from jaxrec.metrics._target import make_target_evaluator
+from jaxrec.robustness._schedule import own_epochs
 from jaxrec.training._loop import fit_victim
 from jaxrec.training._victim import Victim, steps_per_epoch
 from jaxrec.typing import Array, PRNGKey
@@ -75,7 +76,7 @@ def heuristic_attack(recipe: Callable[..., FakeProfiles], **settings: Any) -> At
   Source:
     jaxrec (the recipes' own sources: Mobasher et al., ACM TOIT 2007).
   """
-  # one compiled recipe per (shape, budget, filler size): sub-datasets of one shape share it
+  # one compiled recipe per (budget, filler size) and catalogue
   compiled = jax.jit(functools.partial(recipe, **settings),
                      static_argnames=("capacity", "filler_size"))
 
@@ -182,12 +183,16 @@ def attack_subdatasets(
 ) -> list[SampleResult]:
   """Trains, attacks, retrains and measures every sub-dataset (module docstring).
 
-  Every sub-dataset's victim trains from ``key(seed)`` on all its interactions, with the
-  schedule of its shape group: ``ceil(N_max / batch_size)`` steps per epoch for the group's
-  largest interaction count ``N_max`` (one compiled program per shape; a sparser sub-dataset of
-  the group takes up to ``N_max / N`` more passes per epoch). The poisoned victim retrains with
-  the same key and schedule. Every profile of a shape group has the group's median of the
-  sub-datasets' mean real profile lengths as its filler size (one compiled recipe per group).
+  Every sub-dataset's victim trains from ``key(seed)`` on all its interactions for the victim's
+  epochs of its own rows: one compiled program per shape runs ``S = ceil(R / batch_size)``
+  steps per epoch for the group's largest poisoned row count ``R``, and each step of a
+  sub-dataset with ``N`` rows trains with probability ``N / (S batch_size)``
+  (:mod:`jaxrec.robustness._schedule`), so about ``N / batch_size`` steps per epoch, as if it
+  ran alone. The poisoned victim retrains with the same key and schedule (its own rows,
+  fakes included). A victim with a fixed ``steps_per_epoch`` keeps it. The fake profiles of a
+  sub-dataset have its own mean real profile length as filler size
+  (:func:`jaxrec.attacks.poisoning.default_filler_size`), padded to the group's longest with
+  slots that are no interaction (one compiled recipe per distinct filler size).
   The ``T`` targets of sub-dataset ``s`` are drawn by
   :func:`jaxrec.attacks.poisoning.select_targets` with the sub-dataset's seed and attacked
   together (each fake profile holds all of them); the attack's key is ``fold_in(key(seed), s)``.
@@ -201,8 +206,9 @@ def attack_subdatasets(
     num_targets: targets per sub-dataset ``T >= 1``. target_strategy: as ``select_targets``.
     ks: cut-offs of HR@k. seed: the victims' and attacks' seed.
     lanes, vectorize: as :func:`jaxrec.experiment.execute`.
-    progress: optional ``progress(n)``, called with the number of sub-datasets just finished
-      (e.g. a tqdm bar's ``update``).
+    progress: optional ``progress(x)`` with ``x`` sub-datasets' worth of work just done:
+      ``0.5`` when one is crafted, ``0.5 n`` when ``n`` are trained and measured (e.g. a tqdm
+      bar's ``update``; the sum reaches ``len(samples)``).
     timings: if a dict, ``compile_s``, ``run_s`` (training and measuring, summed over shapes),
       ``attack_s`` (crafting) and ``programs``.
 
@@ -235,9 +241,12 @@ def attack_subdatasets(
     t0 = time.perf_counter()
     capacity = max(len(samples[s].interactions) for s in members)
     num_fake = num_fake_users(budget, num_users)
-    filler = int(np.median([default_filler_size(samples[s].interactions) for s in members]))
-    if filler + num_targets >= num_items:
-      raise ValueError(f"sub-datasets of {num_users} x {num_items}: profiles of {filler} fillers "
+    # each sub-dataset's own mean profile length: a group median would make fake profiles
+    # relatively longer in the sparser members (a second density confound)
+    fillers = {s: default_filler_size(samples[s].interactions) for s in members}
+    if max(fillers.values()) + num_targets >= num_items:
+      raise ValueError(f"sub-datasets of {num_users} x {num_items}: profiles of "
+                       f"{max(fillers.values())} fillers "
                        f"+ {num_targets} targets would cover the catalogue")
     cells, evaluators = [], []
     for s in members:
@@ -246,8 +255,10 @@ def attack_subdatasets(
       degrees = np.bincount(np.asarray(sample.interactions.items), minlength=num_items)
       targets = select_targets(degrees, num_targets, target_strategy, seed=sample.seed)
       profiles = attack(jax.random.fold_in(key, s), sample, index,
-                        jnp.asarray(targets, jnp.int32), num_fake, filler)
+                        jnp.asarray(targets, jnp.int32), num_fake, fillers[s])
       prepared[s] = (targets, profiles)
+      if progress is not None:
+        progress(0.5)
       evaluators.append(make_target_evaluator(index, ks=ks))
       cells.append([key, index, None, jnp.asarray(targets, jnp.int32), profiles])
     clock["attack_s"] += time.perf_counter() - t0
@@ -257,12 +268,18 @@ def attack_subdatasets(
     window = max(ev.window for ev in evaluators)
     for cell, ev in zip(cells, evaluators):
       cell[2] = ev.replace(window=window)
-    num_steps = (steps_per_epoch(capacity, victim.batch_size)
-                 if victim.batch_size is not None and victim.steps_per_epoch is None else None)
+    group_victim, num_steps = victim, None
+    if (victim.tx is not None and victim.num_epochs and victim.batch_size is not None
+        and victim.steps_per_epoch is None):
+      # one static schedule, sized for the group's largest poisoned index; each lane trains
+      # its own rows' epochs in expectation (not N_max / N passes: see _schedule)
+      num_steps = steps_per_epoch(capacity + num_fake * slots, victim.batch_size)
+      group_victim = own_epochs(victim, num_steps * victim.batch_size)
     group_clock: dict = {}
-    outs = execute(functools.partial(_cell, victim=victim, num_steps=num_steps),
+    outs = execute(functools.partial(_cell, victim=group_victim, num_steps=num_steps),
                    [tuple(c) for c in cells], None, lanes=lanes, vectorize=vectorize,
-                   timings=group_clock, progress=progress)
+                   timings=group_clock,
+                   progress=None if progress is None else lambda n: progress(0.5 * n))
     for name in ("compile_s", "run_s", "programs"):
       clock[name] += group_clock[name]
     for s, (raw_before, raw_after), ev in zip(members, outs, evaluators):
@@ -274,7 +291,7 @@ def attack_subdatasets(
                              for a, b in zip(after, before)]))
       results[s] = SampleResult(
           sample=samples[s], characteristics=characteristics(samples[s].interactions),
-          targets=np.asarray(targets), num_fake=num_fake, filler_size=filler,
+          targets=np.asarray(targets), num_fake=num_fake, filler_size=fillers[s],
           target_hr_before=hr_before, target_hr_after=hr_after,
           delta_target_hr={k: hr_after[k] - hr_before[k] for k in ev.ks},
           prediction_shift=shift)
