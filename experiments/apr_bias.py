@@ -36,6 +36,8 @@ def main(argv=None) -> int:
   p.add_argument("--train", required=True, help="training TSV (user item score timestamp)")
   p.add_argument("--test", required=True, help="test TSV")
   p.add_argument("--out", required=True, help="output folder")
+  p.add_argument("--overwrite", action="store_true",
+                 help="replace a complete report already in --out")
   p.add_argument("--epochs", type=int, default=200)
   p.add_argument("--seed", type=int, default=0)
   args = p.parse_args(argv)
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
       dim=64, epochs=args.epochs, lr=0.05, optimizer="adagrad", reg=0.0, batch_size=4096,
       seed=args.seed, ks=(10, 50, 100), attacks=(), defense="apr", apr_eps=(0.01, 0.1, 1.0),
       apr_lambda=(0.01, 0.1, 1.0), robustness_eps=(0.1, 0.5, 1.0), pgd_num_steps=10)
-  report = audit.run_audit(dataset, config, args.out, progress=False, echo=_quiet)
+  report = audit.run_audit(dataset, config, args.out, progress=False, echo=_quiet,
+                           overwrite=args.overwrite)
   rows = [r for r in report["rows"] if "eps" in r]
 
   def value(metric, k, e, lam, attack="none", budget=None):

@@ -30,8 +30,11 @@ def test_round_trip_and_markdown(tmp_path):
   assert loaded["rows"] == r["rows"] and loaded["status"] == "complete"
   assert set(loaded["versions"]) >= {"jaxrec", "jax", "numpy", "backend"}
   md = md_path.read_text()
-  assert "| bpr-mf | none | none |  |  | hr |  | 0.5 | 0.75 |" in md
-  assert "| bpr-mf | none | random | 0.01 | 7 | target_hr |  | 0.2 |  |" in md
+  # one table per group; columns empty in a whole group are left out
+  assert md.index("## Accuracy") < md.index("## Target exposure") < md.index("## Legend")
+  assert "| bpr-mf | none | none | hr |  | 0.5 | 0.75 |" in md
+  assert "| bpr-mf | none | random | 0.01 | 7 | target_hr | 0.2 |" in md
+  assert "| users | users evaluated (those with a relevant test item) | count | - |" in md
   assert json.loads(json_path.read_text())["schema"] == report.SCHEMA_VERSION
 
 

@@ -12,13 +12,18 @@ from jaxrec.audit._registry import ModelDefaults as ModelDefaults
 from jaxrec.audit._registry import make_optimizer as make_optimizer
 from jaxrec.audit._registry import make_victim as make_victim
 from jaxrec.audit._registry import model_defaults as model_defaults
+from jaxrec.audit._summary import QUANTITIES as QUANTITIES
+from jaxrec.audit._summary import Condition as Condition
+from jaxrec.audit._summary import Summary as Summary
+from jaxrec.audit._summary import parse_condition as parse_condition
+from jaxrec.audit._summary import summarize as summarize
 from jaxrec.audit._run import TrainingDiverged as TrainingDiverged
 from jaxrec.audit._run import clean_section as clean_section
 from jaxrec.audit._run import run_audit as run_audit
 from jaxrec.audit._run import train_victim as train_victim
 
 __all__ = [
-    "ATTACKS", "AuditConfig", "MODELS", "ModelDefaults", "TrainingDiverged", "clean_section",
-    "make_optimizer", "make_victim", "model_defaults", "prepare_split", "run_audit",
-    "train_victim",
+    "ATTACKS", "AuditConfig", "Condition", "MODELS", "ModelDefaults", "QUANTITIES", "Summary",
+    "TrainingDiverged", "clean_section", "make_optimizer", "make_victim", "model_defaults",
+    "parse_condition", "prepare_split", "run_audit", "summarize", "train_victim",
 ]

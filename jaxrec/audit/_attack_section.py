@@ -29,6 +29,7 @@ import numpy as np
 from jaxrec import data, defenses, metrics
 from jaxrec.attacks import poisoning
 from jaxrec.audit._config import AuditConfig, attacker_view
+from jaxrec.audit._progress import bar
 from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, NUKE_ATTACKS,
                                     SELECTED_ATTACKS)
 from jaxrec.data import Dataset, Interactions, PositiveIndex
@@ -109,13 +110,16 @@ def _exposure_rows(exposure: list[dict], raw_targets: np.ndarray, **keys) -> lis
 def attack_section(dataset: Dataset, train: Interactions, test_interactions: Interactions,
                    train_index: PositiveIndex, test_index: PositiveIndex, clean_params,
                    clean_evaluation: dict, config: AuditConfig, *,
-                   echo: Callable[[str], None] = print) -> Iterator[dict]:
+                   echo: Callable[[str], None] = print, progress: bool = False
+                   ) -> Iterator[dict]:
   """Yields the tidy rows of the attack section (module docstring).
 
   The attacker's statistics (rating scale, means, power users) come from the training ratings
   before any threshold (:func:`jaxrec.audit.attacker_view`); the victim keeps the fake slots
   its feedback rule keeps (:meth:`jaxrec.attacks.poisoning.FakeProfiles.mask`). Every attack's
   cells run on the experiment executor (:func:`jaxrec.attacks.poisoning.run_poisoning`).
+  With ``progress``, bars with an ETA follow the crafting of learned profiles, each attack's
+  poisoned retrainings and the detectors.
   """
   num_real = train.num_users
   targets = resolve_targets(dataset, train_index, config)
@@ -147,22 +151,27 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
              else {})
     if name in LEARNED_ATTACKS:
       t0 = time.perf_counter()
+      crafting = bar(len(targets) * len(counts), f"{name}: crafting profile sets", progress)
       recipe, _ = poisoning.craft_recipe(
           data.dense_matrix(train_index), targets[:, None], counts, filler,
           jax.random.key(config.seed), rating=knowledge.rating_max,
-          craft=LEARNED_ATTACKS[name](), echo=echo)
+          craft=LEARNED_ATTACKS[name](), echo=echo, progress=crafting.update)
+      crafting.close()
       echo(f"  {name}: crafted {len(targets) * len(counts)} profile sets in "
            f"{time.perf_counter() - t0:.1f} s")
     else:
       recipe = functools.partial(HEURISTIC_ATTACKS[name], capacity=max(counts),
                                  filler_size=filler, intent=intent, **extra)
     t0 = time.perf_counter()
+    retraining = bar(len(targets) * len(counts), f"{name}: poisoned retrainings", progress)
     cells = poisoning.run_poisoning(
         recipe, knowledge=knowledge, clean=train_index, victim=victim, evaluator=evaluator,
         target_evaluator=target_ev, target_sets=targets[:, None], budgets=counts,
-        seeds=[config.seed])
+        seeds=[config.seed], progress=retraining.update)
+    retraining.close()
     echo(f"  {name} ({intent}): {len(cells)} poisoned retrainings in "
          f"{time.perf_counter() - t0:.1f} s")
+    detecting = bar(len(counts), f"{name}: detectors", progress)
     for count in counts:
       keys = dict(model=config.model, attack=name, budget=budget_of[count], num_fake=count)
       mine = [c for c in cells if c.num_fake == count]  # one per target, in target order
@@ -180,6 +189,8 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
           yield make_row(metric=f"delta_{metric}", value=attacked - clean_evaluation[metric][k],
                          k=k, **keys)
       yield from _detection_rows(train, mine[0], keys)
+      detecting.update(1)
+    detecting.close()
 
 
 def _detection_rows(train: Interactions, cell: poisoning.CellResult, keys: dict) -> list[dict]:

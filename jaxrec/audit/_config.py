@@ -17,6 +17,8 @@ _TRAINING = ("dim", "epochs", "lr", "reg", "batch_size", "optimizer")
 SPLITS = ("loo", "ratio")
 TARGET_STRATEGIES = ("unpopular", "popular", "random")
 DEFENSES = ("none", "apr")
+DEFAULT_ATTACKS = ("random", "average", "bandwagon")
+IMPLICIT_DEFAULT_ATTACKS = ("random", "bandwagon")  # average = random without a threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,10 @@ class AuditConfig:
     threshold: explicit-to-implicit conversion: keep ratings ``>= threshold`` (drop the rest);
       ``None`` keeps every interaction as positive feedback.
     attacks: fake-profile attacks of the attack section (names in
-      :data:`jaxrec.audit.ATTACKS`; empty = no attack section). Push attacks push the targets;
+      :data:`jaxrec.audit.ATTACKS`; empty = no attack section). ``None`` (the default):
+      ``random``, ``average`` and ``bandwagon`` with a ``threshold``; ``random`` and
+      ``bandwagon`` without one, where average would inject the same interactions as random
+      (the report says so). Push attacks push the targets;
       ``love_hate`` and ``reverse_bandwagon`` nuke them; ``revadv`` crafts push profiles by
       unrolled bilevel optimisation through a surrogate
       (:func:`jaxrec.attacks.poisoning.bilevel_crafter`), ``generator`` by a generator network
@@ -88,7 +93,7 @@ class AuditConfig:
   split: str = "loo"
   test_ratio: float = 0.2
   threshold: float | None = None
-  attacks: tuple[str, ...] = ("random", "average", "bandwagon")
+  attacks: tuple[str, ...] | None = None
   budgets: tuple[float, ...] = (0.01, 0.05)
   num_targets: int = 5
   target_strategy: str = "unpopular"
@@ -123,6 +128,10 @@ class AuditConfig:
       raise ValueError("ks must name at least one cut-off")
     object.__setattr__(self, "ks", tuple(sorted({_checks.integer("k", k, low=1)
                                                  for k in self.ks})))
+    if self.attacks is None:
+      object.__setattr__(self, "attacks", DEFAULT_ATTACKS if self.threshold is not None
+                         else IMPLICIT_DEFAULT_ATTACKS)
+    object.__setattr__(self, "attacks", tuple(self.attacks))
     for a in self.attacks:
       _checks.choice("attack", a, ATTACKS)
     if len(set(self.attacks)) != len(self.attacks):

@@ -25,6 +25,7 @@ import numpy as np
 from jaxrec import defenses, metrics, models
 from jaxrec.attacks import evasion
 from jaxrec.audit._config import AuditConfig
+from jaxrec.audit._progress import bar
 from jaxrec.data import PositiveIndex
 from jaxrec.experiment import execute
 from jaxrec.report import make_row, rows_from_evaluation
@@ -39,8 +40,8 @@ def apr_settings(config: AuditConfig) -> tuple[list[float], list[float]]:
 
 
 def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, *,
-                echo: Callable[[str], None] = print, lanes: int | None = None
-                ) -> Iterator[dict]:
+                echo: Callable[[str], None] = print, lanes: int | None = None,
+                progress: bool = False) -> Iterator[dict]:
   """Yields the rows of the APR side-effects section (module docstring).
 
   Args:
@@ -48,6 +49,7 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
     config: the audit's hyper-parameters (``apr_*``, ``robustness_eps``, ``pgd_num_steps``).
     echo: status lines.
     lanes: settings per vmapped program (default :func:`jaxrec.experiment.default_lanes`).
+    progress: bars with an ETA for the APR training, the evaluation and each embedding attack.
   """
   eps, lam = apr_settings(config)
   pre = config.apr_pretrain_epochs if config.apr_pretrain_epochs is not None else \
@@ -57,9 +59,12 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
   echo(f"APR section: {len(eps) - 1} settings (eps {list(config.apr_eps)} x lambda "
        f"{list(config.apr_lambda)}) and BPR, {pre} BPR epochs then {adv} adversarial epochs")
   t0 = time.perf_counter()
+  training = bar(len(eps), "APR: training settings", progress)
   params, _ = defenses.fit_apr_grid(train, jax.random.key(config.seed), eps=eps, lambda_=lam,
                                     victim=victim, pretrain_epochs=pre,
-                                    adversarial_epochs=adv, lanes=lanes)
+                                    adversarial_epochs=adv, lanes=lanes,
+                                    progress=training.update)
+  training.close()
   echo(f"  trained {len(eps)} models in {time.perf_counter() - t0:.1f} s")
   finite = np.all([np.all(np.isfinite(x), axis=tuple(range(1, x.ndim)))
                    for x in jax.tree.leaves(params)], axis=0)
@@ -69,8 +74,11 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
   evaluator = metrics.make_evaluator(train, test, ks=config.ks, chunk_size=config.chunk_size)
   mf = models.MF(dim=victim.model.dim)  # APR is defined for BPR-MF's factors
   per_model = [jax.tree.map(lambda x, g=g: x[g], params) for g in range(len(eps))]
+  evaluating = bar(len(per_model), "APR: evaluating", progress)
   clean = [evaluator.summarize(raw) for raw in execute(
-      lambda p, ev: ev.raw(mf, p), per_model, evaluator, lanes=lanes)]
+      lambda p, ev: ev.raw(mf, p), per_model, evaluator, lanes=lanes,
+      progress=evaluating.update)]
+  evaluating.close()
   for g, ev in enumerate(clean):
     yield from rows_from_evaluation(ev, **_keys(eps[g], lam[g]))
   triples, weights = evasion.attack_triples(jax.random.key(config.seed + 1), train)
@@ -85,9 +93,12 @@ def apr_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig, 
 
   cells = [(p, np.float32(b)) for b in config.robustness_eps for p in per_model]
   for name, steps, random in (("fgsm", 1, False), ("pgd", config.pgd_num_steps, True)):
+    attacking = bar(len(cells), f"APR: {name.upper()} on every model", progress)
     raws = execute(lambda c, s, steps=steps, random=random: attacked(c, s, steps=steps,
                                                                      random=random),
-                   cells, (evaluator, triples, weights), lanes=lanes)
+                   cells, (evaluator, triples, weights), lanes=lanes,
+                   progress=attacking.update)
+    attacking.close()
     order = itertools.product(config.robustness_eps, range(len(eps)))  # the cells' order
     for (budget, g), raw in zip(order, raws):
       ev = evaluator.summarize(raw)

@@ -10,20 +10,23 @@ import dataclasses
 import functools
 import os
 import time
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import jax
 import numpy as np
 
 from jaxrec import metrics, models, training
 from jaxrec.audit._attack_section import attack_section, preflight_attacks
-from jaxrec.audit._config import AuditConfig, prepare_split
+from jaxrec.audit._config import IMPLICIT_DEFAULT_ATTACKS, AuditConfig, prepare_split
 from jaxrec.audit._defense_section import apr_section
+from jaxrec.audit._output import check_out_dir, save_report
 from jaxrec.audit._registry import model_defaults
+from jaxrec.audit._summary import Condition, key_table, summarize
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
-from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, write_report
+from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown
+from jaxrec.report._provenance import (attach_provenance, finish_provenance, start_provenance,
+                                       timed)
 
 __all__ = ["TrainingDiverged", "clean_section", "run_audit", "train_victim"]
 
@@ -93,7 +96,9 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
 
 
 def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike, *,
-              progress: bool = True, echo: Callable[[str], None] = print) -> dict:
+              progress: bool = True, echo: Callable[[str], None] = print,
+              fail_on: Sequence[Condition] = (), verbose: bool = False,
+              overwrite: bool = False, provenance: Mapping[str, Any] | None = None) -> dict:
   """Runs the audit and writes ``out_dir/report.json`` and ``out_dir/report.md``.
 
   Everything that can be checked before training is checked first (and then nothing is
@@ -103,27 +108,52 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   ``"status": "partial"``, the error and the rows computed so far is written, and the error is
   re-raised.
 
+  Results are never destroyed (:func:`jaxrec.audit._output.save_report`): a folder that holds a
+  complete report is refused before training unless ``overwrite``; a partial report never
+  replaces a complete one (it goes to ``report.partial.json`` beside it); a complete report
+  replaces the previous run's files (``report.*``, ``apr.png``, what its ``provenance["outputs"]``
+  names) and no others; when ``out_dir`` cannot be written at the end, the report goes to a new
+  folder, the tables are printed, and an ``OSError`` saying where the results are is raised.
+  The report records its ``provenance`` (:mod:`jaxrec.report._provenance`): ``provenance``
+  given here (the command line, the inputs), start time and duration of the run and of each
+  section (``clean``, ``attack``, ``defense``), the device, and the files written.
+
   Args:
     dataset: the loaded data (with or without a predefined test split).
     config: hyper-parameters.
     out_dir: output folder (created when missing).
     progress: show progress bars (only on a terminal).
-    echo: where status lines and the final table go.
+    echo: where status lines, the summary and the key tables go.
+    fail_on: conditions on the verdict's quantities (:func:`jaxrec.audit.parse_condition`);
+      those that hold are listed in the report's ``verdict["failed"]``.
+    verbose: print every table (all but the per-target rows), not only the key tables.
+    overwrite: replace a complete report in ``out_dir``.
+    provenance: extra provenance to record, e.g. ``{"argv": [...], "inputs":
+      describe_inputs(...)}``.
 
   Returns:
-    The report dict (see :mod:`jaxrec.report`).
+    The report dict (see :mod:`jaxrec.report`), with the optional sections ``summary`` (the
+    verdict, at most 40 lines, as printed), ``warnings`` and ``verdict`` (``{"fail_on": [...],
+    "failed": [...]}``, conditions as text).
 
   Raises:
     ValueError: bad data (empty, k larger than the catalogue, ids out of range, a user with
-      every item, no test user, ...). OSError: ``out_dir`` cannot be written.
+      every item, no test user, ...). FileExistsError: ``out_dir`` holds a complete report and
+      ``overwrite`` is false (before training). OSError: ``out_dir`` cannot be written (before
+      training, or at the end, after printing the results; the message says where they went).
     TrainingDiverged: non-finite loss or parameters (after writing a partial report).
   """
-  _check_writable(Path(out_dir))
+  check_out_dir(out_dir, overwrite=overwrite)
+  prov = start_provenance(provenance)
   train, test, split_desc, split_notes = prepare_split(dataset, config)
   everything, _ = deduplicate(concatenate([train.replace(timestamps=None),
                                            test.replace(timestamps=None)]))
   stats = characteristics(everything)
   notes = list(dataset.notes) + split_notes
+  if config.threshold is None and config.attacks == IMPLICIT_DEFAULT_ATTACKS:
+    notes.append("the default attacks omit average: the victim counts every interaction, so "
+                 "average would inject the same interactions as random (it differs only in "
+                 "ratings); pass a threshold to make ratings matter")
   if config.threshold is None and {"random", "average"} <= set(config.attacks):
     notes.append("the victim counts every interaction, so the random and average attacks "
                  "inject the same interactions (they differ only in ratings, and draw the same "
@@ -145,30 +175,75 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   rows: list[dict] = []
   try:
     clean: dict = {}
-    rows.extend(clean_section(train_idx, test_idx, config, progress=progress, echo=echo,
-                              state=clean))
+    with timed(prov, "clean"):
+      rows.extend(clean_section(train_idx, test_idx, config, progress=progress, echo=echo,
+                                state=clean))
     if config.attacks:
-      rows.extend(attack_section(dataset, train, test, train_idx, test_idx, clean["params"],
-                                 clean["evaluation"], config, echo=echo))
+      with timed(prov, "attack"):
+        rows.extend(attack_section(dataset, train, test, train_idx, test_idx, clean["params"],
+                                   clean["evaluation"], config, echo=echo, progress=progress))
     if config.defense == "apr":
-      rows.extend(apr_section(train_idx, test_idx, config, echo=echo))
-    report = build_report(dataset=dataset_section, config=config_section, rows=rows)
+      with timed(prov, "defense"):
+        rows.extend(apr_section(train_idx, test_idx, config, echo=echo, progress=progress))
+    report = _with_verdict(build_report(dataset=dataset_section, config=config_section,
+                                        rows=rows), config, fail_on)
   except BaseException as e:
-    report = build_report(dataset=dataset_section, config=config_section, rows=rows,
-                          status="partial", error=f"{type(e).__name__}: {e}")
-    json_path, _ = write_report(out_dir, report)
-    echo(f"audit failed; partial report ({len(rows)} rows) written to {json_path}")
+    report = _with_verdict(build_report(dataset=dataset_section, config=config_section,
+                                        rows=rows, status="partial",
+                                        error=f"{type(e).__name__}: {e}"), config, fail_on)
+    saved = save_report(out_dir, attach_provenance(report, finish_provenance(prov)),
+                        overwrite=overwrite, echo=echo)
+    where = saved.json_path or "the terminal (above)"
+    kept = f"; the complete report {saved.kept} of an earlier run is kept" if saved.kept else ""
+    echo(f"audit failed; partial report ({len(rows)} rows) written to {where}{kept}")
+    if saved.error is not None:
+      echo(f"note: {saved.error}")
     raise
-  json_path, md_path = write_report(out_dir, report)
+  files = {}
   if config.defense == "apr":
     from jaxrec.report import plot_apr_grid  # pylint: disable=import-outside-toplevel
-    figure = plot_apr_grid(rows, Path(out_dir) / "apr.png", k=config.ks[0])
-    echo(f"APR figure written to {figure}")
-  summary = dict(report, rows=[r for r in rows if r.get("target") is None])
-  echo(to_markdown(summary))
-  hidden = len(rows) - len(summary["rows"])
-  more = f" ({hidden} per-target rows are in the files only)" if hidden else ""
+    files["apr.png"] = lambda path: plot_apr_grid(rows, path, k=config.ks[0])
+  saved = save_report(out_dir, attach_provenance(report, finish_provenance(prov)),
+                      overwrite=overwrite, files=files, echo=echo)
+  if saved.json_path is None:  # nothing could be written; the report was printed
+    raise saved.error
+  report, json_path, md_path = saved.report, saved.json_path, saved.md_path
+  for note in saved.notes:
+    echo(f"note: {note}")
+  if saved.removed:
+    echo(f"replaced the previous report in {json_path.parent} (removed its "
+         f"{', '.join(saved.removed)})")
+  if "apr.png" in report["provenance"]["outputs"]:
+    echo(f"APR figure written to {json_path.parent / 'apr.png'}")
+  echo("")
+  for line in report["summary"]:
+    echo(line)
+  echo("")
+  if verbose:
+    shown = dict(report, rows=[r for r in rows if r.get("target") is None], summary=[],
+                 warnings=[])
+    echo(to_markdown(shown, legend=False))
+    hidden = len(rows) - len(shown["rows"])
+    more = f" ({hidden} per-target rows are in the files only)" if hidden else ""
+  else:
+    echo("\n".join(key_table(rows, model=config.model, ks=config.ks)))
+    more = " (all tables, per target, with a legend)"
+  echo("")
   echo(f"report written to {json_path} and {md_path}{more}")
+  if saved.error is not None:
+    raise saved.error
+  return report
+
+
+def _with_verdict(report: dict, config: AuditConfig, fail_on: Sequence[Condition]) -> dict:
+  """Adds the summary, warnings and ``--fail-on`` verdict computed from the report's rows."""
+  s = summarize(report["rows"], model=config.model, dataset=report["dataset"]["name"],
+                ks=config.ks, epochs=config.epochs, attacks=config.attacks,
+                threshold=config.threshold, fail_on=fail_on)
+  report["summary"] = s.lines
+  report["warnings"] = s.warnings
+  report["verdict"] = {"fail_on": [str(c) for c in fail_on],
+                       "failed": [str(c) for c, _ in s.failed]}
   return report
 
 
@@ -188,16 +263,3 @@ def _preflight(train: PositiveIndex, test: PositiveIndex, config: AuditConfig,
     raise ValueError(
         f"user {dataset.user_ids[full[0]]} (raw id) interacted with all {train.num_items} items "
         "in training: BPR has no negative item to sample for them; remove such users")
-
-
-def _check_writable(out: Path) -> None:
-  """Fails early (before training) when ``out`` cannot become a report folder."""
-  probe = out
-  while not probe.exists():
-    if probe.parent == probe:
-      break
-    probe = probe.parent
-  if probe == out and not out.is_dir():
-    raise NotADirectoryError(f"--out {out} exists and is not a directory")
-  if not os.access(probe, os.W_OK | os.X_OK):
-    raise PermissionError(f"cannot write the report under {probe}")

@@ -132,9 +132,11 @@ def _recipe_help() -> str:
 def _parser() -> argparse.ArgumentParser:
   # pylint: disable=import-outside-toplevel
   from jaxrec.audit import AuditConfig
-  from jaxrec.audit._config import DEFENSES, SPLITS, TARGET_STRATEGIES
+  from jaxrec.audit._config import (DEFAULT_ATTACKS, DEFENSES, IMPLICIT_DEFAULT_ATTACKS, SPLITS,
+                                    TARGET_STRATEGIES)
   from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, MODELS, NUKE_ATTACKS,
                                       OPTIMIZERS)
+  from jaxrec.audit._summary import QUANTITIES
   from jaxrec.robustness import StudyConfig
   # pylint: enable=import-outside-toplevel
   d = AuditConfig()
@@ -168,12 +170,14 @@ def _parser() -> argparse.ArgumentParser:
   m.add_argument("--seed", type=int, default=d.seed, help="seed of init, sampling and split")
   t = a.add_argument_group("fake-profile attacks (retrain the model on poisoned data, measure, "
                            "detect)")
-  t.add_argument("--attacks", nargs="+", default=list(d.attacks), metavar="NAME",
+  t.add_argument("--attacks", nargs="+", default=None, metavar="NAME",
                  choices=[*HEURISTIC_ATTACKS, *LEARNED_ATTACKS, "none"],
                  help=f"attacks to run, or 'none': {' '.join(push)} (push) "
                       f"{' '.join(NUKE_ATTACKS)} (nuke) {' '.join(LEARNED_ATTACKS)} (push, "
                       "profiles learned by gradients through a surrogate's training; "
-                      f"MovieLens-100K-size data) (default: {' '.join(d.attacks)})")
+                      f"MovieLens-100K-size data) (default: {' '.join(DEFAULT_ATTACKS)} with "
+                      f"--threshold, {' '.join(IMPLICIT_DEFAULT_ATTACKS)} without: average "
+                      "injects the same interactions as random when every interaction counts)")
   t.add_argument("--budgets", nargs="+", type=_budget, default=list(d.budgets), metavar="B",
                  help="attack sizes: fractions of the real users (0.05 = 5%%) or counts of fake "
                       "users (default 0.01 0.05)")
@@ -216,9 +220,26 @@ def _parser() -> argparse.ArgumentParser:
                  help=f"held-out share per user for --split ratio (default {d.test_ratio})")
   e.add_argument("--chunk-size", type=int, default=d.chunk_size,
                  help=f"users scored at once (default {d.chunk_size})")
-  e.add_argument("--out", default="jaxrec-audit", metavar="DIR",
-                 help="output folder (default ./jaxrec-audit)")
+  e.add_argument("--out", default=None, metavar="DIR",
+                 help="output folder; one that holds a complete report is refused unless "
+                      "--overwrite (default: a new folder ./jaxrec-audit/<date>T<time>/ per run)")
+  e.add_argument("--overwrite", action="store_true",
+                 help="replace the complete report in --out DIR (and the files of its run); a "
+                      "run that fails then writes DIR/report.partial.json and keeps the old one")
+  e.add_argument("--config", metavar="REPORT",
+                 help="re-run the audit recorded in a report.json (or its folder): same "
+                      "settings, same data (checked by sha256); only --out, --overwrite, "
+                      "--no-progress, --fail-on and --verbose may be given with it")
   e.add_argument("--no-progress", action="store_true", help="no progress bar")
+  v = a.add_argument_group("verdict (the summary printed first and written first in report.md)")
+  v.add_argument("--fail-on", nargs="+", default=[], metavar="COND",
+                 help="conditions NAME OP NUMBER (OP one of > >= < <= ==) on the verdict's "
+                      "quantities, e.g. 'target_hr_lift>5' 'ndcg_vs_popularity<1'; exit status "
+                      "3 when one holds for any finding (a CI gate). Quantities: "
+                      f"{', '.join(QUANTITIES)} (docs/audit.md)")
+  v.add_argument("--verbose", action="store_true",
+                 help="print every table (default: the summary and the key tables; all tables "
+                      "are always in report.md)")
 
   c = sub.add_parser(
       "characteristics", help="explain robustness by dataset characteristics (regression)",
@@ -279,17 +300,100 @@ def _parser() -> argparse.ArgumentParser:
   return p
 
 
+# options that may be given with ``jaxrec audit --config`` (they change no number of the audit)
+_WITH_CONFIG = frozenset({"config", "out", "overwrite", "no_progress", "fail_on", "verbose"})
+
+
 def _audit(args) -> int:
-  from jaxrec.audit import AuditConfig, run_audit  # pylint: disable=import-outside-toplevel
-  if "none" in args.attacks and len(args.attacks) > 1:
+  # pylint: disable=import-outside-toplevel
+  from jaxrec.audit import parse_condition, run_audit
+  from jaxrec.audit._output import DEFAULT_ROOT, new_run_dir
+  from jaxrec.report._provenance import check_same_inputs, describe_inputs
+  # pylint: enable=import-outside-toplevel
+  recorded = None
+  if args.config is not None:
+    config, recorded = _rerun(args)
+  else:
+    config = _audit_config(args)
+  fail_on = [parse_condition(c) for c in args.fail_on]
+  dataset = _load(args)
+  inputs = describe_inputs({name: getattr(args, name) for name in _data_options()},
+                           dataset_name=dataset.name)
+  provenance = {"argv": getattr(args, "argv", None), "inputs": inputs}
+  if recorded is not None:
+    check_same_inputs(recorded, inputs)
+    provenance["rerun_of"] = str(os.path.abspath(args.config))
+  out = args.out if args.out is not None else new_run_dir(DEFAULT_ROOT)
+  report = run_audit(dataset, config, out, progress=not args.no_progress, fail_on=fail_on,
+                     verbose=args.verbose, overwrite=args.overwrite, provenance=provenance)
+  return 3 if report["verdict"]["failed"] else 0
+
+
+def _data_options() -> list[str]:
+  """Names (argparse destinations) of the data options (:func:`_add_data_args`)."""
+  probe = argparse.ArgumentParser(add_help=False)
+  _add_data_args(probe)
+  return list(vars(probe.parse_args([])))
+
+
+def _rerun(args):
+  """``jaxrec audit --config REPORT``: the recorded config, and the recorded data options set on
+  ``args``; returns ``(config, recorded_inputs)``.
+
+  Raises:
+    ValueError: options other than :data:`_WITH_CONFIG` given with ``--config``; a report
+      without recorded data options, or with settings this version does not know.
+    OSError: the report cannot be read.
+  """
+  # pylint: disable=import-outside-toplevel
+  from jaxrec.audit._output import rerun_settings
+  from jaxrec.report import load_report
+  # pylint: enable=import-outside-toplevel
+  extra = sorted(set(getattr(args, "given", ())) - _WITH_CONFIG)
+  if extra:
+    raise ValueError(
+        f"--config re-runs the audit recorded in {args.config} (its settings and data); "
+        f"{', '.join('--' + d.replace('_', '-') for d in extra)} cannot be combined with it "
+        "(only --out, --overwrite, --no-progress, --fail-on, --verbose can)")
+  old = load_report(args.config)
+  config, options = rerun_settings(old)
+  unknown = sorted(set(options) - set(_data_options()))
+  if unknown:
+    raise ValueError(f"{args.config} records data options this jaxrec does not know: {unknown}")
+  for name, value in options.items():
+    setattr(args, name, value)
+  return config, old["provenance"]["inputs"]
+
+
+def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+  """Destinations of the options given on the command line ``argv`` (sub-command options
+  included), whatever their values: ``argv`` parsed again with every default suppressed."""
+  # pylint: disable=protected-access
+  actions = [a for sub in parser._actions if isinstance(sub, argparse._SubParsersAction)
+             for p in sub.choices.values() for a in p._actions]
+  saved = [(a, a.default) for a in actions]
+  try:
+    for a in actions:
+      a.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv))) - {"command"}
+  finally:
+    for a, default in saved:
+      a.default = default
+
+
+def _audit_config(args):
+  """The :class:`AuditConfig` of the command-line options."""
+  from jaxrec.audit import AuditConfig  # pylint: disable=import-outside-toplevel
+  if args.attacks and "none" in args.attacks and len(args.attacks) > 1:
     raise ValueError("--attacks: 'none' runs no attack and cannot be combined with attacks "
                      f"(got {' '.join(args.attacks)})")
-  config = AuditConfig(
+  return AuditConfig(
       model=args.model, dim=args.dim, epochs=args.epochs, lr=args.lr, reg=args.reg,
       batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed, ks=tuple(args.k),
       chunk_size=args.chunk_size,
       split=args.split, test_ratio=args.test_ratio, threshold=args.threshold,
-      attacks=() if args.attacks == ["none"] else tuple(args.attacks),
+      attacks=(None if args.attacks is None else () if args.attacks == ["none"]
+               else tuple(args.attacks)),
       budgets=tuple(args.budgets), num_targets=args.targets,
       target_strategy=args.target_strategy,
       target_ids=None if args.target_ids is None else tuple(args.target_ids),
@@ -297,9 +401,6 @@ def _audit(args) -> int:
       apr_eps=tuple(args.apr_eps),
       apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
       robustness_eps=tuple(args.robustness_eps), pgd_num_steps=args.pgd_num_steps)
-  dataset = _load(args)
-  run_audit(dataset, config, args.out, progress=not args.no_progress)
-  return 0
 
 
 def _all_interactions(dataset, threshold):
@@ -346,12 +447,20 @@ def _stats(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of the ``jaxrec`` console script; returns the exit status.
 
-  Exit status: 0 success; 2 bad arguments, bad data or an unwritable/unreachable path (the
-  message names the problem, and the file and line for data files); 1 any other failure
-  (e.g. training diverged: a partial report is written).
+  Exit status: 0 success; 3 the audit ran but a ``--fail-on`` condition holds; 2 bad
+  arguments, bad data, an unwritable/unreachable path, an ``--out`` folder that holds a complete
+  report (without ``--overwrite``), or a report that could not be written where asked (the
+  message names the problem, the file and line for data files, and where the results went); 1
+  any other failure (e.g. training diverged: a partial report is written); 130 interrupted
+  (Ctrl-C: a partial report is written, never over a complete one).
   """
   parser = _parser()
+  from_command_line = argv is None
+  argv = list(sys.argv[1:] if argv is None else argv)
   args = parser.parse_args(argv)
+  args.argv = ["jaxrec", *argv]
+  if args.command == "audit" and args.config is not None:
+    args.given = _given(parser, argv)
   try:
     run = {"audit": _audit, "characteristics": _characteristics, "stats": _stats}
     return run[args.command](args)
@@ -363,6 +472,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
   except KeyboardInterrupt:
     print(f"jaxrec {args.command}: interrupted", file=sys.stderr)
+    if from_command_line:
+      # An interrupt can leave an XLA compilation running on a worker thread; it crashes
+      # (SIGSEGV) when the interpreter tears the backend down. The partial report is written:
+      # leave at once, with the status of an interrupt.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(130)
     return 130
 
 

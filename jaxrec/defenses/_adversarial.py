@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -151,7 +151,7 @@ def _pretrain(key, data, *, victim, num_epochs):
 def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, victim: Victim,
                  pretrain_epochs: int, adversarial_epochs: int, num_steps: int = 1,
                  lanes: int | None = None, vectorize: bool = True,
-                 timings: dict | None = None):
+                 timings: dict | None = None, progress: Callable[[int], None] | None = None):
   """BPR pre-training once, then APR for every ``(eps, lambda_)`` pair on the experiment
   executor (:func:`jaxrec.experiment.execute`: the settings vmapped in lane groups).
 
@@ -169,6 +169,8 @@ def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, vict
     num_steps: inner attack steps (1 = FGSM, as He et al.).
     lanes, vectorize, timings: :func:`jaxrec.experiment.execute`; ``timings`` also gets
       ``pretrain_s`` (the shared BPR pre-training, compilation included).
+    progress: optional ``progress(n)`` after each program of the executor with its ``n``
+      finished settings.
 
   Returns:
     ``(params, curves)``: :class:`jaxrec.models.MFParams` with a leading ``(G,)`` axis and the
@@ -204,7 +206,7 @@ def fit_apr_grid(data, key: PRNGKey, *, eps: ArrayLike, lambda_: ArrayLike, vict
     return final.params, curve
 
   outs = execute(setting, list(zip(eps, lambda_)), (state, data), lanes=lanes,
-                 vectorize=vectorize, timings=timings)
+                 vectorize=vectorize, timings=timings, progress=progress)
   if timings is not None:
     timings["pretrain_s"] = pretrain_s
   return jax.tree.map(lambda *xs: np.stack(xs), *outs)

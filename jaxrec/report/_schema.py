@@ -11,6 +11,12 @@ One row per number (tidy data, Wickham, J. Stat. Softw. 2014): ``model``, ``defe
 ``attack``, ``budget`` (``null`` when no attack), ``metric``, ``k`` (``null`` for metrics without
 a cut-off) and ``value`` are always present; a grid adds its own keys (``seed``, ``eps``,
 ``lambda``, ``target`` ...) to every row it produces.
+
+Optional sections (additive, schema 1): ``summary`` (lines of text, the verdict a reader needs
+first; ``report.md`` opens with them) and ``warnings`` (lines of text: what makes the numbers
+suspect, e.g. a model below the popularity baseline) and ``provenance`` (the command line, the
+inputs and their sha256, start time and duration of the run and of each section, the device,
+the files written; :mod:`jaxrec.report._provenance`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import platform
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
+
+from jaxrec.report._provenance import validate_provenance
 
 __all__ = [
     "REQUIRED_KEYS", "SCHEMA_VERSION", "build_report", "load_report", "make_row",
@@ -102,8 +110,9 @@ def validate_report(report: dict[str, Any]) -> None:
   """Checks a report against the schema.
 
   Raises:
-    ValueError: naming the first problem (missing section, unknown status, a row without a
-      required key, a non-finite or non-numeric value, a non-integer k).
+    ValueError: naming the first problem (missing section, unknown status, a summary or
+      warnings section that is not a list of strings, a malformed provenance section, a row
+      without a required key, a non-finite or non-numeric value, a non-integer k).
   """
   for section in ("schema", "status", "dataset", "config", "versions", "rows"):
     if section not in report:
@@ -112,6 +121,13 @@ def validate_report(report: dict[str, Any]) -> None:
     raise ValueError(f"unsupported report schema {report['schema']!r}")
   if report["status"] not in ("complete", "partial"):
     raise ValueError(f"report status must be 'complete' or 'partial', got {report['status']!r}")
+  for section in ("summary", "warnings"):
+    lines = report.get(section)
+    if lines is not None and (not isinstance(lines, list)
+                              or not all(isinstance(x, str) for x in lines)):
+      raise ValueError(f"report {section!r} must be a list of strings, got {lines!r}")
+  if report.get("provenance") is not None:
+    validate_provenance(report["provenance"])
   for n, row in enumerate(report["rows"]):
     missing = [key for key in REQUIRED_KEYS if key not in row]
     if missing:
@@ -151,18 +167,19 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
   return report
 
 
-def to_markdown(report: dict[str, Any]) -> str:
-  """A readable table: one line per (model, defense, attack, budget, grid keys, metric), one
-  column per cut-off ``k``; the report's optional ``summary`` lines come first."""
+def to_markdown(report: dict[str, Any], *, legend: bool = True) -> str:
+  """``report.md``: the report's optional ``summary`` lines first, then its ``warnings`` and the
+  dataset's notes, then one table per group of metrics (accuracy, beyond-accuracy, target
+  exposure, attack side effects, detection, ...; :data:`jaxrec.report.GROUPS`), each with one
+  line per (model, defense, attack, budget, grid keys, metric) and one column per cut-off ``k``,
+  and last a legend of the metrics shown (meaning, unit, which direction is better, docs).
+
+  Identifier columns that are empty for every row of a group are left out of its table;
+  ``model``, ``defense``, ``attack`` and ``metric`` are always shown.
+  """
+  from jaxrec.report._legend import GROUPS, group_of  # pylint: disable=import-outside-toplevel
+  from jaxrec.report._legend import legend as legend_lines  # pylint: disable=import-outside-toplevel
   rows = report["rows"]
-  extra = sorted({key for r in rows for key in r} - set(REQUIRED_KEYS))
-  ks = sorted({r["k"] for r in rows if r["k"] is not None})
-  has_plain = any(r["k"] is None for r in rows)
-  ident = ["model", "defense", "attack", "budget", *extra, "metric"]
-  table: dict[tuple, dict] = {}
-  for r in rows:
-    table.setdefault(tuple(_fmt(r.get(c)) for c in ident), {})[r["k"]] = r["value"]
-  cols = (["value"] if has_plain else []) + [f"@{k}" for k in ks]
   lines = []
   title = report.get("dataset", {}).get("name", "")
   lines.append(f"# jaxrec report{': ' + title if title else ''}")
@@ -174,16 +191,49 @@ def to_markdown(report: dict[str, Any]) -> str:
   if report["status"] != "complete":
     lines.append(f"**PARTIAL REPORT** (status {report['status']}): {report.get('error')}")
     lines.append("")
+  if report.get("warnings"):
+    lines.append("## Warnings")
+    lines.append("")
+    lines.extend(f"- {w}" for w in report["warnings"])
+    lines.append("")
   for note in report.get("dataset", {}).get("notes", []) or []:
     lines.append(f"- note: {note}")
   if report.get("dataset", {}).get("notes"):
     lines.append("")
-  lines.append("| " + " | ".join(ident + cols) + " |")
-  lines.append("|" + "---|" * (len(ident) + len(cols)))
+  groups: dict[str, list[dict]] = {}
+  for r in rows:
+    groups.setdefault(group_of(r), []).append(r)
+  for name in sorted(groups, key=GROUPS.index):
+    if len(groups) > 1:
+      lines.append(f"## {name[0].upper() + name[1:]}")
+      lines.append("")
+    lines.extend(_table(groups[name]))
+    lines.append("")
+  if legend and rows:
+    lines.append("## Legend")
+    lines.append("")
+    lines.extend(legend_lines(r["metric"] for r in rows))
+    lines.append("")
+  return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _table(rows: list[dict]) -> list[str]:
+  """One markdown table: a line per identifier tuple, a column per cut-off."""
+  always = ("model", "defense", "attack")
+  extra = sorted({key for r in rows for key in r if r[key] is not None} - set(REQUIRED_KEYS))
+  shown = [c for c in ("budget", *extra) if any(r.get(c) is not None for r in rows)]
+  ident = [*always, *shown, "metric"]
+  ks = sorted({r["k"] for r in rows if r["k"] is not None})
+  has_plain = any(r["k"] is None for r in rows)
+  table: dict[tuple, dict] = {}
+  for r in rows:
+    table.setdefault(tuple(_fmt(r.get(c)) for c in ident), {})[r["k"]] = r["value"]
+  cols = (["value"] if has_plain else []) + [f"@{k}" for k in ks]
+  lines = ["| " + " | ".join(ident + cols) + " |", "|" + "---|" * (len(ident) + len(cols))]
   for key, by_k in table.items():
     cells = ([_fmt(by_k.get(None))] if has_plain else []) + [_fmt(by_k.get(k)) for k in ks]
     lines.append("| " + " | ".join(list(key) + cells) + " |")
-  return "\n".join(lines) + "\n"
+  return lines
 
 
 def _fmt(v: Any) -> str:

@@ -283,7 +283,8 @@ def generator_crafter(*, surrogate: Victim | None = None, loss: TargetLoss | Non
 
 def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], filler_size: int,
                  key: PRNGKey, *, rating: float = 1.0, craft: Crafter | None = None,
-                 echo: Callable[[str], None] | None = None):
+                 echo: Callable[[str], None] | None = None,
+                 progress: Callable[[int], None] | None = None):
   """Crafts learned profiles for every target set and budget, as a recipe.
 
   ``craft`` once per ``(target set, budget)`` (each budget crafted on its own, with the same
@@ -295,7 +296,9 @@ def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], fi
     target_sets: ``(S, T)`` integer targets. budgets: numbers of fake users.
     filler_size: fillers per profile. key: PRNG key. rating: rating of every injected item.
     craft: the learned attack (:data:`Crafter`); default :func:`bilevel_crafter` ``()``.
-    echo: optional ``echo(str)`` for one status line per crafted cell.
+    echo: optional ``echo(str)`` for one status line per crafted cell (the crafter's loss at
+      its first and last step).
+    progress: optional ``progress(1)`` after each crafted cell (e.g. a tqdm bar's ``update``).
 
   Returns:
     ``(recipe, curves)``: the recipe and a dict ``(s, budget) -> curve`` (the crafter's loss
@@ -320,5 +323,7 @@ def craft_recipe(real: ArrayLike, target_sets: ArrayLike, budgets: list[int], fi
       if echo is not None and curve.size:
         echo(f"    crafted (dense item ids) {targets.tolist()} x {n} fake users: loss "
              f"{float(curve[0]):.1f} -> {float(curve[-1]):.1f}")
+      if progress is not None:
+        progress(1)
     crafted.append(row)
   return precomputed_recipe(target_sets, list(budgets), crafted), curves

@@ -153,6 +153,7 @@ def run_poisoning(
     vectorize: bool = True,
     max_lanes: int | None = None,
     timings: dict | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[CellResult]:
   """Runs every (target set, budget, seed) cell of one attack recipe.
 
@@ -179,6 +180,8 @@ def run_poisoning(
     vectorize: vmap the cells (default) or loop over them.
     max_lanes: cells per vmapped program (bounds memory); default by backend.
     timings: if a dict, filled by :func:`jaxrec.experiment.execute` (``compile_s``, ``run_s``).
+    progress: optional ``progress(n)`` after each program with its ``n`` finished cells (e.g.
+      a tqdm bar's ``update``).
 
   Returns:
     One :class:`CellResult` per cell, in ``itertools.product(target_sets, budgets, seeds)``
@@ -218,7 +221,7 @@ def run_poisoning(
 
   outs = execute(functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps),
                  [cell(c) for c in grid], (knowledge, clean, evaluator, target_evaluator),
-                 lanes=max_lanes, vectorize=vectorize, timings=timings)
+                 lanes=max_lanes, vectorize=vectorize, timings=timings, progress=progress)
   return [CellResult(targets=target_sets[c["targets"]], num_fake=c["num_fake"], seed=c["seed"],
                      evaluation=evaluator.summarize(out["eval"]),
                      exposure=target_evaluator.summarize(out["target"]),

@@ -1,0 +1,400 @@
+"""The audit's verdict: a summary that fits one screen, warnings, a key table, and ``--fail-on``.
+
+Everything here is computed from the report's tidy rows (so it can be recomputed from any
+``report.json``), at one cut-off ``k`` (the smallest of the audit's ``ks``):
+
+* **Findings**, one per surface: the clean model against the most-popular baseline; each
+  (attack, budget) cell, ranked by severity (the attacker's gain in the targets' mean HR@k:
+  after minus before for a push, before minus after for a nuke); the APR defense (its most
+  robust setting against BPR, with the popularity side effects).
+* **Warnings**: what makes the numbers suspect (an untrained model, a model below the popularity
+  baseline, a nuke of targets nobody is recommended anyway, an attack whose effect goes the wrong
+  way, two attacks with identical results).
+* **Quantities** of each finding (:data:`QUANTITIES`), which ``--fail-on`` conditions such as
+  ``"target_hr_lift>5"`` test: the audit fails when a condition holds for any finding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import re
+from typing import Iterable
+
+from jaxrec.audit._registry import NUKE_ATTACKS
+
+__all__ = ["Condition", "Finding", "QUANTITIES", "Summary", "key_table", "parse_condition",
+           "summarize"]
+
+QUANTITIES = {
+    "ndcg": ("model", "the clean model's nDCG@k"),
+    "ndcg_vs_popularity": ("model", "the clean model's nDCG@k / the most-popular baseline's"),
+    "target_hr_before": ("attack", "the targets' mean HR@k before the attack"),
+    "target_hr_after": ("attack", "the targets' mean HR@k after the attack"),
+    "target_hr_lift": ("attack", "after / before (inf when only after is > 0, 1 when both are "
+                                 "0); a push succeeds above 1, a nuke below 1"),
+    "target_hr_gain": ("attack", "the attacker's gain in HR@k: after - before for a push, "
+                                 "before - after for a nuke"),
+    "ndcg_change_pct": ("attack", "change of the real users' nDCG@k under the attack, in % of "
+                                  "the clean value"),
+    "detected": ("attack", "share of the fake users the best detector flags (its recall)"),
+    "pgd_hr_drop": ("model", "relative HR@k drop of the undefended BPR-MF under PGD at the "
+                             "largest robustness eps (with --defense apr)"),
+    "apr_pgd_hr_drop": ("defense", "the same for the most robust APR setting"),
+    "apr_arp_change_pct": ("defense", "change of ARP@k (popularity bias) of that APR setting "
+                                      "against BPR, in %"),
+}
+"""``name -> (surface, meaning)`` of every quantity ``--fail-on`` can test."""
+
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+        "==": operator.eq}
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+  """A ``--fail-on`` condition ``quantity op threshold``, e.g. ``target_hr_lift>5``."""
+  quantity: str
+  op: str
+  threshold: float
+
+  def holds(self, value: float) -> bool:
+    return bool(_OPS[self.op](value, self.threshold))
+
+  def __str__(self) -> str:
+    return f"{self.quantity}{self.op}{self.threshold:g}"
+
+
+def parse_condition(text: str) -> Condition:
+  """Parses ``"NAME OP NUMBER"`` (spaces optional; OP one of ``> >= < <= ==``).
+
+  Raises:
+    ValueError: not of that form, or NAME not in :data:`QUANTITIES` (the message lists them).
+  """
+  m = re.fullmatch(r"\s*([a-z_]+)\s*(>=|<=|==|>|<)\s*([-+0-9.eE]+|inf)\s*", text)
+  if not m:
+    raise ValueError(f"--fail-on {text!r}: expected NAME OP NUMBER, e.g. 'target_hr_lift>5' "
+                     f"(OP one of > >= < <= ==)")
+  name, op, number = m.groups()
+  if name not in QUANTITIES:
+    raise ValueError(f"--fail-on {text!r}: unknown quantity {name!r}; one of "
+                     f"{', '.join(QUANTITIES)}")
+  try:
+    threshold = float(number)
+  except ValueError:
+    raise ValueError(f"--fail-on {text!r}: {number!r} is not a number") from None
+  return Condition(name, op, threshold)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+  """One line of the verdict.
+
+  Attributes:
+    surface: ``"model"``, ``"attack"`` or ``"defense"``.
+    label: what it is about (``"bandwagon 5%"``).
+    severity: the ordering key among attacks (the attacker's HR@k gain); 0 otherwise.
+    text: the sentence shown.
+    quantities: values of :data:`QUANTITIES` names.
+  """
+  surface: str
+  label: str
+  severity: float
+  text: str
+  quantities: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+  """The audit's verdict (module docstring).
+
+  Attributes:
+    lines: the summary as printed and written first in ``report.md`` (at most 40 lines).
+    warnings: sentences, also in the report's ``warnings`` section.
+    findings: model, attacks (most severe first), defense.
+    failed: the ``--fail-on`` conditions that hold, each with the findings it holds for.
+  """
+  lines: list[str]
+  warnings: list[str]
+  findings: list[Finding]
+  failed: list[tuple[Condition, list[str]]]
+
+
+class _Rows:
+  """Lookup of tidy rows by key values."""
+
+  def __init__(self, rows: Iterable[dict]):
+    self.rows = list(rows)
+
+  def get(self, **keys) -> float | None:
+    hit = [r["value"] for r in self.rows if all(r.get(k) == v for k, v in keys.items())]
+    return hit[0] if len(hit) == 1 else None
+
+
+def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
+              epochs: int | None = None, attacks: Iterable[str] = (),
+              threshold: float | None = None,
+              fail_on: Iterable[Condition] = (), max_attack_lines: int = 16) -> Summary:
+  """The verdict of an audit from its tidy rows.
+
+  Args:
+    rows: the report's rows (``jaxrec audit``'s sections; any subset, e.g. a partial report).
+    model: the audited model's name. dataset: the dataset's name (for the title).
+    ks: the audit's cut-offs; the summary uses the smallest.
+    epochs: the training epochs (``0``: untrained, warned), ``None`` for closed-form models.
+    attacks: the attacks that were run, in order (to find identical ones).
+    threshold: the audit's rating threshold (``None``: every interaction is positive).
+    fail_on: conditions to test (:func:`parse_condition`).
+    max_attack_lines: attack findings shown; the rest are counted in one line.
+
+  Returns:
+    A :class:`Summary`.
+
+  Source: jaxrec (metrics: docs/metrics.md, docs/attacks.md, docs/defenses.md).
+  """
+  k = min(ks)
+  rs = _Rows(rows)
+  findings: list[Finding] = []
+  warnings: list[str] = []
+
+  users = rs.get(model=model, metric="users", attack="none", defense="none", eps=None)
+  mine = rs.get(model=model, metric="ndcg", k=k, attack="none", defense="none", eps=None)
+  pop = rs.get(model="most-pop", metric="ndcg", k=k, attack="none")
+  if epochs == 0:
+    warnings.append(f"{model} was not trained (0 epochs): every number is that of its random "
+                    "initialisation")
+  if mine is not None:
+    hr = rs.get(model=model, metric="hr", k=k, attack="none", defense="none", eps=None)
+    cov = rs.get(model=model, metric="coverage", k=k, attack="none", defense="none", eps=None)
+    arp = rs.get(model=model, metric="arp", k=k, attack="none", defense="none", eps=None)
+    q = {"ndcg": mine}
+    versus = ""
+    if pop is not None:
+      q["ndcg_vs_popularity"] = mine / pop if pop > 0 else math.inf
+      versus = f" vs most-popular {_f(pop)} ({_ratio(mine, pop)})"
+      if mine < pop:
+        warnings.append(f"{model} is below the most-popular baseline (nDCG@{k} {_f(mine)} vs "
+                        f"{_f(pop)}): under-trained, mis-tuned, or data where popularity predicts well; "
+                        "attack effects on it may not carry over to a model that personalises")
+    text = (f"model: {model} nDCG@{k} {_f(mine)}{versus}; HR@{k} {_f(hr)}, coverage@{k} "
+            f"{_f(cov)}, ARP@{k} {_f(arp)}")
+    findings.append(Finding("model", model, 0.0, text, q))
+
+  attack_findings = _attack_findings(rs, model, k, warnings)
+  findings.extend(attack_findings)
+  warnings.extend(_identical_attacks(rs, list(attacks), threshold))
+  findings.extend(_apr_findings(rs, k))
+
+  failed = []
+  for cond in fail_on:
+    where = [f.label for f in findings
+             if cond.quantity in f.quantities and cond.holds(f.quantities[cond.quantity])]
+    if where:
+      failed.append((cond, where))
+
+  title = f"## Summary: {model} on {dataset}"
+  scope = f"HR@{k} and nDCG@{k}" + (f" over {int(users)} test users" if users else "")
+  lines = [title, "", f"({scope}; full tables and a legend in report.md)", ""]
+  lines += [f"- {f.text}" for f in findings if f.surface == "model" and f.text]
+  if attack_findings:
+    lines.append("- fake-profile attacks, most severe first:")
+    shown = attack_findings[:max_attack_lines]
+    lines += [f"  {n}. {f.text}" for n, f in enumerate(shown, 1)]
+    if len(attack_findings) > len(shown):
+      lines.append(f"  ... {len(attack_findings) - len(shown)} more in report.md")
+  lines += [f"- {f.text}" for f in findings if f.surface == "defense"]
+  if warnings:
+    lines.append(f"- warnings ({len(warnings)}, details in report.md):")
+    lines += [f"  ! {w}" for w in warnings[:6]]
+    if len(warnings) > 6:
+      lines.append(f"  ! ... {len(warnings) - 6} more")
+  fail_on = list(fail_on)
+  if fail_on:
+    if failed:
+      lines.append("- verdict: FAIL: " + "; ".join(
+          f"{c} holds for {', '.join(w[:3])}{' ...' if len(w) > 3 else ''}" for c, w in failed))
+    else:
+      lines.append("- verdict: PASS: no --fail-on condition holds ("
+                   + ", ".join(map(str, fail_on)) + ")")
+  return Summary(lines, warnings, findings, failed)
+
+
+def _attack_findings(rs: _Rows, model: str, k: int, warnings: list[str]) -> list[Finding]:
+  before = rs.get(model=model, attack="none", defense="none", metric="target_hr", k=k,
+                  target=None)
+  clean_per_target = [r["value"] for r in rs.rows
+                      if r.get("attack") == "none" and r["metric"] == "target_hr"
+                      and r["k"] == k and r.get("target") is not None]
+  clean_ndcg = rs.get(model=model, metric="ndcg", k=k, attack="none", defense="none", eps=None)
+  cells = _cells(rs.rows)
+  out = []
+  nuked_nothing = set()
+  for name, budget in cells:
+    after = rs.get(attack=name, budget=budget, metric="target_hr", k=k, target=None,
+                   defense="none")
+    if after is None or before is None:
+      continue
+    nuke = name in NUKE_ATTACKS
+    gain = (before - after) if nuke else (after - before)
+    lift = after / before if before > 0 else (math.inf if after > 0 else 1.0)
+    num_fake = next((r.get("num_fake") for r in rs.rows
+                     if r.get("attack") == name and r.get("budget") == budget
+                     and r.get("num_fake") is not None), None)
+    size = _budget_text(budget) + (f" ({num_fake} fake user{'s' * (num_fake != 1)})"
+                                   if num_fake is not None
+                                   and _budget_text(budget).endswith("%") else "")
+    verb = "lowers" if after < before else "raises" if after > before else "leaves"
+    change = (f"{verb} the targets' HR@{k} from {_f(before)} to {_f(after)} "
+              f"({_ratio(after, before)})" if verb != "leaves"
+              else f"leaves the targets' HR@{k} at {_f(before)}")
+    q = {"target_hr_before": before, "target_hr_after": after, "target_hr_lift": lift,
+         "target_hr_gain": gain}
+    parts = [f"{name} ({'nuke' if nuke else 'push'}), {size}: {change}"]
+    recalls = {r["defense"]: r["value"] for r in rs.rows
+               if r.get("attack") == name and r.get("budget") == budget
+               and r["metric"] == "detection_recall"}
+    if recalls:
+      best = max(recalls, key=recalls.get)
+      q["detected"] = recalls[best]
+      parts.append(f"detectors flag {100 * recalls[best]:.0f}% of the fakes (best: {best})")
+    delta = rs.get(attack=name, budget=budget, metric="delta_ndcg", k=k, defense="none")
+    if delta is not None and clean_ndcg:
+      pct = 100 * delta / clean_ndcg
+      q["ndcg_change_pct"] = pct
+      parts.append(f"real users' nDCG@{k} {pct:+.1f}%")
+    out.append(Finding("attack", f"{name} {_budget_text(budget)}", gain, "; ".join(parts), q))
+    if gain < 0:
+      warnings.append(f"{name} at {_budget_text(budget)} moved the targets' HR@{k} the wrong way "
+                      f"for a {'nuke' if nuke else 'push'} ({_f(before)} -> {_f(after)}): "
+                      "retraining noise or a failed attack")
+    if nuke and clean_per_target and name not in nuked_nothing:
+      zero = sum(v == 0 for v in clean_per_target)
+      if zero:
+        nuked_nothing.add(name)
+        warnings.append(f"{name}: {zero} of {len(clean_per_target)} targets are in no user's "
+                        f"top {k} before the attack, nothing to nuke (try --target-strategy "
+                        "popular)")
+  out.sort(key=lambda f: -f.severity)  # stable: equal gains keep the attack order
+  return out
+
+
+def _identical_attacks(rs: _Rows, attacks: list[str], threshold: float | None) -> list[str]:
+  """Pairs of attacks whose rows (all budgets, all metrics) are the same values."""
+  def signature(name):
+    return sorted((str(r.get("budget")), r["metric"], str(r["k"]), str(r.get("target")),
+                   r["defense"], r["value"]) for r in rs.rows if r["attack"] == name)
+  out = []
+  seen: dict = {}
+  for name in attacks:
+    sig = signature(name)
+    if not sig:
+      continue
+    key = repr(sig)
+    if key in seen:
+      why = (" (without a threshold, random and average inject the same interactions)"
+             if {seen[key], name} == {"random", "average"} and threshold is None else "")
+      out.append(f"{seen[key]} and {name} gave identical results{why}")
+    else:
+      seen[key] = name
+  return out
+
+
+def _apr_findings(rs: _Rows, k: int) -> list[Finding]:
+  grid = [r for r in rs.rows if "eps" in r and "lambda" in r]
+  if not grid:
+    return []
+  budgets = sorted({r["budget"] for r in grid if r["attack"] == "pgd"})
+  settings = sorted({(r["eps"], r["lambda"]) for r in grid if r["lambda"] > 0})
+  if not budgets or not settings:
+    return []
+  top = budgets[-1]
+
+  def value(eps, lam, metric, attack="none", budget=None):
+    return next((r["value"] for r in grid if r["eps"] == eps and r["lambda"] == lam
+                 and r["metric"] == metric and r["attack"] == attack and r["k"] == k
+                 and r["budget"] == budget), None)
+
+  base_drop = value(0.0, 0.0, "hr_drop", "pgd", top)
+  drops = {s: value(*s, "hr_drop", "pgd", top) for s in settings}
+  drops = {s: d for s, d in drops.items() if d is not None}
+  if base_drop is None or not drops:
+    return []
+  best = min(drops, key=lambda s: (drops[s], -(value(*s, "hr") or 0.0)))
+  hr0, hr1 = value(0.0, 0.0, "hr"), value(*best, "hr")
+  cov0, cov1 = value(0.0, 0.0, "coverage"), value(*best, "coverage")
+  arp0, arp1 = value(0.0, 0.0, "arp"), value(*best, "arp")
+  arp_pct = 100 * (arp1 - arp0) / arp0 if arp0 else 0.0
+  text = (f"defense APR (eps {best[0]:g}, lambda {best[1]:g}, the most robust of "
+          f"{len(settings)} settings): PGD eps {top:g} costs {100 * drops[best]:.0f}% of HR@{k} "
+          f"vs {100 * base_drop:.0f}% for BPR; clean HR@{k} {_f(hr1)} vs {_f(hr0)}; side "
+          f"effects: coverage@{k} {_f(cov0)} -> {_f(cov1)}, ARP@{k} {_f(arp0)} -> {_f(arp1)} "
+          f"({arp_pct:+.0f}% popularity bias)")
+  return [Finding("defense", f"apr eps {best[0]:g} lambda {best[1]:g}", 0.0, text,
+                  {"apr_pgd_hr_drop": drops[best], "apr_arp_change_pct": arp_pct}),
+          Finding("model", "bpr-mf under PGD", 0.0, "", {"pgd_hr_drop": base_drop})]
+
+
+def key_table(rows: list[dict], *, model: str, ks: Iterable[int]) -> list[str]:
+  """The terminal's key table (markdown): the clean models, then one line per (attack,
+  budget) with the targets' HR@k, the real users' nDCG@k and its change, and the best
+  detector's share of fake users flagged."""
+  k = min(ks)
+  rs = _Rows(rows)
+  lines = [f"| model | hr@{k} | ndcg@{k} | coverage@{k} | arp@{k} |", "|---|---|---|---|---|"]
+  for m in ("most-pop", model):
+    vals = [rs.get(model=m, metric=x, k=k, attack="none", defense="none", eps=None)
+            for x in ("hr", "ndcg", "coverage", "arp")]
+    if any(v is not None for v in vals):
+      lines.append(f"| {m} | " + " | ".join(_f(v) for v in vals) + " |")
+  cells = _cells(rows)
+  if cells:
+    lines += ["", f"| attack | budget | target_hr@{k} | ndcg@{k} | delta_ndcg@{k} | detected |",
+              "|---|---|---|---|---|---|"]
+    before = rs.get(model=model, attack="none", defense="none", metric="target_hr", k=k,
+                    target=None)
+    lines.append(f"| none | | {_f(before)} | "
+                 f"{_f(rs.get(model=model, metric='ndcg', k=k, attack='none', defense='none', eps=None))}"
+                 " | | |")
+    for name, budget in cells:
+      recall = [r["value"] for r in rows if r.get("attack") == name and
+                r.get("budget") == budget and r["metric"] == "detection_recall"]
+      lines.append("| " + " | ".join([
+          name, _budget_text(budget),
+          _f(rs.get(attack=name, budget=budget, metric="target_hr", k=k, target=None,
+                    defense="none")),
+          _f(rs.get(attack=name, budget=budget, metric="ndcg", k=k, defense="none")),
+          _f(rs.get(attack=name, budget=budget, metric="delta_ndcg", k=k, defense="none")),
+          f"{100 * max(recall):.0f}%" if recall else ""]) + " |")
+  return lines
+
+
+def _cells(rows: list[dict]) -> list[tuple]:
+  """(attack, budget) pairs with target exposure rows, in the order the audit ran them."""
+  return list(dict.fromkeys((r["attack"], r["budget"]) for r in rows
+                            if r["attack"] != "none" and r["metric"] == "target_hr"))
+
+
+def _budget_text(budget) -> str:
+  if isinstance(budget, float) and budget < 1:
+    return f"{100 * budget:g}%"
+  return f"{budget} fake users"
+
+
+def _f(v) -> str:
+  if v is None:
+    return "-"
+  if isinstance(v, float) and not math.isfinite(v):
+    return str(v)
+  if v == 0:
+    return "0"
+  if abs(v) >= 100:
+    return f"{v:.0f}"
+  return f"{v:.3g}" if abs(v) >= 0.001 else f"{v:.2g}"
+
+
+def _ratio(a: float, b: float) -> str:
+  if b > 0:
+    r = a / b
+    return f"{r:.2g}x" if r < 10 else f"{r:.0f}x"
+  return "from zero" if a > 0 else "no change"
+
