@@ -70,6 +70,8 @@ def parse_condition(text: str) -> Condition:
 
   Raises:
     ValueError: not of that form, or NAME not in :data:`QUANTITIES` (the message lists them).
+
+  Source: jaxrec.
   """
   m = re.fullmatch(r"\s*([a-z_]+)\s*(>=|<=|==|>|<)\s*([-+0-9.eE]+|inf)\s*", text)
   if not m:
@@ -335,9 +337,12 @@ def _apr_findings(rs: _Rows, k: int) -> list[Finding]:
 
 
 def key_table(rows: list[dict], *, model: str, ks: Iterable[int]) -> list[str]:
-  """The terminal's key table (markdown): the clean models, then one line per (attack,
-  budget) with the targets' HR@k, the real users' nDCG@k and its change, and the best
-  detector's share of fake users flagged."""
+  """The terminal's key table (markdown lines): the clean models at the smallest ``k``, then
+  one line per (attack, budget) with the targets' mean HR@k, the real users' nDCG@k and its
+  change, and the best detector's share of fake users flagged. Missing values print as ``-``.
+
+  Source: jaxrec.
+  """
   k = min(ks)
   rs = _Rows(rows)
   lines = [f"| model | hr@{k} | ndcg@{k} | coverage@{k} | arp@{k} |", "|---|---|---|---|---|"]

@@ -124,7 +124,11 @@ _PREFIXES = {"ols_": ("ordinary least squares statistic of the characteristics r
 
 def describe(metric: str) -> MetricInfo | None:
   """The :class:`MetricInfo` of ``metric`` (derived for ``delta_<m>`` and ``<m>_drop``), or
-  ``None`` for a metric the legend does not know (an experiment's own)."""
+  ``None`` for a metric the legend does not know (an experiment's own).
+
+  Source: jaxrec (definitions and their papers: docs/metrics.md, docs/attacks.md,
+  docs/defenses.md, docs/characteristics.md).
+  """
   if metric in _METRICS:
     return _METRICS[metric]
   if metric.startswith("delta_") and metric[6:] in _METRICS:
@@ -156,8 +160,11 @@ def group_of(row: dict) -> str:
 
 
 def legend(metrics: Iterable[str]) -> list[str]:
-  """Markdown lines of a legend table for the given metric names (unknown ones are listed as
-  such), in the order given."""
+  """Markdown lines of a legend table for the given metric names (each once, in the order
+  given; unknown ones are listed as defined by their script).
+
+  Source: jaxrec.
+  """
   lines = ["| metric | meaning | unit | better | docs |", "|---|---|---|---|---|"]
   for m in dict.fromkeys(metrics):
     info = describe(m)
