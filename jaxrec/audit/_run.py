@@ -24,7 +24,7 @@ from jaxrec.audit._registry import model_defaults
 from jaxrec.audit._summary import Condition, key_table, summarize
 from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
                          index_interactions)
-from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown
+from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, versions
 from jaxrec.report._provenance import (attach_provenance, finish_provenance, start_provenance,
                                        timed)
 
@@ -144,6 +144,7 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     TrainingDiverged: non-finite loss or parameters (after writing a partial report).
   """
   check_out_dir(out_dir, overwrite=overwrite)
+  versions()  # read before any section, so that a report after an interrupt needs no JAX call
   prov = start_provenance(provenance)
   train, test, split_desc, split_notes = prepare_split(dataset, config)
   everything, _ = deduplicate(concatenate([train.replace(timestamps=None),

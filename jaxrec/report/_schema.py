@@ -21,6 +21,7 @@ the files written; :mod:`jaxrec.report._provenance`).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -76,7 +77,16 @@ def rows_from_evaluation(evaluation: dict[str, dict[int, float]], **keys: Any) -
 
 
 def versions() -> dict[str, str]:
-  """Versions of jaxrec, its numerical stack and the backend, for reproducibility."""
+  """Versions of jaxrec, its numerical stack and the backend, for reproducibility.
+
+  Computed once per process (a copy is returned): a report written after an interrupt then
+  makes no call into JAX, whose internal state an interrupt may have left mid-way.
+  """
+  return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
   import jax  # pylint: disable=import-outside-toplevel
   import jaxlib  # pylint: disable=import-outside-toplevel
   import numpy  # pylint: disable=import-outside-toplevel
