@@ -49,15 +49,30 @@ def resolve_targets(dataset: Dataset, train_index: PositiveIndex, config: AuditC
     ValueError: a raw id not in the dataset, or too few candidate items.
   """
   if config.target_ids is not None:
-    if len(set(config.target_ids)) != len(config.target_ids):
+    raw_ids = np.asarray(dataset.item_ids)
+    text = raw_ids.dtype.kind == "U"  # string ids: compare as text, else as integers
+    wanted = []
+    for t in config.target_ids:
+      try:
+        wanted.append(str(t) if text else int(t))
+      except ValueError:
+        raise ValueError(f"target item {t!r} is not an item id of this dataset (its ids are "
+                         "integers)") from None
+    if len(set(wanted)) != len(wanted):
       raise ValueError(f"target ids repeat an item: {list(config.target_ids)}")
-    lookup = {int(r): d for d, r in enumerate(np.asarray(dataset.item_ids))}
-    missing = [t for t in config.target_ids if int(t) not in lookup]
+    lookup = {(str(r) if text else int(r)): d for d, r in enumerate(raw_ids)}
+    missing = [t for t in wanted if t not in lookup]
     if missing:
-      raise ValueError(f"target item {missing[0]} (raw id) is not in the dataset")
-    return np.asarray([lookup[int(t)] for t in config.target_ids])
+      raise ValueError(f"target item {missing[0]!r} (raw id) is not in the dataset")
+    return np.asarray([lookup[t] for t in wanted])
   return poisoning.select_targets(np.asarray(train_index.item_degrees()), config.num_targets,
                                 config.target_strategy, seed=config.seed)
+
+
+def raw_id(value) -> int | str:
+  """A raw id as a report row holds it: ``int`` for integer ids, ``str`` for string ids."""
+  return value.item() if isinstance(value, np.integer) else \
+      str(value) if isinstance(value, (str, np.str_)) else int(value)
 
 
 def preflight_attacks(dataset: Dataset, train_index: PositiveIndex, config: AuditConfig) -> None:
@@ -102,7 +117,7 @@ def _exposure_rows(exposure: list[dict], raw_targets: np.ndarray, **keys) -> lis
     for k in exposure[0][name]:
       per = [e[name][k] for e in exposure]
       for t, v in zip(raw_targets, per):
-        rows.append(make_row(metric=name, value=v, k=k, target=int(t), **keys))
+        rows.append(make_row(metric=name, value=v, k=k, target=raw_id(t), **keys))
       rows.append(make_row(metric=name, value=float(np.mean(per)), k=k, target=None, **keys))
   return rows
 
@@ -179,7 +194,7 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
       yield from _exposure_rows(exposure, raw_targets, **keys)
       shifts = [e["target_score"][None] - s for e, s in zip(exposure, clean_score)]
       for t, v in zip(raw_targets, shifts):
-        yield make_row(metric="prediction_shift", value=v, target=int(t), **keys)
+        yield make_row(metric="prediction_shift", value=v, target=raw_id(t), **keys)
       yield make_row(metric="prediction_shift", value=float(np.mean(shifts)), target=None,
                      **keys)
       for metric in DELTA_METRICS:

@@ -67,7 +67,9 @@ class AuditConfig:
       :func:`jaxrec.attacks.poisoning.num_fake_users`) or integer counts of fake users.
     num_targets: target items, each attacked separately.
     target_strategy: how targets are drawn (:func:`jaxrec.attacks.poisoning.select_targets`).
-    target_ids: explicit raw item ids to attack instead (overrides the two above).
+    target_ids: explicit raw item ids to attack instead (overrides the two above): integers,
+      or strings for a dataset with string item ids (a numeric string also names an integer
+      id).
     filler_size: non-target items per fake profile; ``None`` = the mean real profile length.
     num_selected: popular (bandwagon) or disliked (reverse bandwagon) items per profile.
     defense: ``"none"`` or ``"apr"``: add the APR side-effects section (BPR pre-training for
@@ -97,7 +99,7 @@ class AuditConfig:
   budgets: tuple[float, ...] = (0.01, 0.05)
   num_targets: int = 5
   target_strategy: str = "unpopular"
-  target_ids: tuple[int, ...] | None = None
+  target_ids: tuple[int | str, ...] | None = None
   filler_size: int | None = None
   num_selected: int = 1
   defense: str = "none"

@@ -162,6 +162,10 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   dataset_section = {
       "name": dataset.name, **stats, "split": split_desc, "train_interactions": len(train),
       "test_interactions": len(test), "notes": notes}
+  if "U" in (np.asarray(dataset.user_ids).dtype.kind, np.asarray(dataset.item_ids).dtype.kind):
+    # string ids (names, ASINs): the rows name them; the maps give each dense id's raw id
+    dataset_section["id_maps"] = {"users": np.asarray(dataset.user_ids).tolist(),
+                                  "items": np.asarray(dataset.item_ids).tolist()}
   config_section = {k: list(v) if isinstance(v, tuple) else v
                     for k, v in dataclasses.asdict(config).items()}
   if dataset.test is not None:

@@ -10,7 +10,11 @@ import sys
 from typing import Sequence
 
 DEFAULT_DATASET = "movietweetings-10core"
-FORMATS = ("ml-100k", "ml-1m", "delimited")
+FORMATS = ("ml-100k", "ml-1m", "delimited", "parquet")
+SEPARATORS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|",
+              "space": " "}
+_FORMAT_LAYOUT = {"ml-100k": "user<TAB>item<TAB>rating<TAB>timestamp (u.data)",
+                  "ml-1m": "user::item::rating::timestamp (ratings.dat)"}
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -22,14 +26,24 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
   g.add_argument("--data", metavar="FILE", help="a local interaction file (see --format), or "
                  "the local copy of a --dataset")
   g.add_argument("--format", choices=FORMATS, default="delimited",
-                 help="format of --data: ml-100k (u.data), ml-1m (ratings.dat) or a delimited "
-                      "file described by --sep/--columns/--header (default)")
-  g.add_argument("--sep", default="\t", help="field separator of a delimited file (default TAB)")
+                 help="format of --data: ml-100k (u.data), ml-1m (ratings.dat), a delimited "
+                      "text file described by --sep/--columns/--header (default), or parquet "
+                      "(columns by name: --columns, or guessed from common names; needs "
+                      "pyarrow: pip install 'jaxrec[parquet]')")
+  g.add_argument("--sep", default="\t", type=_separator,
+                 help="field separator of a delimited file: a string, or tab (also '\\t'), "
+                      "comma, semicolon, pipe, space (default TAB)")
   g.add_argument("--columns", default=None, metavar="U,I[,R[,T]]",
-                 help="0-based column indices (or names with --header) of user, item, and "
-                      "optionally rating and timestamp; '-' skips one (default: user, item, "
+                 help="0-based column indices (or names with --header, and for parquet) of "
+                      "user, item, and optionally rating and timestamp; '-' skips one (default: "
+                      "with --header or parquet, columns with common names such as userId, "
+                      "user_id, item_id, movieId, asin, rating, timestamp; else user, item, "
                       "rating, timestamp in the first 2 to 4 columns)")
   g.add_argument("--header", action="store_true", help="the delimited file has a header line")
+  g.add_argument("--ids", choices=("auto", "int", "str"), default="auto",
+                 help="user and item ids of a delimited or parquet file: auto (default: "
+                      "integers when the first row's id is one, else strings such as ASINs), "
+                      "int, or str (keeps numeric-looking ids such as ISBN-style ASINs as text)")
   g.add_argument("--train", metavar="FILE", help="training file of a predefined split "
                  "(user<TAB>item<TAB>score<TAB>timestamp)")
   g.add_argument("--test", metavar="FILE", help="test file of a predefined split")
@@ -48,12 +62,39 @@ def _load(args):
   if args.dataset:
     return data.load_dataset(args.dataset, path=args.data)
   if args.data:
-    if args.format == "ml-100k":
-      return data.load_movielens_100k(args.data)
-    if args.format == "ml-1m":
-      return data.load_movielens_1m(args.data)
+    if args.format in _FORMAT_LAYOUT:
+      load = data.load_movielens_100k if args.format == "ml-100k" else data.load_movielens_1m
+      try:
+        return load(args.data)
+      except data.DataFormatError as e:
+        raise data.DataFormatError(
+            f"{e}\n(--format {args.format} expects {_FORMAT_LAYOUT[args.format]}; for another "
+            "layout use --format delimited with --sep/--columns/--header)") from None
+    if args.format == "parquet":
+      return _load_parquet(args)
     return _load_delimited(args)
   return data.load_dataset(DEFAULT_DATASET)
+
+
+def _separator(text: str) -> str:
+  """``--sep``: a literal separator or a name (tab, '\\t', comma, semicolon, pipe, space)."""
+  if text == "":
+    raise argparse.ArgumentTypeError("the separator is empty")
+  return SEPARATORS.get(text.lower() if len(text) > 2 else text, text)
+
+
+def _load_parquet(args):
+  from jaxrec import data  # pylint: disable=import-outside-toplevel
+  if args.columns is None:
+    cols = None
+  else:
+    cols = [c.strip() for c in args.columns.split(",")]
+    cols += ["-"] * (4 - len(cols))
+  try:
+    return data.load_parquet(args.data, columns=None if cols is None else
+                             [None if c == "-" else c for c in cols[:4]], ids=args.ids)
+  except ImportError as e:
+    raise ValueError(str(e)) from None
 
 
 def _load_delimited(args):
@@ -65,8 +106,10 @@ def _load_delimited(args):
   if args.columns is None:
     n = len(first.split(args.sep))
     if args.header:
-      names = first.split(args.sep)
-      cols = names[:min(n, 4)]
+      names = [c.strip() for c in first.split(args.sep)]
+      guessed = data.guess_columns(names)
+      cols = ([c or "-" for c in guessed] if guessed is not None
+              else [str(c) for c in range(min(n, 4))])
     else:
       cols = [str(c) for c in range(min(n, 4))]
   else:
@@ -90,7 +133,7 @@ def _load_delimited(args):
     raise ValueError(f"--columns names a column twice: {args.columns!r}")
   return data.load_delimited(
       args.data, sep=args.sep, user_col=conv(cols[0]), item_col=conv(cols[1]),
-      rating_col=conv(cols[2]), timestamp_col=conv(cols[3]), header=args.header)
+      rating_col=conv(cols[2]), timestamp_col=conv(cols[3]), header=args.header, ids=args.ids)
 
 
 def _first_line(path: str) -> str:
@@ -187,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
   t.add_argument("--target-strategy", choices=TARGET_STRATEGIES,
                  default=d.target_strategy, help="how targets are drawn (default unpopular: the "
                  "long tail outside the 20%% most popular items)")
-  t.add_argument("--target-ids", type=int, nargs="+", default=None, metavar="ID",
+  t.add_argument("--target-ids", nargs="+", default=None, metavar="ID",
                  help="raw item ids to attack instead of drawn targets")
   t.add_argument("--filler-size", type=int, default=None,
                  help="non-target items per fake profile (default: mean real profile length)")

@@ -20,11 +20,14 @@ from jaxrec.data._sampling import BPRBatch as BPRBatch
 from jaxrec.data._sampling import check_sampleable as check_sampleable
 from jaxrec.data._sampling import sample_bpr_triples as sample_bpr_triples
 from jaxrec.data._sampling import sample_negatives as sample_negatives
+from jaxrec.data._io import COLUMN_NAMES as COLUMN_NAMES
 from jaxrec.data._io import DataFormatError as DataFormatError
+from jaxrec.data._io import guess_columns as guess_columns
 from jaxrec.data._io import load_delimited as load_delimited
 from jaxrec.data._io import load_movielens_1m as load_movielens_1m
 from jaxrec.data._io import load_movielens_100k as load_movielens_100k
 from jaxrec.data._io import load_tsv_split as load_tsv_split
+from jaxrec.data._parquet import load_parquet as load_parquet
 from jaxrec.data._preprocess import binarize as binarize
 from jaxrec.data._preprocess import deduplicate as deduplicate
 from jaxrec.data._preprocess import remap_ids as remap_ids
@@ -75,6 +78,9 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_delimited",
+    "load_parquet",
+    "guess_columns",
+    "COLUMN_NAMES",
     "load_movielens_100k",
     "load_movielens_1m",
     "load_tsv_split",

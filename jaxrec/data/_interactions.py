@@ -183,8 +183,10 @@ class Dataset:
 
   Attributes:
     interactions: all interactions, or the training part when ``test`` is given.
-    user_ids: ``(num_users,) int64`` raw user id of each dense user id (``user_ids[u]``).
-    item_ids: ``(num_items,) int64`` raw item id of each dense item id.
+    user_ids: ``(num_users,)`` raw user id of each dense user id (``user_ids[u]``): ``int64``,
+      or a NumPy ``str`` array for string ids (e.g. user names).
+    item_ids: ``(num_items,)`` raw item id of each dense item id (``int64`` or ``str``, e.g.
+      Amazon ASINs).
     name: a short name for reports.
     test: a predefined held-out split over the same id spaces (e.g. published leave-one-out
       files), or ``None`` when the caller splits ``interactions`` itself.

@@ -1,14 +1,16 @@
 """Loaders for interaction files: MovieLens, generic delimited text, and train/test split pairs.
 
 Every loader returns a :class:`~jaxrec.data.Dataset` whose dense ids are assigned in ascending
-numeric order of the raw ids (see :func:`~jaxrec.data.remap_ids`); the raw ids are kept in
-``Dataset.user_ids`` / ``Dataset.item_ids`` (``int64``).
+order of the raw ids (see :func:`~jaxrec.data.remap_ids`); the raw ids are kept in
+``Dataset.user_ids`` / ``Dataset.item_ids`` (``int64``, or ``str`` for string ids).
 
 Parsing rules (all loaders):
-  * user and item ids must be integers (as Python's ``int`` parses them), ratings finite floats
-    (representable in float32), timestamps integers;
-  * every line must have the same number of fields; a blank line is malformed, except that one
-    trailing newline at the end of the file is allowed;
+  * user and item ids are integers (as Python's ``int`` parses them); :func:`load_delimited` also
+    takes string ids (user names, Amazon ASINs): with ``ids="auto"`` a column whose first data
+    row is not an integer holds strings, ``ids="str"`` makes every id a string. Ratings are finite
+    floats (representable in float32), timestamps integers;
+  * every line must have the same number of fields; a blank line inside the data is malformed;
+    blank lines at the end of the file are ignored; Windows line ends (CRLF) are read as LF;
   * any malformed line raises :class:`DataFormatError` naming the file, the 1-based line number and
     the offending text, e.g. ``u.data:17: expected 4 columns, got 3: '1\\t2\\t3'``;
   * a file without data rows raises ``ValueError("<path> is empty")``; a missing file raises
@@ -39,6 +41,7 @@ from jaxrec.data._preprocess import deduplicate, remap_ids
 
 __all__ = [
     "DataFormatError",
+    "guess_columns",
     "load_delimited",
     "load_movielens_100k",
     "load_movielens_1m",
@@ -111,6 +114,7 @@ def load_delimited(
     timestamp_col: int | str | None = None,
     header: bool = False,
     name: str | None = None,
+    ids: str = "auto",
 ) -> Dataset:
   """Loads interactions from a delimited text file (optionally gzip-compressed, ``.gz``).
 
@@ -128,16 +132,25 @@ def load_delimited(
     header: whether the first line holds column names (it is then not data; line numbers in errors
       still count it).
     name: the dataset name; defaults to the file name up to its first dot.
+    ids: ``"auto"`` (default): the user (item) ids are integers when the first data row's user
+      (item) id is one, strings otherwise; ``"int"``: integers (a non-integer id is an error);
+      ``"str"``: strings (e.g. ASINs, some of which look like numbers). String ids are kept as
+      written (an empty id is an error).
 
   Returns:
-    A :class:`Dataset` (``ratings`` ``float32`` or ``None``, ``timestamps`` ``int64`` or ``None``).
+    A :class:`Dataset` (``ratings`` ``float32`` or ``None``, ``timestamps`` ``int64`` or ``None``;
+    ``user_ids`` / ``item_ids`` ``int64`` or ``str``).
 
   Raises:
     FileNotFoundError: no such file.
     DataFormatError: a malformed line (wrong field count, non-integer id or timestamp,
-      non-numeric or non-finite rating).
+      non-numeric or non-finite rating, an empty string id), or a first line that looks like a
+      header when ``header=False`` (or like data when ``header=True``).
     ValueError: empty file; a column name given without ``header=True`` or not in the header; a
-      column index outside the file's columns; an empty separator or one containing a newline.
+      column index outside the file's columns; an empty separator or one containing a newline;
+      ``ids`` not one of ``"auto"``, ``"int"``, ``"str"``.
+
+  Source: jaxrec.
   """
   file = _resolve(path, None)
   columns = {"user": user_col, "item": item_col}
@@ -145,8 +158,43 @@ def load_delimited(
     columns["rating"] = rating_col
   if timestamp_col is not None:
     columns["timestamp"] = timestamp_col
-  cols = _parse(_read_bytes(file), str(file), sep=sep, columns=columns, ncols=None, header=header)
+  if ids not in ("auto", "int", "str"):
+    raise ValueError(f"ids must be 'auto', 'int' or 'str', got {ids!r}")
+  cols = _parse(_read_bytes(file), str(file), sep=sep, columns=columns, ncols=None, header=header,
+                ids=ids)
   return _to_dataset(cols, name if name is not None else file.name.split(".")[0])
+
+
+# common column names, by role, compared case-insensitively without "_" / "-" / " "
+COLUMN_NAMES = {
+    "user": ("user", "userid", "uid", "users", "reviewerid", "customerid", "visitorid"),
+    "item": ("item", "itemid", "iid", "items", "movieid", "movie", "asin", "productid",
+             "product", "bookid", "isbn", "trackid", "songid"),
+    "rating": ("rating", "ratings", "score", "stars", "overall", "value"),
+    "timestamp": ("timestamp", "time", "ts", "unixtime", "unixreviewtime", "datetime", "date"),
+}
+
+
+def guess_columns(names: list[str]) -> list[str | None] | None:
+  """The user, item, rating and timestamp columns among ``names`` by their common names
+  (:data:`COLUMN_NAMES`, e.g. ``userId``, ``user_id``, ``movieId``, ``asin``, ``rating``,
+  ``timestamp``).
+
+  Args:
+    names: the column names of a file (its header).
+
+  Returns:
+    ``[user, item, rating, timestamp]`` names (``None`` for a rating or timestamp not found), or
+    ``None`` when no user or no item column is recognised.
+
+  Source: jaxrec.
+  """
+  norm = [n.strip().lower().replace("_", "").replace("-", "").replace(" ", "") for n in names]
+  found: list[str | None] = []
+  for role in ("user", "item", "rating", "timestamp"):
+    hit = next((names[norm.index(c)] for c in COLUMN_NAMES[role] if c in norm), None)
+    found.append(hit.strip() if hit is not None else None)
+  return found if found[0] is not None and found[1] is not None else None
 
 
 def load_tsv_split(
@@ -270,19 +318,22 @@ def _parse(
     ncols: tuple[int, ...] | None,
     header: bool,
     optional: tuple[str, ...] = (),
+    ids: str = "int",
 ) -> dict[str, np.ndarray]:
   """Parses delimited bytes into ``{role: array}`` for roles user/item/rating/timestamp.
 
   ``ncols`` lists the accepted field counts (``None``: whatever the first line has); ``optional``
-  roles are dropped when their column index is beyond the file's field count.
+  roles are dropped when their column index is beyond the file's field count; ``ids`` as in
+  :func:`load_delimited`.
   """
-  if not sep or "\n" in sep:
-    raise ValueError(f"sep must be a non-empty string without newlines, got {sep!r}")
+  if not sep or "\n" in sep or "\r" in sep:
+    raise ValueError(f"sep must be a non-empty string without line breaks, got {sep!r}")
   sep_b = sep.encode("utf-8")
   if data.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
     data = data[3:]
-  if data.endswith(b"\n"):
-    data = data[:-1]
+  if b"\r" in data:
+    data = data.replace(b"\r\n", b"\n")
+  data = _strip_trailing_blank_lines(data)
   first_line = 1
   names = None
   if header:
@@ -318,13 +369,59 @@ def _parse(
   for role, c in index.items():
     if not 0 <= c < ncol:
       raise ValueError(f"{role}_col={c} is outside the {ncol} columns of {source}")
-  out = _parse_fast(data, sep_b, ncol, index)
+  fields = first.split(sep_b)
+  kinds = {role: _KIND[role] for role in index}
+  for role in ("user", "item"):
+    if ids == "str" or (ids == "auto" and not _is_int(fields[index[role]])):
+      kinds[role] = "str"
+  if names is not None and all(_is_number(f) for f in head.split(sep_b)):
+    raise DataFormatError(f"{source}:1: header=True (--header) but the first line looks like "
+                          f"data, not column names: {_show(head)}")
+  if names is None and "str" in (kinds["user"], kinds["item"]) and any(
+      f.strip().decode("utf-8", "replace").lower() in _HEADER_NAMES for f in fields):
+    raise DataFormatError(f"{source}:1: the first line looks like a header (column names), "
+                          f"not data: {_show(first)}; pass header=True (--header)")
+  out = _parse_fast(data, sep_b, ncol, index, kinds)
   if out is None:
-    out = _parse_slow(data, source, sep_b, ncol, index, first_line)
+    out = _parse_slow(data, source, sep_b, ncol, index, first_line, kinds)
   return out
 
 
-def _parse_fast(data: bytes, sep_b: bytes, ncol: int, index: dict[str, int]):
+def _strip_trailing_blank_lines(data: bytes) -> bytes:
+  """``data`` without its final newline and any blank (empty or whitespace) lines after the last
+  data line."""
+  while True:
+    body, _, last = data.rpartition(b"\n")
+    if last.strip() or not data:
+      return data
+    data = body
+
+
+def _is_int(token: bytes) -> bool:
+  try:
+    int(token)
+  except ValueError:
+    return False
+  return True
+
+
+def _is_number(token: bytes) -> bool:
+  try:
+    float(token)
+  except ValueError:
+    return False
+  return True
+
+
+# column names that give away a header line read as data
+_HEADER_NAMES = frozenset({
+    "user", "users", "user_id", "userid", "uid", "item", "items", "item_id", "itemid", "iid",
+    "movie", "movieid", "movie_id", "asin", "product", "product_id", "rating", "ratings",
+    "score", "timestamp", "time", "reviewerid", "reviewer_id"})
+
+
+def _parse_fast(data: bytes, sep_b: bytes, ncol: int, index: dict[str, int],
+                kinds: dict[str, str]):
   """Vectorised parse of a well-formed file; ``None`` as soon as anything looks wrong."""
   if len(sep_b) != 1:
     if b"\x00" in data:
@@ -343,20 +440,24 @@ def _parse_fast(data: bytes, sep_b: bytes, ncol: int, index: dict[str, int]):
   try:
     for role, c in index.items():
       column = tokens[c::ncol]
-      if _KIND[role] == "float":
+      if kinds[role] == "str":
+        values = np.asarray([t.decode("utf-8") for t in column], dtype=str)
+        if values.size != n or np.any(np.char.str_len(values) == 0):
+          return None
+      elif kinds[role] == "float":
         values = np.fromiter(map(float, column), np.float64, count=n)
         if not np.all(np.abs(values) <= _F32_MAX):  # NaN fails the comparison too
           return None
       else:
         values = np.fromiter(map(int, column), np.int64, count=n)
       out[role] = values
-  except (ValueError, OverflowError):
+  except (ValueError, OverflowError):  # UnicodeDecodeError is a ValueError
     return None
   return out
 
 
 def _parse_slow(data: bytes, source: str, sep_b: bytes, ncol: int, index: dict[str, int],
-                first_line: int) -> dict[str, np.ndarray]:
+                first_line: int, kinds: dict[str, str]) -> dict[str, np.ndarray]:
   """Line-by-line parse, the reference semantics; raises on the first malformed line."""
   values = {role: [] for role in index}
   for k, line in enumerate(data.split(b"\n")):
@@ -366,16 +467,25 @@ def _parse_slow(data: bytes, source: str, sep_b: bytes, ncol: int, index: dict[s
       raise DataFormatError(
           f"{source}:{lineno}: expected {ncol} columns, got {len(fields)}: {_show(line)}")
     for role, c in index.items():
-      values[role].append(_convert(fields[c], role, source, lineno, line))
-  return {role: np.asarray(v, np.float64 if _KIND[role] == "float" else np.int64)
-          for role, v in values.items()}
+      values[role].append(_convert(fields[c], role, source, lineno, line, kinds[role]))
+  dtypes = {"float": np.float64, "str": str}
+  return {role: np.asarray(v, dtypes.get(kinds[role], np.int64)) for role, v in values.items()}
 
 
-def _convert(token: bytes, role: str, source: str, lineno: int, line: bytes):
+def _convert(token: bytes, role: str, source: str, lineno: int, line: bytes, kind: str):
   label = _LABEL[role]
   shown = token.decode("utf-8", "replace")
   where = f"{source}:{lineno}"
-  if _KIND[role] == "float":
+  if kind == "str":
+    try:
+      text = token.decode("utf-8")
+    except UnicodeDecodeError:
+      raise DataFormatError(f"{where}: {label} {shown!r} is not UTF-8 text: {_show(line)}") \
+          from None
+    if not text:
+      raise DataFormatError(f"{where}: empty {label}: {_show(line)}")
+    return text
+  if kind == "float":
     try:
       v = float(token)
     except ValueError:
@@ -388,8 +498,9 @@ def _convert(token: bytes, role: str, source: str, lineno: int, line: bytes):
   try:
     v = int(token)
   except ValueError:
+    hint = " (string ids: ids='str', --ids str)" if role in ("user", "item") else ""
     raise DataFormatError(
-        f"{where}: {label} {shown!r} is not an integer: {_show(line)}") from None
+        f"{where}: {label} {shown!r} is not an integer{hint}: {_show(line)}") from None
   if not -2**63 <= v < 2**63:
     raise DataFormatError(f"{where}: {label} {shown!r} is outside the int64 range: {_show(line)}")
   return v

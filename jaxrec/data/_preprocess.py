@@ -21,22 +21,26 @@ __all__ = ["binarize", "deduplicate", "remap_ids"]
 def remap_ids(
     raw_users: ArrayLike, raw_items: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-  """Dense ids for raw integer user and item ids, assigned in ascending raw-id order.
+  """Dense ids for raw user and item ids (integers or strings), assigned in ascending raw-id
+  order.
 
-  The smallest raw user id becomes dense user 0, the next smallest 1, and so on (items likewise),
-  so the mapping does not depend on row order.
+  The smallest raw user id becomes dense user 0, the next smallest 1, and so on (items likewise;
+  strings in code-point order), so the mapping does not depend on row order.
 
   Args:
-    raw_users: ``(N,)`` integer raw user ids (any integer dtype, may be negative or sparse).
-    raw_items: ``(N,)`` integer raw item ids.
+    raw_users: ``(N,)`` raw user ids: integers (any integer dtype, may be negative or sparse) or
+      strings (e.g. Amazon ASINs; a NumPy ``str`` array or a sequence of ``str``).
+    raw_items: ``(N,)`` raw item ids, likewise.
 
   Returns:
     ``(users, items, user_ids, item_ids)``: ``users``/``items`` are ``(N,) int32`` dense ids;
-    ``user_ids`` is ``(U,) int64`` with ``user_ids[users] == raw_users`` (``U`` distinct users),
-    and ``item_ids`` is ``(I,) int64`` likewise.
+    ``user_ids`` is ``(U,)`` with ``user_ids[users] == raw_users`` (``U`` distinct users),
+    ``int64`` for integer ids and a NumPy ``str`` array for string ids; ``item_ids`` likewise.
 
   Raises:
-    ValueError: the arrays are not 1-D, differ in length, or do not hold integers.
+    ValueError: the arrays are not 1-D, differ in length, or hold neither integers nor strings.
+
+  Source: jaxrec.
   """
   ru = _raw_ids(raw_users, "raw_users")
   ri = _raw_ids(raw_items, "raw_items")
@@ -45,7 +49,7 @@ def remap_ids(
   user_ids, users = np.unique(ru, return_inverse=True)
   item_ids, items = np.unique(ri, return_inverse=True)
   return (users.astype(np.int32).reshape(-1), items.astype(np.int32).reshape(-1),
-          user_ids.astype(np.int64), item_ids.astype(np.int64))
+          user_ids, item_ids)
 
 
 def deduplicate(interactions: Interactions) -> tuple[Interactions, int]:
@@ -112,6 +116,9 @@ def _raw_ids(x: ArrayLike, name: str) -> np.ndarray:
   a = np.asarray(x)
   if a.ndim != 1:
     raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+  if a.dtype.kind == "U" or (a.dtype == object and a.size
+                             and all(isinstance(v, str) for v in a.tolist())):
+    return a.astype(str)
   if a.size and not np.issubdtype(a.dtype, np.integer):
-    raise ValueError(f"{name} must hold integers, got dtype {a.dtype}")
+    raise ValueError(f"{name} must hold integers or strings, got dtype {a.dtype}")
   return a.astype(np.int64)

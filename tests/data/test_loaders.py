@@ -111,7 +111,6 @@ def test_delimited_column_name_not_in_header(tmp_path):
     ("1\t2\t3\t4\n1\t3\t1e300\t4\n", 2, "rating '1e300' is not a finite float32"),
     ("1\t2\t3\t4\n1\t3\t3\t4.5\n", 2, "timestamp '4.5' is not an integer"),
     ("1\t2\t3\t4\n\n1\t3\t3\t4\n", 2, "expected 4 columns, got 1: ''"),
-    ("1\t2\t3\t4\n\n", 2, "expected 4 columns, got 1: ''"),
     ("1\t2\t3\t4\n99999999999999999999\t3\t3\t4\n", 2, "outside the int64 range"),
 ])
 def test_malformed_line_names_file_and_line(tmp_path, text, line, fragment):
@@ -215,3 +214,50 @@ def test_tsv_split_rejects_other_column_counts(tmp_path):
   test = write(tmp_path / "test.tsv", "1\t3\t1\n")
   with pytest.raises(DataFormatError, match=r"train\.tsv:1: expected 3 or 4 columns, got 5"):
     load_tsv_split(train, test)
+
+
+def test_trailing_blank_lines_and_crlf_are_ignored(tmp_path):
+  ds = load_movielens_100k(write(tmp_path / "u.data", "1\t2\t3\t4\r\n1\t3\t3\t5\r\n\r\n \n\n"))
+  assert len(ds.interactions) == 2
+  ds = load_movielens_100k(write(tmp_path / "v.data", "1\t2\t3\t4\n1\t3\t3\t5"))  # no final EOL
+  assert len(ds.interactions) == 2
+  with pytest.raises(ValueError, match="is empty"):
+    load_movielens_100k(write(tmp_path / "w.data", "\n\n"))
+
+
+def test_string_ids(tmp_path):
+  text = "alice,B000123XYZ,5\nbob,0439023483,4\nalice,0439023483,3\ncarol,B000123XYZ,1\n"
+  ds = load_delimited(write(tmp_path / "amazon.csv", text), sep=",", user_col=0, item_col=1,
+                      rating_col=2)
+  assert ds.user_ids.tolist() == ["alice", "bob", "carol"]  # ascending code-point order
+  assert ds.item_ids.tolist() == ["0439023483", "B000123XYZ"]  # numeric-looking ASINs stay text
+  assert ds.item_ids.dtype.kind == "U"
+  users, items = np.asarray(ds.interactions.users), np.asarray(ds.interactions.items)
+  assert [(ds.user_ids[u], ds.item_ids[i]) for u, i in zip(users, items)] == [
+      ("alice", "B000123XYZ"), ("bob", "0439023483"), ("alice", "0439023483"),
+      ("carol", "B000123XYZ")]
+  # integer users, string items: each column decides on its first row
+  mixed = load_delimited(write(tmp_path / "m.tsv", "7\tB01\n3\tB02\n"), sep="\t", user_col=0,
+                         item_col=1)
+  assert mixed.user_ids.tolist() == [3, 7] and mixed.user_ids.dtype == np.int64
+  # ids="str" keeps numbers as text; ids="int" refuses text and says how to read it
+  as_text = load_delimited(write(tmp_path / "n.tsv", "10\t2\n9\t2\n"), sep="\t", user_col=0,
+                           item_col=1, ids="str")
+  assert as_text.user_ids.tolist() == ["10", "9"]
+  with pytest.raises(DataFormatError, match=r"n2.tsv:2: user id 'x' is not an integer \(string"):
+    load_delimited(write(tmp_path / "n2.tsv", "10\t2\nx\t2\n"), sep="\t", user_col=0,
+                   item_col=1)
+  with pytest.raises(DataFormatError, match=r"e.tsv:2: empty item id"):
+    load_delimited(write(tmp_path / "e.tsv", "a\tb\nc\t\n"), sep="\t", user_col=0, item_col=1)
+  with pytest.raises(ValueError, match="ids must be"):
+    load_delimited(write(tmp_path / "f.tsv", "a\tb\n"), sep="\t", user_col=0, item_col=1,
+                   ids="text")
+
+
+def test_header_mistakes_are_named(tmp_path):
+  with pytest.raises(DataFormatError, match=r"h.csv:1: the first line looks like a header"):
+    load_delimited(write(tmp_path / "h.csv", "user,item\nalice,B01\n"), sep=",", user_col=0,
+                   item_col=1)
+  with pytest.raises(DataFormatError, match=r"d.csv:1: header=True .* looks like data"):
+    load_delimited(write(tmp_path / "d.csv", "1,2,5\n3,4,1\n"), sep=",", user_col=0,
+                   item_col=1, header=True)
