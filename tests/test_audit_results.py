@@ -104,8 +104,15 @@ def test_sigint_keeps_the_complete_report(tmp_path):
   toy, out = _toy(tmp_path), tmp_path / "out"
   assert _audit(toy, out) == 0
   before = (out / "report.json").read_bytes()
-  cmd = [sys.executable, "-u", "-m", "jaxrec", "audit", *FAST, "--epochs", "10000000",
-         "--data", str(toy), "--k", "3", "--out", str(out), "--overwrite"]
+  # `python -m jaxrec` with Ctrl-C handled as on a terminal: a test run started in the
+  # background (nohup, `cmd &`) ignores SIGINT, and an ignored signal stays ignored across exec
+  # (and unblocked: a thread of the test process may have blocked it); -X faulthandler: a child
+  # that does not stop is sent SIGABRT below, and its stacks end up in the failure message
+  start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); sys.argv[0] = 'jaxrec'; "
+           "runpy.run_module('jaxrec', run_name='__main__')")
+  cmd = [sys.executable, "-u", "-X", "faulthandler", "-c", start, "audit", *FAST, "--epochs",
+         "10000000", "--data", str(toy), "--k", "3", "--out", str(out), "--overwrite"]
   env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
   proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=env, cwd=tmp_path)
@@ -117,7 +124,12 @@ def test_sigint_keeps_the_complete_report(tmp_path):
     time.sleep(3.0)  # into training (10 million epochs: it cannot end first)
     assert proc.poll() is None, "the audit ended before it was interrupted"
     proc.send_signal(signal.SIGINT)
-    out_text, err = proc.communicate(timeout=120)
+    try:
+      out_text, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+      proc.send_signal(signal.SIGABRT)
+      out_text, err = proc.communicate(timeout=30)
+      pytest.fail(f"the audit did not stop within 120 s of SIGINT; its stacks:\n{err[-8000:]}")
   finally:
     if proc.poll() is None:
       proc.kill()
