@@ -123,3 +123,104 @@ def test_parquet(tmp_path, capsys):
   with pytest.raises(data.DataFormatError, match="column 'overall' \\(rating\\) has a null "
                      "value at row 1"):
     data.load_parquet(path)
+
+
+def test_header_mistakes_never_lose_or_add_a_row(tmp_path, capsys):
+  # an undeclared header with unknown names above integer ids is not read as a string-id row
+  odd = tmp_path / "odd.csv"
+  odd.write_text("visitor,product_code\n1,2\n3,4\n")
+  with pytest.raises(data.DataFormatError, match=r"odd\.csv:1: the user id 'visitor' is text "
+                     "but every other line's is an integer: line 1 looks like a header"):
+    data.load_delimited(odd, sep=",", user_col=0, item_col=1)
+  assert main(["stats", "--data", str(odd), "--sep", ",", "--header", "--json"]) == 0
+  assert '"interactions": 2' in capsys.readouterr().out
+  # a declared header that is string-id data (numbers where line 2 has them) is refused
+  rows = tmp_path / "rows.csv"
+  rows.write_text("A1,B1,5,100\nA2,B2,4,101\nA1,B2,3,102\n")
+  assert main(["stats", "--data", str(rows), "--sep", "comma", "--header"]) == 2
+  assert "rows.csv:1: header=True (--header) but the first line looks like data" in \
+      capsys.readouterr().err
+  assert len(data.load_delimited(rows, sep=",", user_col=0, item_col=1).interactions) == 3
+  # every missing column name is listed with the header's names
+  named = tmp_path / "named.csv"
+  named.write_text("u,i,r\n1,2,3\n")
+  assert main(["stats", "--data", str(named), "--sep", ",", "--header", "--columns",
+               "userId,movieId,r"]) == 2
+  assert ("user_col='userId', item_col='movieId' are not in the header of "
+          f"{named} (line 1); its column names are ['u', 'i', 'r']") in capsys.readouterr().err
+  # a byte-order mark does not hide the first column's name from the guess
+  bom = tmp_path / "bom.csv"
+  bom.write_bytes(b"\xef\xbb\xbftimestamp,movieId,rating,userId\n5,1,3,7\n6,2,4,8\n")
+  assert main(["stats", "--data", str(bom), "--sep", ",", "--header", "--json"]) == 0
+  assert '"interactions": 2' in capsys.readouterr().out
+  ds = data.load_delimited(bom, sep=",", header=True, user_col="userId", item_col="movieId",
+                           timestamp_col="timestamp")
+  assert ds.interactions.timestamps.tolist() == [5, 6]
+
+
+def test_blank_line_inside_the_data_is_named(tmp_path):
+  path = tmp_path / "mid.tsv"
+  path.write_text("a\tB1\t5\r\n\r\nb\tB2\t4\r\n\r\n\r\n")
+  with pytest.raises(data.DataFormatError, match=r"mid\.tsv:2: expected 3 columns, got 1: '' "
+                     r"\(a blank line inside the data; only blank lines at the end"):
+    data.load_delimited(path, sep="\t", user_col=0, item_col=1)
+  path.write_text("a\tB1\t5\r\nb\tB2\t4\r\n\r\n\r\n")  # CRLF and trailing blank lines: fine
+  ds = data.load_delimited(path, sep="\t", user_col=0, item_col=1, rating_col=2)
+  assert ds.item_ids.tolist() == ["B1", "B2"] and ds.user_ids.tolist() == ["a", "b"]
+
+
+def test_csv_with_explicit_named_columns_and_separator_hints(tmp_path, capsys):
+  path = tmp_path / "ratings.csv"
+  path.write_text("userId,movieId,rating,timestamp\n1,10,4.5,100\n2,10,3,101\n2,11,5,102\n")
+  assert main(["stats", "--data", str(path), "--sep", ",", "--header", "--columns",
+               "userId,movieId,rating", "--json"]) == 0
+  out = capsys.readouterr().out
+  assert '"interactions": 3' in out and '"rating_mean": 4.16' in out
+  ds = data.load_delimited(path, sep=",", header=True, user_col="userId", item_col="movieId")
+  assert ds.user_ids.tolist() == [1, 2] and ds.user_ids.dtype == np.int64  # numbers stay ints
+  assert main(["stats", "--data", str(path), "--header"]) == 2  # default --sep TAB
+  assert "(it looks comma-separated: --sep comma)" in capsys.readouterr().err
+
+
+def test_parquet_read_as_text_and_without_pyarrow(tmp_path, capsys, monkeypatch):
+  fake = tmp_path / "r.parquet"
+  fake.write_bytes(b"PAR1\x15\x04\x15\x10" + bytes(40) + b"PAR1")
+  assert main(["stats", "--data", str(fake)]) == 2
+  assert "is a Parquet file, not delimited text: pass --format parquet" in \
+      capsys.readouterr().err
+  with pytest.raises(data.DataFormatError, match="is a Parquet file"):
+    data.load_delimited(fake, sep="\t", user_col=0, item_col=1)
+  monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
+  monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)
+  with pytest.raises(ImportError, match=r"pip install 'jaxrec\[parquet\]'"):
+    data.load_parquet(fake)
+  assert main(["stats", "--data", str(fake), "--format", "parquet"]) == 2
+  assert "reading Parquet needs pyarrow: pip install 'jaxrec[parquet]'" in \
+      capsys.readouterr().err
+
+
+def test_split_files_with_string_ids(tmp_path, capsys):
+  train = tmp_path / "train.tsv"
+  train.write_text("alice\tB01\t5\t1\nbob\tB02\t4\t2\nalice\tB02\t3\t3\n")
+  test = tmp_path / "test.tsv"
+  test.write_text("bob\tB01\t5\t4\n")
+  ds = data.load_tsv_split(train, test)
+  assert ds.user_ids.tolist() == ["alice", "bob"] and ds.item_ids.tolist() == ["B01", "B02"]
+  assert ds.test.users.tolist() == [1] and ds.test.items.tolist() == [0]
+  numeric = tmp_path / "numeric.tsv"
+  numeric.write_text("bob\t7\t5\t4\n")
+  assert main(["stats", "--train", str(train), "--test", str(numeric)]) == 2
+  assert "the item ids of" in (err := capsys.readouterr().err) and "--ids str" in err
+  assert main(["stats", "--train", str(train), "--test", str(numeric), "--ids", "str",
+               "--json"]) == 0
+  assert '"items": 3' in capsys.readouterr().out
+
+
+def test_string_targets_in_the_markdown_report_and_numeric_target_ids_stay_ints(tmp_path):
+  row = report.make_row(model="bpr-mf", metric="target_hr", value=0.5, k=10, attack="none",
+                        target="B000123XYZ")
+  r = report.build_report(dataset={"name": "amazon"}, config={}, rows=[row])
+  assert "B000123XYZ" in report.to_markdown(r)
+  from jaxrec.cli._main import _parser  # pylint: disable=import-outside-toplevel
+  args = _parser().parse_args(["audit", "--target-ids", "6", "-3", "0439023483", "B01", "+5"])
+  assert args.target_ids == [6, -3, "0439023483", "B01", "+5"]

@@ -41,9 +41,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                       "rating, timestamp in the first 2 to 4 columns)")
   g.add_argument("--header", action="store_true", help="the delimited file has a header line")
   g.add_argument("--ids", choices=("auto", "int", "str"), default="auto",
-                 help="user and item ids of a delimited or parquet file: auto (default: "
-                      "integers when the first row's id is one, else strings such as ASINs), "
-                      "int, or str (keeps numeric-looking ids such as ISBN-style ASINs as text)")
+                 help="user and item ids of a delimited, parquet or --train/--test file: auto "
+                      "(default: integers when the first row's id is one, else strings such as "
+                      "ASINs), int, or str (keeps numeric-looking ids such as ISBN-style ASINs "
+                      "as text)")
   g.add_argument("--train", metavar="FILE", help="training file of a predefined split "
                  "(user<TAB>item<TAB>score<TAB>timestamp)")
   g.add_argument("--test", metavar="FILE", help="test file of a predefined split")
@@ -58,7 +59,7 @@ def _load(args):
       raise ValueError("--train and --test go together")
     if args.dataset or args.data:
       raise ValueError("give either --train/--test or --dataset/--data, not both")
-    return data.load_tsv_split(args.train, args.test)
+    return data.load_tsv_split(args.train, args.test, ids=args.ids)
   if args.dataset:
     return data.load_dataset(args.dataset, path=args.data)
   if args.data:
@@ -101,8 +102,11 @@ def _load_delimited(args):
   from jaxrec import data  # pylint: disable=import-outside-toplevel
   first = _first_line(args.data)
   if args.sep not in first:
-    raise ValueError(f"{args.data}: the separator {args.sep!r} does not occur in the first line "
-                     f"{first[:60]!r}; pass --sep (e.g. --sep , for CSV)")
+    seen = [name for name, sep in (("tab", "\t"), ("comma", ","), ("semicolon", ";"),
+                                   ("pipe", "|"), ("'::'", "::")) if sep in first]
+    looks = f" (it looks {seen[0]}-separated: --sep {seen[0]})" if seen else ""
+    raise ValueError(f"{args.data}:1: the separator {args.sep!r} does not occur in the first line "
+                     f"{first[:60]!r}{looks}; pass --sep (e.g. --sep , for CSV)")
   if args.columns is None:
     n = len(first.split(args.sep))
     if args.header:
@@ -141,10 +145,12 @@ def _first_line(path: str) -> str:
   opener = gzip.open if str(path).endswith(".gz") else open
   if os.path.isdir(path):
     raise IsADirectoryError(f"--data {path} is a directory, not a data file")
-  with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+  with opener(path, "rt", encoding="utf-8-sig", errors="replace") as f:  # -sig: drop a BOM
     line = f.readline()
   if not line:
     raise ValueError(f"{path} is empty")
+  if line.startswith("PAR1"):  # Parquet's magic number
+    raise ValueError(f"{path} is a Parquet file, not delimited text: pass --format parquet")
   return line.rstrip("\r\n")
 
 
@@ -231,7 +237,9 @@ def _parser() -> argparse.ArgumentParser:
                  default=d.target_strategy, help="how targets are drawn (default unpopular: the "
                  "long tail outside the 20%% most popular items)")
   t.add_argument("--target-ids", nargs="+", default=None, metavar="ID",
-                 help="raw item ids to attack instead of drawn targets")
+                 type=lambda t: int(t) if t.lstrip("-").isdigit() and str(int(t)) == t else t,
+                 help="raw item ids to attack instead of drawn targets (integers, or text such "
+                      "as ASINs for a file with string item ids)")
   t.add_argument("--filler-size", type=int, default=None,
                  help="non-target items per fake profile (default: mean real profile length)")
   t.add_argument("--num-selected", type=int, default=d.num_selected,

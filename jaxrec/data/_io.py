@@ -5,10 +5,15 @@ order of the raw ids (see :func:`~jaxrec.data.remap_ids`); the raw ids are kept 
 ``Dataset.user_ids`` / ``Dataset.item_ids`` (``int64``, or ``str`` for string ids).
 
 Parsing rules (all loaders):
-  * user and item ids are integers (as Python's ``int`` parses them); :func:`load_delimited` also
-    takes string ids (user names, Amazon ASINs): with ``ids="auto"`` a column whose first data
-    row is not an integer holds strings, ``ids="str"`` makes every id a string. Ratings are finite
-    floats (representable in float32), timestamps integers;
+  * user and item ids are integers (as Python's ``int`` parses them); :func:`load_delimited` and
+    :func:`load_tsv_split` also take string ids (user names, Amazon ASINs): with ``ids="auto"`` a
+    column whose first data row is not an integer holds strings, ``ids="str"`` makes every id a
+    string. Ratings are finite floats (representable in float32), timestamps integers;
+  * header mistakes are errors, never a row lost or added: a file read without a header whose
+    line 1 holds a common column name (``userId``, ``asin``, ...), or (``ids="auto"``) a text id
+    where line 2 has an integer one; a declared header that looks like data (all numbers, or
+    numbers in the same columns as line 2); column names not in the header (all missing names
+    and the header's names are listed); a Parquet file (``PAR1``) read as text;
   * every line must have the same number of fields; a blank line inside the data is malformed;
     blank lines at the end of the file are ignored; Windows line ends (CRLF) are read as LF;
   * any malformed line raises :class:`DataFormatError` naming the file, the 1-based line number and
@@ -144,8 +149,10 @@ def load_delimited(
   Raises:
     FileNotFoundError: no such file.
     DataFormatError: a malformed line (wrong field count, non-integer id or timestamp,
-      non-numeric or non-finite rating, an empty string id), or a first line that looks like a
-      header when ``header=False`` (or like data when ``header=True``).
+      non-numeric or non-finite rating, an empty string id, a blank line before the last data
+      line), a first line that looks like a header when ``header=False`` (a common column name,
+      or a text id above an integer one) or like data when ``header=True`` (numbers where line
+      2 has numbers), or a Parquet file.
     ValueError: empty file; a column name given without ``header=True`` or not in the header; a
       column index outside the file's columns; an empty separator or one containing a newline;
       ``ids`` not one of ``"auto"``, ``"int"``, ``"str"``.
@@ -161,7 +168,7 @@ def load_delimited(
   if ids not in ("auto", "int", "str"):
     raise ValueError(f"ids must be 'auto', 'int' or 'str', got {ids!r}")
   cols = _parse(_read_bytes(file), str(file), sep=sep, columns=columns, ncols=None, header=header,
-                ids=ids)
+                ids=ids, header_option=True)
   return _to_dataset(cols, name if name is not None else file.name.split(".")[0])
 
 
@@ -198,7 +205,7 @@ def guess_columns(names: list[str]) -> list[str | None] | None:
 
 
 def load_tsv_split(
-    train_path: PathLike, test_path: PathLike, *, name: str | None = None
+    train_path: PathLike, test_path: PathLike, *, name: str | None = None, ids: str = "auto"
 ) -> Dataset:
   """Loads a predefined train/test pair of ``user<TAB>item<TAB>score[<TAB>timestamp]`` files.
 
@@ -213,21 +220,36 @@ def load_tsv_split(
     train_path: the training file (optionally ``.gz``).
     test_path: the test file.
     name: the dataset name; defaults to the name of the folder holding ``train_path``.
+    ids: as in :func:`load_delimited` (``"auto"``: integer or string ids, decided per file by
+      its first line; both files must then agree).
 
   Returns:
-    ``Dataset(interactions=train, test=test)``; ``ratings`` holds the score column (``float32``).
+    ``Dataset(interactions=train, test=test)``; ``ratings`` holds the score column (``float32``);
+    ``user_ids`` / ``item_ids`` ``int64`` or ``str``.
 
   Raises:
     FileNotFoundError: a file is missing. DataFormatError: a malformed line, or a first line with
-    neither 3 nor 4 columns. ValueError: a file is empty.
+    neither 3 nor 4 columns; integer ids in one file and string ids in the other (the message
+    says to pass ``ids="str"``). ValueError: a file is empty; ``ids`` invalid.
   """
-  parts = []
+  if ids not in ("auto", "int", "str"):
+    raise ValueError(f"ids must be 'auto', 'int' or 'str', got {ids!r}")
+  parts, files = [], []
   for p in (train_path, test_path):
     file = _resolve(p, None)
     columns = {"user": 0, "item": 1, "rating": 2, "timestamp": 3}
     parts.append(_parse(_read_bytes(file), str(file), sep="\t", columns=columns, ncols=(3, 4),
-                        header=False, optional=("timestamp",)))
+                        header=False, optional=("timestamp",), ids=ids))
+    files.append(file)
   train, test = parts
+  for role in ("user", "item"):
+    text = [cols[role].dtype.kind == "U" for cols in parts]
+    if text[0] != text[1]:
+      kind = {True: "text", False: "integers"}
+      raise DataFormatError(
+          f"the {role} ids of {files[0]} are {kind[text[0]]} but those of {files[1]} are "
+          f"{kind[text[1]]} (each file's first line decides); pass ids='str' (--ids str) to "
+          "read both as text")
   n_train = train["user"].shape[0]
   users, items, user_ids, item_ids = remap_ids(
       np.concatenate([train["user"], test["user"]]), np.concatenate([train["item"], test["item"]]))
@@ -319,12 +341,14 @@ def _parse(
     header: bool,
     optional: tuple[str, ...] = (),
     ids: str = "int",
+    header_option: bool = False,
 ) -> dict[str, np.ndarray]:
   """Parses delimited bytes into ``{role: array}`` for roles user/item/rating/timestamp.
 
   ``ncols`` lists the accepted field counts (``None``: whatever the first line has); ``optional``
   roles are dropped when their column index is beyond the file's field count; ``ids`` as in
-  :func:`load_delimited`.
+  :func:`load_delimited`; ``header_option``: whether the caller can read a header line (error
+  messages then suggest ``header=True``, else removing the line).
   """
   if not sep or "\n" in sep or "\r" in sep:
     raise ValueError(f"sep must be a non-empty string without line breaks, got {sep!r}")
@@ -345,16 +369,24 @@ def _parse(
       raise DataFormatError(f"{source}:2: expected {len(names)} columns, got 1: ''")
   if not data:
     raise ValueError(f"{source} is empty")
+  if data.startswith(b"PAR1"):  # Parquet's magic number
+    raise DataFormatError(f"{source} is a Parquet file, not delimited text: read it with "
+                          "load_parquet (--format parquet)")
   index = {}
+  missing = []
   for role, col in columns.items():
     if isinstance(col, str):
       if names is None:
         raise ValueError(f"{role}_col={col!r} is a column name, which needs header=True")
       if col not in names:
-        raise ValueError(f"{role}_col={col!r} is not in the header of {source}: {names}")
+        missing.append(f"{role}_col={col!r}")
+        continue
       index[role] = names.index(col)
     else:
       index[role] = int(col)
+  if missing:
+    raise ValueError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the "
+                     f"header of {source} (line 1); its column names are {names}")
   first = data.split(b"\n", 1)[0]
   got = first.count(sep_b) + 1
   if ncols is None:
@@ -374,17 +406,55 @@ def _parse(
   for role in ("user", "item"):
     if ids == "str" or (ids == "auto" and not _is_int(fields[index[role]])):
       kinds[role] = "str"
-  if names is not None and all(_is_number(f) for f in head.split(sep_b)):
-    raise DataFormatError(f"{source}:1: header=True (--header) but the first line looks like "
-                          f"data, not column names: {_show(head)}")
-  if names is None and "str" in (kinds["user"], kinds["item"]) and any(
-      f.strip().decode("utf-8", "replace").lower() in _HEADER_NAMES for f in fields):
-    raise DataFormatError(f"{source}:1: the first line looks like a header (column names), "
-                          f"not data: {_show(first)}; pass header=True (--header)")
+  if names is not None:
+    head_numbers = [_is_number(f) for f in head.split(sep_b)]
+    if all(head_numbers) or (any(head_numbers)
+                             and head_numbers == [_is_number(f) for f in fields]):
+      raise DataFormatError(
+          f"{source}:1: header=True (--header) but the first line looks like data, not column "
+          f"names: {_show(head)} has numbers in the same columns as line 2 {_show(first)}")
+  if names is None:
+    _check_not_header(data, source, sep_b, index, ids, header_option)
   out = _parse_fast(data, sep_b, ncol, index, kinds)
   if out is None:
     out = _parse_slow(data, source, sep_b, ncol, index, first_line, kinds)
+  if names is None and ids == "auto":
+    _check_text_only_on_line_1(out, source, kinds, _header_hint(header_option))
   return out
+
+
+def _header_hint(header_option: bool) -> str:
+  return ("; pass header=True (--header)" if header_option
+          else "; this format has no header line: remove it")
+
+
+def _check_not_header(data: bytes, source: str, sep_b: bytes, index: dict[str, int], ids: str,
+                      header_option: bool) -> None:
+  """Raises when line 1 of a file read without a header holds a non-integer user or item id and
+  a common column name (``userId``, ``asin``, ...)."""
+  end = data.find(b"\n")
+  line = data if end < 0 else data[:end]
+  fields = line.split(sep_b)
+  if ids == "str" or all(_is_int(fields[index[r]]) for r in ("user", "item")):
+    return
+  hint = _header_hint(header_option)
+  if any(f.strip().decode("utf-8", "replace").lower() in _HEADER_NAMES for f in fields):
+    raise DataFormatError(f"{source}:1: the first line looks like a header (column names), "
+                          f"not data: {_show(line)}{hint}")
+
+
+def _check_text_only_on_line_1(out: dict[str, np.ndarray], source: str, kinds: dict[str, str],
+                               hint: str) -> None:
+  """Raises when (``ids="auto"``) a user or item column holds text only on line 1 and integers on
+  every other line: line 1 is then a header (or a stray line), not string ids."""
+  for role in ("user", "item"):
+    col = out[role]
+    if kinds[role] == "str" and col.shape[0] > 1 and all(_is_int(v) for v in col[1:]):
+      label = _LABEL[role]
+      raise DataFormatError(
+          f"{source}:1: the {label} {str(col[0])!r} is text but every other line's is an "
+          f"integer: line 1 looks like a header (column names), not data{hint}, or ids='str' "
+          "(--ids str) to read the ids as text")
 
 
 def _strip_trailing_blank_lines(data: bytes) -> bytes:
@@ -464,8 +534,10 @@ def _parse_slow(data: bytes, source: str, sep_b: bytes, ncol: int, index: dict[s
     lineno = first_line + k
     fields = line.split(sep_b)
     if len(fields) != ncol:
-      raise DataFormatError(
-          f"{source}:{lineno}: expected {ncol} columns, got {len(fields)}: {_show(line)}")
+      blank = (" (a blank line inside the data; only blank lines at the end of a file are "
+               "ignored)" if not line.strip() else "")
+      raise DataFormatError(f"{source}:{lineno}: expected {ncol} columns, got {len(fields)}: "
+                            f"{_show(line)}{blank}")
     for role, c in index.items():
       values[role].append(_convert(fields[c], role, source, lineno, line, kinds[role]))
   dtypes = {"float": np.float64, "str": str}
@@ -498,7 +570,9 @@ def _convert(token: bytes, role: str, source: str, lineno: int, line: bytes, kin
   try:
     v = int(token)
   except ValueError:
-    hint = " (string ids: ids='str', --ids str)" if role in ("user", "item") else ""
+    hints = (["string ids: ids='str', --ids str"] if role in ("user", "item") else []) + \
+        (["or is line 1 a header (column names)?"] if lineno == 1 else [])
+    hint = f" ({'; '.join(hints)})" if hints else ""
     raise DataFormatError(
         f"{where}: {label} {shown!r} is not an integer{hint}: {_show(line)}") from None
   if not -2**63 <= v < 2**63:
