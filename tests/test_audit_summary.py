@@ -161,6 +161,11 @@ def test_fail_on_sets_the_exit_status_and_verbose_prints_every_table(tmp_path, c
                str(tmp_path / "b")]) == 0
   printed = capsys.readouterr().out
   assert "- verdict: PASS" in printed and "| bpr-mf | none | none | mrr |" in printed
+  # repeated options add up; a quantity this run cannot compute fails closed
+  assert main([*fast, "--fail-on", "ndcg>0", "--fail-on", "ndcg<0", "--out",
+               str(tmp_path / "d")]) == 3
+  assert main([*fast, "--fail-on", "detected<0.5", "--out", str(tmp_path / "e")]) == 3
+  assert "detected<0.5 holds for nothing: no finding has detected" in capsys.readouterr().out
   assert main([*fast, "--fail-on", "lift>5", "--out", str(tmp_path / "c")]) == 2
   assert "unknown quantity 'lift'" in capsys.readouterr().err
   assert not (tmp_path / "c").exists()

@@ -189,6 +189,10 @@ def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
 
   failed = []
   for cond in fail_on:
+    if not any(cond.quantity in f.quantities for f in findings):
+      # a gate that cannot be checked (no attack, no APR section, a zero baseline) fails closed
+      failed.append((cond, [f"nothing: no finding has {cond.quantity} in this run"]))
+      continue
     where = [f.label for f in findings
              if cond.quantity in f.quantities and cond.holds(f.quantities[cond.quantity])]
     if where:

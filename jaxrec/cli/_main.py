@@ -283,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
                       "--no-progress, --fail-on and --verbose may be given with it")
   e.add_argument("--no-progress", action="store_true", help="no progress bar")
   v = a.add_argument_group("verdict (the summary printed first and written first in report.md)")
-  v.add_argument("--fail-on", nargs="+", default=[], metavar="COND",
+  v.add_argument("--fail-on", nargs="+", action="extend", default=[], metavar="COND",
                  help="conditions NAME OP NUMBER (OP one of > >= < <= ==) on the verdict's "
                       "quantities, e.g. 'target_hr_lift>5' 'ndcg_vs_popularity<1'; exit status "
                       "3 when one holds for any finding (a CI gate). Quantities: "
