@@ -169,3 +169,21 @@ def test_fail_on_sets_the_exit_status_and_verbose_prints_every_table(tmp_path, c
   assert main([*fast, "--fail-on", "lift>5", "--out", str(tmp_path / "c")]) == 2
   assert "unknown quantity 'lift'" in capsys.readouterr().err
   assert not (tmp_path / "c").exists()
+
+
+def test_apr_finding_picks_the_most_robust_setting_and_reports_its_side_effects():
+  rows = _audit_rows()
+  for eps, lam, hr, drop, arp in ((0.0, 0.0, 0.15, 0.6, 300.0), (0.1, 0.1, 0.16, 0.5, 330.0),
+                                  (1.0, 1.0, 0.14, -0.05, 450.0)):
+    keys = dict(defense="apr" if lam else "none", eps=eps, **{"lambda": lam})
+    rows += [_row("hr", hr, **keys), _row("coverage", 0.5, **keys), _row("arp", arp, **keys),
+             _row("hr_drop", drop, attack="pgd", budget=1.0, **keys),
+             _row("hr_drop", drop / 2, attack="pgd", budget=0.5, **keys)]
+  s = audit.summarize(rows, model="bpr-mf", dataset="toy", ks=(10,),
+                      fail_on=[audit.parse_condition("pgd_hr_drop>0.5")])
+  apr = next(f for f in s.findings if f.surface == "defense")
+  assert apr.label == "apr eps 1 lambda 1"  # the smallest drop at the largest PGD eps
+  assert apr.quantities == {"apr_pgd_hr_drop": -0.05, "apr_arp_change_pct": 50.0}
+  assert ("the most robust of 2 settings): PGD eps 1 gains 5% of HR@10 (BPR: costs 60%); "
+          "clean HR@10 0.14 vs 0.15") in apr.text and "(+50% popularity bias)" in apr.text
+  assert [(str(c), w) for c, w in s.failed] == [("pgd_hr_drop>0.5", ["bpr-mf under PGD"])]

@@ -224,3 +224,12 @@ def test_string_targets_in_the_markdown_report_and_numeric_target_ids_stay_ints(
   from jaxrec.cli._main import _parser  # pylint: disable=import-outside-toplevel
   args = _parser().parse_args(["audit", "--target-ids", "6", "-3", "0439023483", "B01", "+5"])
   assert args.target_ids == [6, -3, "0439023483", "B01", "+5"]
+
+
+def test_an_undeclared_header_is_recognised_by_the_column_guess_names(tmp_path):
+  path = tmp_path / "h4.csv"  # names the column guess knows (one list for both)
+  path.write_text("customerId,productId\nalice,B001\nbob,B002\nalice,B002\nbob,B003\n")
+  with pytest.raises(data.DataFormatError, match="h4.csv:1: the first line looks like a header"):
+    data.load_delimited(path, sep=",", user_col=0, item_col=1)
+  assert len(data.load_delimited(path, sep=",", user_col=0, item_col=1,
+                                 header=True).interactions) == 4

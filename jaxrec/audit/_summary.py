@@ -176,8 +176,9 @@ def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
       versus = f" vs most-popular {_f(pop)} ({_ratio(mine, pop)})"
       if mine < pop:
         warnings.append(f"{model} is below the most-popular baseline (nDCG@{k} {_f(mine)} vs "
-                        f"{_f(pop)}): under-trained, mis-tuned, or data where popularity predicts well; "
-                        "attack effects on it may not carry over to a model that personalises")
+                        f"{_f(pop)}): under-trained, mis-tuned, or data where popularity "
+                        "predicts well; attack effects on it may not carry over to a model "
+                        "that personalises")
     text = (f"model: {model} nDCG@{k} {_f(mine)}{versus}; HR@{k} {_f(hr)}, coverage@{k} "
             f"{_f(cov)}, ARP@{k} {_f(arp)}")
     findings.append(Finding("model", model, 0.0, text, q))
@@ -246,7 +247,7 @@ def _attack_findings(rs: _Rows, model: str, k: int, warnings: list[str]) -> list
     num_fake = next((r.get("num_fake") for r in rs.rows
                      if r.get("attack") == name and r.get("budget") == budget
                      and r.get("num_fake") is not None), None)
-    size = _budget_text(budget) + (f" ({num_fake} fake user{'s' * (num_fake != 1)})"
+    size = _budget_text(budget) + (f" ({_plural(num_fake, 'fake user')})"
                                    if num_fake is not None
                                    and _budget_text(budget).endswith("%") else "")
     verb = "lowers" if after < before else "raises" if after > before else "leaves"
@@ -331,8 +332,8 @@ def _apr_findings(rs: _Rows, k: int) -> list[Finding]:
   arp0, arp1 = value(0.0, 0.0, "arp"), value(*best, "arp")
   arp_pct = 100 * (arp1 - arp0) / arp0 if arp0 else 0.0
   text = (f"defense APR (eps {best[0]:g}, lambda {best[1]:g}, the most robust of "
-          f"{len(settings)} settings): PGD eps {top:g} costs {100 * drops[best]:.0f}% of HR@{k} "
-          f"vs {100 * base_drop:.0f}% for BPR; clean HR@{k} {_f(hr1)} vs {_f(hr0)}; side "
+          f"{_plural(len(settings), 'setting')}): PGD eps {top:g} {_cost(drops[best])} of "
+          f"HR@{k} (BPR: {_cost(base_drop)}); clean HR@{k} {_f(hr1)} vs {_f(hr0)}; side "
           f"effects: coverage@{k} {_f(cov0)} -> {_f(cov1)}, ARP@{k} {_f(arp0)} -> {_f(arp1)} "
           f"({arp_pct:+.0f}% popularity bias)")
   return [Finding("defense", f"apr eps {best[0]:g} lambda {best[1]:g}", 0.0, text,
@@ -361,9 +362,8 @@ def key_table(rows: list[dict], *, model: str, ks: Iterable[int]) -> list[str]:
               "|---|---|---|---|---|---|"]
     before = rs.get(model=model, attack="none", defense="none", metric="target_hr", k=k,
                     target=None)
-    lines.append(f"| none | | {_f(before)} | "
-                 f"{_f(rs.get(model=model, metric='ndcg', k=k, attack='none', defense='none', eps=None))}"
-                 " | | |")
+    clean_ndcg = rs.get(model=model, metric="ndcg", k=k, attack="none", defense="none", eps=None)
+    lines.append(f"| none | | {_f(before)} | {_f(clean_ndcg)} | | |")
     for name, budget in cells:
       recall = [r["value"] for r in rows if r.get("attack") == name and
                 r.get("budget") == budget and r["metric"] == "detection_recall"]
@@ -386,7 +386,16 @@ def _cells(rows: list[dict]) -> list[tuple]:
 def _budget_text(budget) -> str:
   if isinstance(budget, float) and budget < 1:
     return f"{100 * budget:g}%"
-  return f"{budget} fake users"
+  return _plural(budget, "fake user")
+
+
+def _plural(n, word: str) -> str:
+  return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _cost(drop: float) -> str:
+  """A relative HR drop as words: ``costs 44%`` or, when the attack raised HR, ``gains 5%``."""
+  return f"costs {100 * drop:.0f}%" if drop >= 0 else f"gains {-100 * drop:.0f}%"
 
 
 def _f(v) -> str:

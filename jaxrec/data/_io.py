@@ -196,7 +196,7 @@ def guess_columns(names: list[str]) -> list[str | None] | None:
 
   Source: jaxrec.
   """
-  norm = [n.strip().lower().replace("_", "").replace("-", "").replace(" ", "") for n in names]
+  norm = [_column_name(n) for n in names]
   found: list[str | None] = []
   for role in ("user", "item", "rating", "timestamp"):
     hit = next((names[norm.index(c)] for c in COLUMN_NAMES[role] if c in norm), None)
@@ -404,12 +404,12 @@ def _parse(
   fields = first.split(sep_b)
   kinds = {role: _KIND[role] for role in index}
   for role in ("user", "item"):
-    if ids == "str" or (ids == "auto" and not _is_int(fields[index[role]])):
+    if ids == "str" or (ids == "auto" and not _parses(int, fields[index[role]])):
       kinds[role] = "str"
   if names is not None:
-    head_numbers = [_is_number(f) for f in head.split(sep_b)]
+    head_numbers = [_parses(float, f) for f in head.split(sep_b)]
     if all(head_numbers) or (any(head_numbers)
-                             and head_numbers == [_is_number(f) for f in fields]):
+                             and head_numbers == [_parses(float, f) for f in fields]):
       raise DataFormatError(
           f"{source}:1: header=True (--header) but the first line looks like data, not column "
           f"names: {_show(head)} has numbers in the same columns as line 2 {_show(first)}")
@@ -435,10 +435,10 @@ def _check_not_header(data: bytes, source: str, sep_b: bytes, index: dict[str, i
   end = data.find(b"\n")
   line = data if end < 0 else data[:end]
   fields = line.split(sep_b)
-  if ids == "str" or all(_is_int(fields[index[r]]) for r in ("user", "item")):
+  if ids == "str" or all(_parses(int, fields[index[r]]) for r in ("user", "item")):
     return
   hint = _header_hint(header_option)
-  if any(f.strip().decode("utf-8", "replace").lower() in _HEADER_NAMES for f in fields):
+  if any(_column_name(f.decode("utf-8", "replace")) in _HEADER_NAMES for f in fields):
     raise DataFormatError(f"{source}:1: the first line looks like a header (column names), "
                           f"not data: {_show(line)}{hint}")
 
@@ -449,7 +449,7 @@ def _check_text_only_on_line_1(out: dict[str, np.ndarray], source: str, kinds: d
   every other line: line 1 is then a header (or a stray line), not string ids."""
   for role in ("user", "item"):
     col = out[role]
-    if kinds[role] == "str" and col.shape[0] > 1 and all(_is_int(v) for v in col[1:]):
+    if kinds[role] == "str" and col.shape[0] > 1 and all(_parses(int, v) for v in col[1:]):
       label = _LABEL[role]
       raise DataFormatError(
           f"{source}:1: the {label} {str(col[0])!r} is text but every other line's is an "
@@ -467,27 +467,22 @@ def _strip_trailing_blank_lines(data: bytes) -> bytes:
     data = body
 
 
-def _is_int(token: bytes) -> bool:
+def _parses(kind: type, token: bytes) -> bool:
+  """Whether ``kind(token)`` (``int`` or ``float``) accepts ``token``."""
   try:
-    int(token)
+    kind(token)
   except ValueError:
     return False
   return True
 
 
-def _is_number(token: bytes) -> bool:
-  try:
-    float(token)
-  except ValueError:
-    return False
-  return True
+def _column_name(text: str) -> str:
+  """A column name as :data:`COLUMN_NAMES` lists it: lower case, no ``_``, ``-`` or space."""
+  return text.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
 
 
-# column names that give away a header line read as data
-_HEADER_NAMES = frozenset({
-    "user", "users", "user_id", "userid", "uid", "item", "items", "item_id", "itemid", "iid",
-    "movie", "movieid", "movie_id", "asin", "product", "product_id", "rating", "ratings",
-    "score", "timestamp", "time", "reviewerid", "reviewer_id"})
+# the names that give away a header line read as data: the column guess's own list
+_HEADER_NAMES = frozenset(name for names in COLUMN_NAMES.values() for name in names)
 
 
 def _parse_fast(data: bytes, sep_b: bytes, ncol: int, index: dict[str, int],

@@ -188,7 +188,8 @@ def to_markdown(report: dict[str, Any], *, legend: bool = True) -> str:
   ``model``, ``defense``, ``attack`` and ``metric`` are always shown.
   """
   from jaxrec.report._legend import GROUPS, group_of  # pylint: disable=import-outside-toplevel
-  from jaxrec.report._legend import legend as legend_lines  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from jaxrec.report._legend import legend as legend_lines
   rows = report["rows"]
   lines = []
   title = report.get("dataset", {}).get("name", "")
