@@ -20,6 +20,18 @@ from jaxrec.data._sampling import BPRBatch as BPRBatch
 from jaxrec.data._sampling import check_sampleable as check_sampleable
 from jaxrec.data._sampling import sample_bpr_triples as sample_bpr_triples
 from jaxrec.data._sampling import sample_negatives as sample_negatives
+from jaxrec.data._images import FASHION_MNIST_CLASSES as FASHION_MNIST_CLASSES
+from jaxrec.data._images import ML100K_GENRES as ML100K_GENRES
+from jaxrec.data._images import ImageMap as ImageMap
+from jaxrec.data._images import ItemImages as ItemImages
+from jaxrec.data._images import bundled_fashion_mnist as bundled_fashion_mnist
+from jaxrec.data._images import load_fashion_mnist as load_fashion_mnist
+from jaxrec.data._images import load_image_folder as load_image_folder
+from jaxrec.data._images import load_movielens_posters as load_movielens_posters
+from jaxrec.data._images import read_categories as read_categories
+from jaxrec.data._images import read_image_map as read_image_map
+from jaxrec.data._images import (
+    synthetic_category_interactions as synthetic_category_interactions)
 from jaxrec.data._io import COLUMN_NAMES as COLUMN_NAMES
 from jaxrec.data._io import DataFormatError as DataFormatError
 from jaxrec.data._io import guess_columns as guess_columns
@@ -60,6 +72,17 @@ __all__ = [
     "index_interactions",
     "sample_bpr_triples",
     "sample_negatives",
+    "FASHION_MNIST_CLASSES",
+    "ML100K_GENRES",
+    "ImageMap",
+    "ItemImages",
+    "bundled_fashion_mnist",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_movielens_posters",
+    "read_categories",
+    "read_image_map",
+    "synthetic_category_interactions",
     "DataFormatError",
     "Dataset",
     "DatasetInfo",
