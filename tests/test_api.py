@@ -7,7 +7,7 @@ import pytest
 
 SUBPACKAGES = [
     "data", "models", "losses", "optim", "training", "metrics", "experiment", "report",
-    "attacks", "attacks.evasion", "attacks.poisoning", "defenses", "audit", "cli", "robustness",
+    "attacks", "attacks.content", "attacks.evasion", "attacks.poisoning", "defenses", "audit", "cli", "robustness",
 ]
 
 

@@ -54,7 +54,7 @@ def test_one_driver_under_two_names():
 
 
 def test_attack_namespaces_are_short():
-  assert sorted(jaxrec.attacks.__all__) == ["evasion", "poisoning", "run"]
+  assert sorted(jaxrec.attacks.__all__) == ["content", "evasion", "poisoning", "run"]
   assert len(evasion.__all__) <= 10
   assert len(poisoning.__all__) <= 40
 

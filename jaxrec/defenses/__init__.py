@@ -6,6 +6,10 @@ Adversarial training:
                       under the worst-case embedding perturbation (FGSM, or PGD inside)
   apr_loss            that training loss; adversarial_delta, its inner perturbation
   fit_apr_grid        BPR pre-training, then APR over an (eps, lambda_) grid on the executor
+  amr                 a VBPR victim trained with AMR (Tang et al., TKDE 2019): APR's rule on the
+                      item features; amr_loss, its training loss
+  madry_adversary     PGD adversarial training of the image extractor (Madry et al., ICLR
+                      2018), for jaxrec.training.train_extractor(adversary=...)
 
 Detection of injected profiles (shilling detection): detectors score every user of the
 (poisoned) training data, higher = more suspicious, without knowing which users are fake:
@@ -22,10 +26,13 @@ from jaxrec.defenses._adversarial import adversarial_delta as adversarial_delta
 from jaxrec.defenses._adversarial import apr as apr
 from jaxrec.defenses._adversarial import apr_loss as apr_loss
 from jaxrec.defenses._adversarial import fit_apr_grid as fit_apr_grid
+from jaxrec.defenses._content import amr as amr
+from jaxrec.defenses._content import amr_loss as amr_loss
+from jaxrec.defenses._content import madry_adversary as madry_adversary
 from jaxrec.defenses._detection import detection_metrics as detection_metrics
 from jaxrec.defenses._detection import flag_top as flag_top
 from jaxrec.defenses._pca import pca_suspicion as pca_suspicion
 from jaxrec.defenses._profile_stats import profile_suspicion as profile_suspicion
 
-__all__ = ["adversarial_delta", "apr", "apr_loss", "detection_metrics", "fit_apr_grid",
+__all__ = ["adversarial_delta", "amr", "amr_loss", "apr", "apr_loss", "detection_metrics", "fit_apr_grid",
            "flag_top", "pca_suspicion", "profile_suspicion"]

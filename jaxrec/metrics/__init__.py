@@ -1,10 +1,13 @@
 """All-item ranking metrics (HR, Precision, Recall, nDCG, MRR), beyond-accuracy metrics
-(coverage, Gini, ARP, APLT, novelty) and target-item exposure, chunked over users.
+(coverage, Gini, ARP, APLT, novelty) target-item exposure, chunked over users, and the content metrics (category hit ratio CHR@k,
+PSNR/SSIM perceptibility).
 
 Every function takes a :class:`jaxrec.models.Model`, its params and (optionally) its data; ties
 are ordered at random by one policy (:func:`tie_priority`), the same for top-k lists and for the
 rank of a target; test relevance is binary (:func:`relevant_index`)."""
 
+from jaxrec.metrics._content import category_hit_ratio as category_hit_ratio
+from jaxrec.metrics._content import perceptibility as perceptibility
 from jaxrec.metrics._evaluate import BEYOND_ACCURACY_METRICS as BEYOND_ACCURACY_METRICS
 from jaxrec.metrics._evaluate import Evaluator as Evaluator
 from jaxrec.metrics._evaluate import evaluate as evaluate
@@ -27,8 +30,8 @@ from jaxrec.metrics._topk import top_k_random_ties as top_k_random_ties
 
 __all__ = [
     "ACCURACY_METRICS", "BEYOND_ACCURACY_METRICS", "Evaluator", "POPULARITY_METRICS",
-    "TARGET_METRICS", "TargetEvaluator", "accuracy_at_k", "evaluate", "gini", "long_tail_items",
-    "make_evaluator", "make_target_evaluator", "popularity_at_k", "recommend", "relevant_index",
-    "target_exposure",
-    "tie_priority", "tie_seed", "top_k_random_ties",
+    "TARGET_METRICS", "TargetEvaluator", "accuracy_at_k", "category_hit_ratio", "evaluate",
+    "gini", "long_tail_items", "make_evaluator", "make_target_evaluator", "perceptibility",
+    "popularity_at_k", "recommend", "relevant_index", "target_exposure", "tie_priority",
+    "tie_seed", "top_k_random_ties",
 ]

@@ -5,8 +5,8 @@ A model is a small frozen configuration with pure methods ``init(key, data)``,
 ``score_all(params, data, users)`` and ``scoring(params, data)``; the data (an interaction
 index, a graph, a dense matrix, item features) are always an argument, so gradients reach them.
 Build a model with its factory (validated): :func:`mf` (BPR-MF), :func:`lightgcn`,
-:func:`neumf`, :func:`ease`, :func:`itemknn`, :func:`popularity`, and the surrogates of bilevel
-poisoning :func:`lfm` (unrolled) and :func:`als` (implicit). Train one with
+:func:`neumf`, :func:`vbpr` (visual, over :class:`ContentData`), :func:`ease`, :func:`itemknn`, :func:`popularity`, and the surrogates of bilevel
+poisoning :func:`lfm` (unrolled) and :func:`als` (implicit); :func:`extractor` is the CNN whose features VBPR reads. Train one with
 :mod:`jaxrec.training` (a model plus its recipe is a :class:`jaxrec.training.Victim`).
 """
 
@@ -14,6 +14,11 @@ from jaxrec.models._als import ALS as ALS
 from jaxrec.models._als import als as als
 from jaxrec.models._als import als_sweep as als_sweep
 from jaxrec.models._base import Model as Model
+from jaxrec.models._cnn import ConvNet as ConvNet
+from jaxrec.models._cnn import Extractor as Extractor
+from jaxrec.models._cnn import extractor as extractor
+from jaxrec.models._cnn import load_extractor as load_extractor
+from jaxrec.models._cnn import save_extractor as save_extractor
 from jaxrec.models._ease import EASE as EASE
 from jaxrec.models._ease import EASEParams as EASEParams
 from jaxrec.models._ease import ease as ease
@@ -37,8 +42,15 @@ from jaxrec.models._neumf import neumf as neumf
 from jaxrec.models._popularity import Popularity as Popularity
 from jaxrec.models._popularity import PopularityParams as PopularityParams
 from jaxrec.models._popularity import popularity as popularity
+from jaxrec.models._vbpr import VBPR as VBPR
+from jaxrec.models._vbpr import ContentData as ContentData
+from jaxrec.models._vbpr import VBPRParams as VBPRParams
+from jaxrec.models._vbpr import content_data as content_data
+from jaxrec.models._vbpr import vbpr as vbpr
 
 __all__ = [
+    "ContentData", "ConvNet", "Extractor", "VBPR", "VBPRParams", "content_data", "extractor",
+    "load_extractor", "save_extractor", "vbpr",
     "ALS", "EASE", "EASEParams", "ItemKNN", "ItemKNNParams", "LFM", "LightGCN",
     "LightGCNParams", "MF", "MFParams", "Model", "NeuMF", "NeuMFParams", "Popularity",
     "PopularityParams", "als", "als_sweep", "ease", "item_gram", "itemknn", "lfm", "lightgcn",

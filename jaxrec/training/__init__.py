@@ -2,6 +2,8 @@
 :func:`jaxrec.optim.run`; :func:`fit` scans over epochs (pure, vmappable), :func:`train` is the
 host-side driver with a progress bar."""
 
+from jaxrec.training._extractor import feature_scale as feature_scale
+from jaxrec.training._extractor import train_extractor as train_extractor
 from jaxrec.training._loop import TrainState as TrainState
 from jaxrec.training._loop import epoch as epoch
 from jaxrec.training._loop import fit as fit
@@ -11,5 +13,5 @@ from jaxrec.training._loop import train as train
 from jaxrec.training._victim import Victim as Victim
 from jaxrec.training._victim import steps_per_epoch as steps_per_epoch
 
-__all__ = ["TrainState", "Victim", "epoch", "fit", "fit_victim", "init_state",
+__all__ = ["TrainState", "Victim", "epoch", "feature_scale", "train_extractor", "fit", "fit_victim", "init_state",
            "steps_per_epoch", "train"]

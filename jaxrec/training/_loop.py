@@ -27,7 +27,7 @@ from jaxrec import _checks
 from jaxrec.data._index import PositiveIndex
 from jaxrec.data._sampling import check_sampleable
 from jaxrec.optim._run import run
-from jaxrec.training._victim import Victim
+from jaxrec.training._victim import Victim, positives_of
 from jaxrec.typing import Array, Params, PRNGKey
 
 __all__ = ["TrainState", "epoch", "fit", "fit_victim", "init_state", "train"]
@@ -191,9 +191,9 @@ def train(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | Non
   num_epochs, num_steps, per_step = _schedule(victim, data, num_epochs, num_steps)
   if num_epochs == 0:
     return state, np.zeros((0,), np.float64)
-  if victim.batch_size is not None and victim.sampler is None and isinstance(data,
-                                                                             PositiveIndex):
-    check_sampleable(data)
+  if victim.batch_size is not None and victim.sampler is None and isinstance(
+      positives_of(data), PositiveIndex):
+    check_sampleable(positives_of(data))
   run_epoch = jax.jit(functools.partial(epoch, victim, num_steps=num_steps))
   curve = np.zeros((num_epochs,), np.float64)
   epochs = range(num_epochs)

@@ -37,6 +37,12 @@ def steps_per_epoch(num_rows: int, batch_size: int) -> int:
   return max(1, math.ceil(int(num_rows) / batch_size))
 
 
+def positives_of(data: Any) -> Any:
+  """The training positives of ``data``: ``data.positives`` for content data
+  (:class:`jaxrec.models.ContentData`), else ``data`` itself."""
+  return getattr(data, "positives", data)
+
+
 @dataclasses.dataclass(frozen=True)
 class Victim:
   """A model and how it is trained (a static, hashable configuration).
@@ -106,6 +112,7 @@ class Victim:
       return None
     if self.sampler is not None:
       return self.sampler(key, data, self.batch_size)
+    data = positives_of(data)
     if not isinstance(data, PositiveIndex):
       raise ValueError(f"BPR sampling needs a PositiveIndex as training data, got "
                        f"{type(data).__name__}; give the victim a sampler")
@@ -122,6 +129,7 @@ class Victim:
       return self.steps_per_epoch
     if self.batch_size is None:
       return 1
+    data = positives_of(data)
     if not isinstance(data, PositiveIndex):
       raise ValueError("give steps_per_epoch for minibatches over data that are not a "
                        "PositiveIndex")

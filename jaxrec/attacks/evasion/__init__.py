@@ -3,7 +3,8 @@
 Recipes are optax transforms run by :func:`jaxrec.optim.run` (one driver for every
 optimisation): :func:`fgsm`, :func:`bim`, :func:`pgd` (budgets: L2 per row or per array,
 L-infinity, optionally a box). :func:`perturb_embeddings` attacks BPR-MF's factors with them
-(white-box worst case, He et al., SIGIR 2018). Compose new attacks from an ``attack_loss(delta,
+(white-box worst case, He et al., SIGIR 2018); :mod:`jaxrec.attacks.content` uses the same
+recipes on item images and features. Compose new attacks from an ``attack_loss(delta,
 args)``, a recipe and :func:`jaxrec.optim.run` (``docs/compose.md``).
 """
 

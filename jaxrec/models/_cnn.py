@@ -1,0 +1,209 @@
+"""The image feature extractor of visual recommenders: a small flax CNN trained on item categories.
+
+No pretrained ImageNet weights are available offline, so jaxrec trains its own extractor: a few
+3x3 convolution blocks (ReLU, 2x2 average pooling), a global average pool, a dense *feature*
+layer (ReLU; the penultimate layer, whose activations are the item's visual features ``f_i``)
+and a dense classification head. Pixels are ``float32`` in ``[0, 1]``, ``(N, H, W, C)``, any
+``H, W >= 2 ** len(widths)`` and ``C`` fixed at ``init``.
+
+An :class:`Extractor` is a static configuration with pure methods over a params pytree (the
+flax variables ``{"params": ...}`` plus the feature ``scale``), so the extractor, the recommender
+and an attack on pixels are one differentiable program: ``jax.grad`` of a user's score runs back
+through VBPR and the CNN to the pixels (:mod:`jaxrec.attacks.content`).
+
+Feature scale: :func:`jaxrec.training.train_extractor` sets ``scale`` so that the catalogue's
+clean features have mean L2 norm 1; :meth:`Extractor.features` divides by it. Feature-space
+budgets (AMR's ``eps``, feature PGD) are therefore in units of the mean clean feature norm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxrec import _checks
+from jaxrec.typing import Array, PRNGKey
+
+__all__ = ["ConvNet", "Extractor", "extractor", "load_extractor", "save_extractor"]
+
+
+class ConvNet(nn.Module):
+  """The CNN: conv blocks, global average pool, a ReLU feature layer, a linear head.
+
+  Attributes:
+    widths: channels of the 3x3 convolution blocks (each ReLU then 2x2 average pooling).
+    feature_dim: size ``F`` of the feature layer.
+    num_classes: size ``C`` of the head.
+  """
+
+  widths: tuple[int, ...]
+  feature_dim: int
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: Array) -> tuple[Array, Array]:
+    for w in self.widths:
+      x = nn.relu(nn.Conv(w, (3, 3), padding="SAME", param_dtype=x.dtype)(x))
+      x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+    x = jnp.mean(x, axis=(1, 2))
+    feats = nn.relu(nn.Dense(self.feature_dim, param_dtype=x.dtype, name="features")(x))
+    logits = nn.Dense(self.num_classes, param_dtype=x.dtype, name="head")(feats)
+    return feats, logits
+
+
+@struct.dataclass(kw_only=True)
+class Extractor:
+  """A CNN feature extractor and classifier (module docstring); build it with :func:`extractor`.
+
+  Params (a dict pytree): ``{"cnn": <flax variables>, "scale": () float32}``.
+
+  Attributes:
+    widths: static conv channels. feature_dim: static ``F``. num_classes: static ``C``.
+    multi_label: static; ``True`` trains with per-class sigmoid cross-entropy (genres),
+      ``False`` with softmax cross-entropy (one category per item).
+  """
+
+  name = "cnn"
+  widths: tuple[int, ...] = struct.field(pytree_node=False, default=(16, 32, 64))
+  feature_dim: int = struct.field(pytree_node=False, default=64)
+  num_classes: int = struct.field(pytree_node=False, default=10)
+  multi_label: bool = struct.field(pytree_node=False, default=False)
+
+  @property
+  def net(self) -> ConvNet:
+    """The flax module."""
+    return ConvNet(self.widths, self.feature_dim, self.num_classes)
+
+  def init(self, key: PRNGKey, image_shape: tuple[int, int, int],
+           dtype: Any = jnp.float32) -> dict:
+    """Fresh parameters for images of shape ``(H, W, C)`` (flax's default initialisers), with
+    ``scale = 1``.
+
+    Raises:
+      ValueError: an image shape that is not ``(H, W, C)`` with ``H, W >= 2 ** len(widths)``.
+    """
+    shape = tuple(int(s) for s in image_shape)
+    low = 2 ** len(self.widths)
+    if len(shape) != 3 or min(shape[:2]) < low or shape[2] < 1:
+      raise ValueError(f"image_shape must be (height, width, channels) with height and width "
+                       f">= {low} for {len(self.widths)} pooling blocks, got {image_shape}")
+    variables = self.net.init(key, jnp.zeros((1,) + shape, dtype))
+    return {"cnn": variables, "scale": jnp.ones((), dtype)}
+
+  def apply(self, params: dict, images: Array) -> tuple[Array, Array]:
+    """``(features (N, F), logits (N, C))`` of ``(N, H, W, C)`` images in ``[0, 1]``; the
+    features divided by ``params["scale"]``. No range checks (jittable; see
+    :func:`jaxrec.attacks.content.check_pixels`)."""
+    feats, logits = self.net.apply(params["cnn"], images)
+    return feats / params["scale"], logits
+
+  def features(self, params: dict, images: Array) -> Array:
+    """``(N, F)`` visual features (the penultimate layer, scaled): VBPR's ``f_i``."""
+    return self.apply(params, images)[0]
+
+  def logits(self, params: dict, images: Array) -> Array:
+    """``(N, C)`` category logits."""
+    return self.apply(params, images)[1]
+
+  def predict(self, params: dict, images: Array) -> Array:
+    """``(N,) int32`` predicted category: the arg-max logit (for multi-label extractors the
+    most likely genre)."""
+    return jnp.argmax(self.logits(params, images), axis=-1).astype(jnp.int32)
+
+  def loss(self, params: dict, images: Array, labels: Array) -> Array:
+    """Mean classification loss of a batch: softmax cross-entropy of ``(N,) int`` labels, or
+    for ``multi_label`` the mean per-class sigmoid cross-entropy of ``(N, C)`` multi-hot
+    labels.
+
+    Source:
+      Goodfellow, Bengio, Courville, "Deep Learning", MIT Press 2016, Sec. 6.2.2.
+    """
+    logits = self.logits(params, images)
+    if self.multi_label:
+      y = labels.astype(logits.dtype)
+      return jnp.mean(-(y * jax.nn.log_sigmoid(logits) + (1 - y) * jax.nn.log_sigmoid(-logits)))
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
+
+
+def extractor(*, num_classes: int, widths: tuple[int, ...] = (16, 32, 64),
+              feature_dim: int = 64, multi_label: bool = False) -> Extractor:
+  """A validated :class:`Extractor`.
+
+  Args:
+    num_classes: categories ``C >= 2`` (10 for Fashion-MNIST, 19 genres for MovieLens).
+    widths: conv channels, each ``>= 1`` (one 2x2 pooling per block).
+    feature_dim: visual feature size ``F >= 1``.
+    multi_label: genres (several per item) instead of one category.
+
+  Returns:
+    An :class:`Extractor`.
+
+  Raises:
+    ValueError: sizes out of range.
+
+  Source:
+    jaxrec (a LeCun-style CNN: LeCun, Bottou, Bengio, Haffner, Proc. IEEE 1998; global
+    average pooling: Lin, Chen, Yan, "Network In Network", ICLR 2014).
+  """
+  widths = tuple(_checks.integer("widths[]", w, low=1) for w in widths)
+  if not widths:
+    raise ValueError("widths must name at least one conv block")
+  return Extractor(widths=widths, feature_dim=_checks.integer("feature_dim", feature_dim, low=1),
+                   num_classes=_checks.integer("num_classes", num_classes, low=2),
+                   multi_label=bool(multi_label))
+
+
+def save_extractor(path, ext: Extractor, params: dict) -> None:
+  """Saves an extractor's configuration and weights to one ``.npz`` file.
+
+  Layout (documented, readable without jaxrec): ``config`` a JSON string with ``widths``,
+  ``feature_dim``, ``num_classes``, ``multi_label``; one array per weight named by its path in
+  the params pytree joined with ``/`` (e.g. ``cnn/params/Conv_0/kernel``, ``scale``).
+
+  Raises:
+    OSError: the file cannot be written.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  flat = {"/".join(str(getattr(k, "key", k)) for k in p): np.asarray(v)
+          for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+  config = json.dumps({"widths": list(ext.widths), "feature_dim": ext.feature_dim,
+                       "num_classes": ext.num_classes, "multi_label": ext.multi_label})
+  np.savez(path, config=np.asarray(config), **flat)
+
+
+def load_extractor(path) -> tuple[Extractor, dict]:
+  """Reads a file written by :func:`save_extractor`: ``(extractor, params)``.
+
+  Raises:
+    FileNotFoundError: no such file. ValueError: a file without jaxrec's layout (names the
+      file and the missing or unexpected weight).
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  with np.load(path) as z:
+    if "config" not in z:
+      raise ValueError(f"{path}: not a jaxrec extractor file (no 'config' entry)")
+    cfg = json.loads(str(z["config"]))
+    arrays = {k: z[k] for k in z.files if k != "config"}
+  ext = extractor(num_classes=cfg["num_classes"], widths=tuple(cfg["widths"]),
+                  feature_dim=cfg["feature_dim"], multi_label=cfg["multi_label"])
+  kernel = arrays.get("cnn/params/Conv_0/kernel")
+  if kernel is None:
+    raise ValueError(f"{path}: missing weight 'cnn/params/Conv_0/kernel'")
+  template = ext.init(jax.random.key(0), (2 ** len(ext.widths),) * 2 + (kernel.shape[2],),
+                      dtype=kernel.dtype)
+  paths = jax.tree_util.tree_flatten_with_path(template)
+  leaves = []
+  for p, v in paths[0]:
+    name = "/".join(str(getattr(k, "key", k)) for k in p)
+    if name not in arrays or arrays[name].shape != v.shape:
+      raise ValueError(f"{path}: weight {name!r} missing or of the wrong shape")
+    leaves.append(jnp.asarray(arrays.pop(name)))
+  if arrays:
+    raise ValueError(f"{path}: unexpected weights {sorted(arrays)[:5]}")
+  return ext, jax.tree_util.tree_unflatten(paths[1], leaves)
