@@ -5,6 +5,10 @@ The audit's string registries live here (:data:`MODELS`, :data:`ATTACKS`,
 """
 
 from jaxrec.audit._config import AuditConfig as AuditConfig
+from jaxrec.audit._content_section import CONTENT_ATTACKS as CONTENT_ATTACKS
+from jaxrec.audit._content_section import CONTENT_DEFENSES as CONTENT_DEFENSES
+from jaxrec.audit._content_section import ContentSettings as ContentSettings
+from jaxrec.audit._content_section import content_section as content_section
 from jaxrec.audit._config import prepare_split as prepare_split
 from jaxrec.audit._registry import ATTACKS as ATTACKS
 from jaxrec.audit._registry import MODELS as MODELS
@@ -23,7 +27,8 @@ from jaxrec.audit._run import run_audit as run_audit
 from jaxrec.audit._run import train_victim as train_victim
 
 __all__ = [
-    "ATTACKS", "AuditConfig", "Condition", "MODELS", "ModelDefaults", "QUANTITIES", "Summary",
+    "ATTACKS", "AuditConfig", "CONTENT_ATTACKS", "CONTENT_DEFENSES", "Condition",
+    "ContentSettings", "content_section", "MODELS", "ModelDefaults", "QUANTITIES", "Summary",
     "TrainingDiverged", "clean_section", "make_optimizer", "make_victim", "model_defaults",
     "parse_condition", "prepare_split", "run_audit", "summarize", "train_victim",
 ]

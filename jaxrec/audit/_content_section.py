@@ -20,8 +20,10 @@ recommender is not retrained), each at every pixel budget ``eps`` of ``settings.
   target), ``chr_source`` / ``chr_target`` @k (category hit ratio, normalised by ``k * users``,
   membership by the clean prediction), ``ndcg`` @k of the real users, ``psnr`` / ``psnr_min`` /
   ``ssim`` of the perturbed images.
-* ``"score-push"``: PGD on the images of ``num_push_items`` long-tail items (seeded) raising
-  their mean predicted score over all users, through VBPR and the CNN jointly. Rows:
+* ``"score-push"``: PGD on the images of ``num_push_items`` long-tail items (drawn among the
+  items with an image and at least one training interaction, outside the 20 % most popular;
+  seeded) raising their mean predicted score over all users, through VBPR and the CNN jointly.
+  Rows:
   ``target_hr`` / ``target_ndcg`` @k (mean over the pushed items), ``prediction_shift``,
   ``ndcg`` @k, ``psnr`` / ``psnr_min`` / ``ssim``.
 * ``"feature-pgd"``: PGD on every item's feature vector (L2 per item, ``settings.feature_eps``
@@ -84,12 +86,12 @@ class ContentSettings:
   eps: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0)
   feature_eps: tuple[float, ...] = (0.25, 0.5, 1.0)
   num_steps: int = 10
-  num_push_items: int = 10
-  max_attacked: int = 200
+  num_push_items: int = 20
+  max_attacked: int = 100
   ks: tuple[int, ...] = (10,)
-  widths: tuple[int, ...] = (16, 32, 64)
-  feature_dim: int = 64
-  extractor_epochs: int = 15
+  widths: tuple[int, ...] = (8, 16, 32)
+  feature_dim: int = 32
+  extractor_epochs: int = 10
   extractor_batch: int = 64
   extractor_lr: float = 2e-3
   dim: int = 32
@@ -102,7 +104,7 @@ class ContentSettings:
   amr_eps: float = 0.5
   amr_lambda: float = 1.0
   robust_eps: float = 8.0
-  robust_steps: int = 3
+  robust_steps: int = 2
   defenses: tuple[str, ...] = CONTENT_DEFENSES
   attacks: tuple[str, ...] = CONTENT_ATTACKS
   seed: int = 0
@@ -213,7 +215,6 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
                                **base)]
   ks = tuple(settings.ks)
   kmax = max(ks)
-  degrees = np.asarray(train.item_degrees())
   evaluator = functools.partial(metrics.evaluate, train=train, test=test, ks=ks)
   ext = models.extractor(num_classes=num_classes, widths=settings.widths,
                          feature_dim=settings.feature_dim, multi_label=multi)
@@ -222,7 +223,8 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
       num_epochs=settings.extractor_epochs, batch_size=settings.extractor_batch,
       tx=optax.adam(settings.extractor_lr), catalogue=images[has_image])
 
-  # the pushed items: long-tail items with an image (seeded), shared by every defense
+  # the pushed items: long-tail items with an image (seeded), the same for every defense
+  degrees = np.asarray(train.item_degrees())
   tail = np.zeros(ni, bool)
   tail[np.asarray(metrics.long_tail_items(degrees))] = True
   candidates = np.flatnonzero(tail & has_image & (degrees > 0))

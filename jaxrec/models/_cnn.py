@@ -1,7 +1,7 @@
 """The image feature extractor of visual recommenders: a small flax CNN trained on item categories.
 
 No pretrained ImageNet weights are available offline, so jaxrec trains its own extractor: a few
-3x3 convolution blocks (ReLU, 2x2 average pooling), a global average pool, a dense *feature*
+3x3 convolution blocks (ReLU, 2x2 max pooling by default), a global average pool, a dense *feature*
 layer (ReLU; the penultimate layer, whose activations are the item's visual features ``f_i``)
 and a dense classification head. Pixels are ``float32`` in ``[0, 1]``, ``(N, H, W, C)``, any
 ``H, W >= 2 ** len(widths)`` and ``C`` fixed at ``init``.
@@ -36,20 +36,23 @@ class ConvNet(nn.Module):
   """The CNN: conv blocks, global average pool, a ReLU feature layer, a linear head.
 
   Attributes:
-    widths: channels of the 3x3 convolution blocks (each ReLU then 2x2 average pooling).
+    widths: channels of the 3x3 convolution blocks (each ReLU then 2x2 pooling).
     feature_dim: size ``F`` of the feature layer.
     num_classes: size ``C`` of the head.
+    pool: ``"max"`` or ``"avg"`` pooling in the blocks.
   """
 
   widths: tuple[int, ...]
   feature_dim: int
   num_classes: int
+  pool: str = "max"
 
   @nn.compact
   def __call__(self, x: Array) -> tuple[Array, Array]:
+    pool = nn.max_pool if self.pool == "max" else nn.avg_pool
     for w in self.widths:
       x = nn.relu(nn.Conv(w, (3, 3), padding="SAME", param_dtype=x.dtype)(x))
-      x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+      x = pool(x, (2, 2), strides=(2, 2))
     x = jnp.mean(x, axis=(1, 2))
     feats = nn.relu(nn.Dense(self.feature_dim, param_dtype=x.dtype, name="features")(x))
     logits = nn.Dense(self.num_classes, param_dtype=x.dtype, name="head")(feats)
@@ -64,6 +67,7 @@ class Extractor:
 
   Attributes:
     widths: static conv channels. feature_dim: static ``F``. num_classes: static ``C``.
+    pool: static ``"max"`` (default) or ``"avg"`` pooling after each conv block.
     multi_label: static; ``True`` trains with per-class sigmoid cross-entropy (genres),
       ``False`` with softmax cross-entropy (one category per item).
   """
@@ -73,11 +77,12 @@ class Extractor:
   feature_dim: int = struct.field(pytree_node=False, default=64)
   num_classes: int = struct.field(pytree_node=False, default=10)
   multi_label: bool = struct.field(pytree_node=False, default=False)
+  pool: str = struct.field(pytree_node=False, default="max")
 
   @property
   def net(self) -> ConvNet:
     """The flax module."""
-    return ConvNet(self.widths, self.feature_dim, self.num_classes)
+    return ConvNet(self.widths, self.feature_dim, self.num_classes, self.pool)
 
   def init(self, key: PRNGKey, image_shape: tuple[int, int, int],
            dtype: Any = jnp.float32) -> dict:
@@ -132,7 +137,8 @@ class Extractor:
 
 
 def extractor(*, num_classes: int, widths: tuple[int, ...] = (16, 32, 64),
-              feature_dim: int = 64, multi_label: bool = False) -> Extractor:
+              feature_dim: int = 64, multi_label: bool = False, pool: str = "max"
+              ) -> Extractor:
   """A validated :class:`Extractor`.
 
   Args:
@@ -140,6 +146,8 @@ def extractor(*, num_classes: int, widths: tuple[int, ...] = (16, 32, 64),
     widths: conv channels, each ``>= 1`` (one 2x2 pooling per block).
     feature_dim: visual feature size ``F >= 1``.
     multi_label: genres (several per item) instead of one category.
+    pool: ``"max"`` (the usual choice of image CNNs, VGG-style) or ``"avg"`` (LeNet-style
+      subsampling; smoother, so small pixel perturbations move its features less).
 
   Returns:
     An :class:`Extractor`.
@@ -156,14 +164,15 @@ def extractor(*, num_classes: int, widths: tuple[int, ...] = (16, 32, 64),
     raise ValueError("widths must name at least one conv block")
   return Extractor(widths=widths, feature_dim=_checks.integer("feature_dim", feature_dim, low=1),
                    num_classes=_checks.integer("num_classes", num_classes, low=2),
-                   multi_label=bool(multi_label))
+                   multi_label=bool(multi_label), pool=_checks.choice("pool", pool,
+                                                                      ("max", "avg")))
 
 
 def save_extractor(path, ext: Extractor, params: dict) -> None:
   """Saves an extractor's configuration and weights to one ``.npz`` file.
 
   Layout (documented, readable without jaxrec): ``config`` a JSON string with ``widths``,
-  ``feature_dim``, ``num_classes``, ``multi_label``; one array per weight named by its path in
+  ``feature_dim``, ``num_classes``, ``multi_label``, ``pool``; one array per weight named by its path in
   the params pytree joined with ``/`` (e.g. ``cnn/params/Conv_0/kernel``, ``scale``).
 
   Raises:
@@ -173,7 +182,8 @@ def save_extractor(path, ext: Extractor, params: dict) -> None:
   flat = {"/".join(str(getattr(k, "key", k)) for k in p): np.asarray(v)
           for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
   config = json.dumps({"widths": list(ext.widths), "feature_dim": ext.feature_dim,
-                       "num_classes": ext.num_classes, "multi_label": ext.multi_label})
+                       "num_classes": ext.num_classes, "multi_label": ext.multi_label,
+                       "pool": ext.pool})
   np.savez(path, config=np.asarray(config), **flat)
 
 
@@ -191,7 +201,8 @@ def load_extractor(path) -> tuple[Extractor, dict]:
     cfg = json.loads(str(z["config"]))
     arrays = {k: z[k] for k in z.files if k != "config"}
   ext = extractor(num_classes=cfg["num_classes"], widths=tuple(cfg["widths"]),
-                  feature_dim=cfg["feature_dim"], multi_label=cfg["multi_label"])
+                  feature_dim=cfg["feature_dim"], multi_label=cfg["multi_label"],
+                  pool=cfg.get("pool", "max"))
   kernel = arrays.get("cnn/params/Conv_0/kernel")
   if kernel is None:
     raise ValueError(f"{path}: missing weight 'cnn/params/Conv_0/kernel'")
