@@ -274,3 +274,38 @@ def test_extractor_save_and_load_roundtrip(tmp_path):
   np.savez(bad, x=np.zeros(2))
   with pytest.raises(ValueError, match="not a jaxrec extractor"):
     models.load_extractor(bad)
+
+
+def test_the_docs_page_runs():
+  """docs/visual.md: its code blocks run (they end with assertions on their results)."""
+  import re
+  from pathlib import Path
+  doc = Path(__file__).resolve().parents[1] / "docs" / "visual.md"
+  blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+  assert len(blocks) == 2
+  assert sum(1 for line in blocks[1].splitlines() if line.strip()) <= 10
+  namespace: dict = {}
+  for block in blocks:
+    exec(compile(block, str(doc), "exec"), namespace)  # noqa: S102 - the project's own docs
+
+
+@pytest.mark.parametrize("padding,kernel", [("SAME", (3, 3)), (((0, 1), (2, 0)), (2, 3)),
+                                            ("VALID", (3, 3))])
+def test_conv_with_handwritten_gradients_equals_lax(padding, kernel):
+  from jaxrec.models._cnn import conv
+  x = jax.random.normal(jax.random.key(0), (2, 7, 6, 3))
+  w = jax.random.normal(jax.random.key(1), kernel + (3, 4))
+  dims = ("NHWC", "HWIO", "NHWC")
+
+  def ref(x, w):
+    return jnp.sum(jnp.sin(jax.lax.conv_general_dilated(x, w, (1, 1), padding,
+                                                        dimension_numbers=dims)))
+
+  def ours(x, w):
+    return jnp.sum(jnp.sin(conv(x, w, (1, 1), padding)))
+
+  assert float(ours(x, w)) == pytest.approx(float(ref(x, w)), rel=1e-6)
+  for a, b in zip(jax.grad(ref, (0, 1))(x, w), jax.grad(ours, (0, 1))(x, w)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  with pytest.raises(NotImplementedError):
+    conv(x, w, (2, 2), padding)
