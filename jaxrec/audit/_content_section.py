@@ -101,7 +101,7 @@ class ContentSettings:
   batch_size: int = 512
   lr: float = 5e-3
   reg: float = 1e-4
-  amr_eps: float = 0.5
+  amr_eps: float = 0.1
   amr_lambda: float = 1.0
   robust_eps: float = 8.0
   robust_steps: int = 2
