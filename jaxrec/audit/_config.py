@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Mapping
 
 import numpy as np
 
 from jaxrec import _checks
+from jaxrec.audit._content_section import CONTENT_DEFENSES, ContentSettings
 from jaxrec.audit._registry import ATTACKS, MODELS, make_victim, model_defaults
-from jaxrec.data import Dataset, Interactions, binarize, leave_one_out, random_holdout
+from jaxrec.data import (Dataset, Interactions, ItemImages, binarize, leave_one_out,
+                         random_holdout)
 from jaxrec.training import Victim
 
-__all__ = ["AuditConfig", "attacker_view", "prepare_split"]
+__all__ = ["AuditConfig", "ItemContent", "attacker_view", "item_content", "prepare_split"]
 
 _TRAINING = ("dim", "epochs", "lr", "reg", "batch_size", "optimizer")
 SPLITS = ("loo", "ratio")
@@ -19,6 +22,9 @@ TARGET_STRATEGIES = ("unpopular", "popular", "random")
 DEFENSES = ("none", "apr")
 DEFAULT_ATTACKS = ("random", "average", "bandwagon")
 IMPLICIT_DEFAULT_ATTACKS = ("random", "bandwagon")  # average = random without a threshold
+DEFAULT_CONTENT_EPS = (4.0, 8.0, 16.0, 32.0)
+# ContentSettings fields that AuditConfig sets itself (not through content_options)
+_CONTENT_OWN = ("eps", "defenses", "seed", "ks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +86,19 @@ class AuditConfig:
     apr_pretrain_epochs: BPR epochs before the adversarial phase.
     robustness_eps: budgets of the test-time FGSM and PGD attacks on the factors (per-row L2).
     pgd_num_steps: PGD iterations of the robustness attacks.
+    image_size: ``(height, width)`` the item images are resized to (the CNN extractor's input
+      resolution; :func:`jaxrec.data.load_image_folder`); ``None`` keeps their own size, which
+      must then be the same for all. Used only with item images (the content section).
+    content_eps: pixel budgets of the content section's attacks in /255 steps (``8`` = 8/255
+      per pixel, L-infinity), each in ``[0, 255]``.
+    content_defenses: defenses of the content section, a subset of ``"none"``, ``"amr"``,
+      ``"robust-extractor"`` (:mod:`jaxrec.audit._content_section`).
+    content_options: other :class:`~jaxrec.audit._content_section.ContentSettings` fields by
+      name (e.g. ``{"extractor_epochs": 5, "num_push_items": 4}``); the rest keep their
+      defaults. ``eps``, ``defenses``, ``seed`` and ``ks`` come from the fields above. A run
+      with item images records every setting it used here (report ``config``), so that
+      ``--config`` reruns it with the same ones. The content section runs only when
+      :func:`jaxrec.audit.run_audit` is given item images.
   """
 
   model: str = "bpr-mf"
@@ -108,6 +127,10 @@ class AuditConfig:
   apr_pretrain_epochs: int | None = None
   robustness_eps: tuple[float, ...] = (0.1, 0.5, 1.0)
   pgd_num_steps: int = 10
+  image_size: tuple[int, int] | None = None
+  content_eps: tuple[float, ...] = DEFAULT_CONTENT_EPS
+  content_defenses: tuple[str, ...] = CONTENT_DEFENSES
+  content_options: Mapping[str, Any] | None = None
 
   def __post_init__(self):
     if self.model not in MODELS:
@@ -160,6 +183,54 @@ class AuditConfig:
     if self.apr_pretrain_epochs is not None:
       _checks.integer("apr_pretrain_epochs", self.apr_pretrain_epochs, low=0, high=self.epochs)
     _checks.integer("pgd_num_steps", self.pgd_num_steps, low=1)
+    self._check_content()
+
+  def _check_content(self) -> None:
+    if self.image_size is not None:
+      size = tuple(self.image_size)
+      if len(size) != 2:
+        raise ValueError(f"image_size must be (height, width), got {self.image_size!r}")
+      object.__setattr__(self, "image_size", tuple(
+          _checks.integer(f"image_size {what}", v, low=1) for what, v in zip(("height", "width"),
+                                                                             size)))
+    eps = tuple(self.content_eps)
+    if not eps:
+      raise ValueError("content_eps must name at least one pixel budget")
+    for e in eps:
+      _checks.real("content_eps (pixel budgets in /255 steps: 8 means 8/255)", e, high=255.0)
+    object.__setattr__(self, "content_eps", tuple(float(e) for e in eps))
+    defenses = tuple(self.content_defenses)
+    if not defenses:
+      raise ValueError("content_defenses must name at least one of "
+                       f"{', '.join(CONTENT_DEFENSES)}")
+    for d in defenses:
+      _checks.choice("content defense", d, CONTENT_DEFENSES)
+    if len(set(defenses)) != len(defenses):
+      raise ValueError(f"content_defenses repeat a name: {defenses}")
+    object.__setattr__(self, "content_defenses", defenses)
+    options = dict(self.content_options or {})
+    known = {f.name for f in dataclasses.fields(ContentSettings)} - set(_CONTENT_OWN)
+    own = sorted(set(options) & set(_CONTENT_OWN))
+    if own:
+      raise ValueError(f"content_options cannot set {own}: they come from content_eps, "
+                       "content_defenses, seed and ks")
+    unknown = sorted(set(options) - known)
+    if unknown:
+      raise ValueError(f"content_options has unknown settings {unknown}; known: "
+                       f"{', '.join(sorted(known))}")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    object.__setattr__(self, "content_options", options)
+    self.content_settings()  # validated where the settings are built
+
+  def content_settings(self, **overrides: Any) -> ContentSettings:
+    """The content section's settings: ``content_options``, then ``overrides``, with ``eps``,
+    ``defenses``, ``seed`` and ``ks`` from this config.
+
+    Raises:
+      ValueError: invalid settings.
+    """
+    return ContentSettings(**{**self.content_options, **overrides}, eps=self.content_eps,
+                           defenses=self.content_defenses, seed=self.seed, ks=self.ks)
 
   def victim(self) -> Victim:
     """The configured model with its training recipe (:func:`jaxrec.audit.make_victim`).
@@ -206,6 +277,99 @@ def prepare_split(dataset: Dataset, config: AuditConfig
     raise ValueError(f"the {config.split} split left no test interaction (every user has fewer "
                      "than 2 interactions?)")
   return train, test, desc, _split_notes(train, test, dataset)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ItemContent:
+  """Item images and categories checked and shaped for the content section
+  (:func:`item_content`).
+
+  Attributes:
+    images: ``(I, H, W, C) float32`` in ``[0, 1]``, one per item (items without an image hold
+      the fill of :class:`jaxrec.data.ItemImages`).
+    labels: ``(I,) int32`` categories when every item with an image has exactly one category,
+      else the ``(I, C) float32`` multi-hot genres.
+    has_image: ``(I,) bool``.
+    summary: one line (:meth:`jaxrec.data.ItemImages.summary`).
+    category_names: the category names (column ``c`` of the multi-hot, or label ``c``), or
+      ``None``.
+  """
+
+  images: np.ndarray
+  labels: np.ndarray
+  has_image: np.ndarray
+  summary: str
+  category_names: tuple[str, ...] | None = None
+
+  @property
+  def multi_label(self) -> bool:
+    """Whether the labels are multi-hot (some item with an image has several categories)."""
+    return self.labels.ndim == 2
+
+
+def item_content(images: ItemImages, categories: Any, *, num_items: int,
+                 item_ids: Any = None, category_names: Any = None) -> ItemContent:
+  """Checks item images and categories against the catalogue and shapes the labels.
+
+  Categories: a multi-hot ``(I, C)`` array (as :func:`jaxrec.data.read_categories` returns)
+  becomes ``(I,)`` integer labels (its argmax) when every item with an image has exactly one
+  category, and stays multi-hot (genres) otherwise; an ``(I,)`` integer array is used as it is.
+  Items without an image need no category; they are kept (filled image, never attacked).
+
+  Args:
+    images: one image per item (:func:`jaxrec.data.load_image_folder`).
+    categories: ``(I, C)`` multi-hot or ``(I,)`` integer categories.
+    num_items: the catalogue's size ``I``.
+    item_ids: raw id of each item (``Dataset.item_ids``), for messages.
+    category_names: names of the categories, for the report.
+
+  Returns:
+    An :class:`ItemContent`.
+
+  Raises:
+    ValueError: a size that is not the catalogue's, no item with an image, an item with an
+      image but no category (named by raw id), fewer than two categories with at least 5 items
+      with an image (the targeted attack needs a source and a target category).
+
+  Source: jaxrec.
+  """
+  if not isinstance(images, ItemImages):
+    raise ValueError(f"images must be jaxrec.data.ItemImages, got {type(images).__name__}")
+  if images.num_items != num_items:
+    raise ValueError(f"the images cover {images.num_items} items, the interaction data "
+                     f"{num_items}")
+  has = np.asarray(images.has_image, bool)
+  if not has.any():
+    raise ValueError("no item has an image")
+  labels = np.asarray(categories)
+  if labels.ndim not in (1, 2) or labels.shape[0] != num_items:
+    raise ValueError(f"categories must be (num_items,) or (num_items, C) with num_items="
+                     f"{num_items}, got shape {labels.shape}")
+  raw = (lambda i: i) if item_ids is None else (lambda i: np.asarray(item_ids)[i].item())
+  if labels.ndim == 2:
+    counts = (labels > 0).sum(axis=1)
+    bare = np.flatnonzero(has & (counts == 0))
+    if bare.size:
+      shown = ", ".join(repr(raw(i)) for i in bare[:10]) + (", ..." if bare.size > 10 else "")
+      raise ValueError(f"{bare.size} items with an image have no category (raw ids {shown}); "
+                       "every item with an image needs one")
+    if np.all(counts[has] == 1):
+      labels = np.argmax(labels, axis=1).astype(np.int32)
+    else:
+      labels = (labels > 0).astype(np.float32)
+  else:
+    if labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
+      raise ValueError("(num_items,) categories must be integers >= 0")
+    labels = labels.astype(np.int32)
+  per_class = (np.bincount(labels[has]) if labels.ndim == 1
+               else labels[has].sum(axis=0).astype(np.int64))
+  if int(np.sum(per_class >= 5)) < 2:
+    raise ValueError("the targeted attack (TAaMR) needs at least two categories with 5 or more "
+                     "items with an image each; the categories have "
+                     f"{sorted(per_class.tolist(), reverse=True)[:10]} items with an image")
+  names = None if category_names is None else tuple(str(n) for n in category_names)
+  return ItemContent(images=np.asarray(images.images, np.float32), labels=labels, has_image=has,
+                     summary=images.summary(), category_names=names)
 
 
 def attacker_view(dataset: Dataset, test: Interactions) -> Interactions:

@@ -1,7 +1,8 @@
 """The audit pipeline: split, train, evaluate, write one tidy report.
 
 Sections are generators of tidy rows, so a failure keeps the rows already produced: the clean
-model (``config.model`` and a most-popular baseline), then the attack and defense sections.
+model (``config.model`` and a most-popular baseline), then the attack and defense sections, then
+(with item images) the content section.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import numpy as np
 
 from jaxrec import metrics, models, training
 from jaxrec.audit._attack_section import attack_section, preflight_attacks
-from jaxrec.audit._config import IMPLICIT_DEFAULT_ATTACKS, AuditConfig, prepare_split
+from jaxrec.audit._config import (_CONTENT_OWN, IMPLICIT_DEFAULT_ATTACKS, AuditConfig,
+                                  ItemContent, item_content, prepare_split)
+from jaxrec.audit._content_section import ContentSettings, content_section
 from jaxrec.audit._defense_section import apr_section
 from jaxrec.audit._output import check_out_dir, save_report
 from jaxrec.audit._registry import model_defaults
 from jaxrec.audit._summary import Condition, key_table, summarize
-from jaxrec.data import (Dataset, PositiveIndex, characteristics, concatenate, deduplicate,
-                         index_interactions)
+from jaxrec.data import (Dataset, ItemImages, PositiveIndex, characteristics, concatenate,
+                         deduplicate, index_interactions)
 from jaxrec.report import build_report, make_row, rows_from_evaluation, to_markdown, versions
 from jaxrec.report._provenance import (attach_provenance, finish_provenance, start_provenance,
                                        timed)
@@ -98,7 +101,9 @@ def clean_section(train: PositiveIndex, test: PositiveIndex, config: AuditConfig
 def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike, *,
               progress: bool = True, echo: Callable[[str], None] = print,
               fail_on: Sequence[Condition] = (), verbose: bool = False,
-              overwrite: bool = False, provenance: Mapping[str, Any] | None = None) -> dict:
+              overwrite: bool = False, provenance: Mapping[str, Any] | None = None,
+              images: ItemImages | None = None, categories: Any = None,
+              category_names: Sequence[str] | None = None) -> dict:
   """Runs the audit and writes ``out_dir/report.json`` and ``out_dir/report.md``.
 
   Everything that can be checked before training is checked first (and then nothing is
@@ -111,12 +116,24 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   Results are never destroyed (:func:`jaxrec.audit._output.save_report`): a folder that holds a
   complete report is refused before training unless ``overwrite``; a partial report never
   replaces a complete one (it goes to ``report.partial.json`` beside it); a complete report
-  replaces the previous run's files (``report.*``, ``apr.png``, what its ``provenance["outputs"]``
-  names) and no others; when ``out_dir`` cannot be written at the end, the report goes to a new
-  folder, the tables are printed, and an ``OSError`` saying where the results are is raised.
+  replaces the previous run's files (``report.*``, ``apr.png``, ``content.png``, what its
+  ``provenance["outputs"]`` names) and no others; when ``out_dir`` cannot be written at the end,
+  the report goes to a new folder, the tables are printed, and an ``OSError`` saying where the
+  results are is raised.
   The report records its ``provenance`` (:mod:`jaxrec.report._provenance`): ``provenance``
   given here (the command line, the inputs), start time and duration of the run and of each
-  section (``clean``, ``attack``, ``defense``), the device, and the files written.
+  section (``clean``, ``attack``, ``defense``, ``content``), the device, and the files written.
+
+  With ``images`` and ``categories`` the content section runs last
+  (:mod:`jaxrec.audit._content_section`, settings :meth:`AuditConfig.content_settings`): VBPR on
+  the features of a CNN trained on the item categories, attacked through the item images at
+  ``config.content_eps`` under ``config.content_defenses``; its rows have
+  ``surface="content"``, and ``out_dir/content.png`` shows clean and perturbed images of the
+  first pushed items. The images and categories are checked before training
+  (:func:`jaxrec.audit._config.item_content`); items without an image are kept and counted. When
+  fewer long-tail items with an image can be pushed than ``num_push_items`` and
+  ``config.content_options`` does not set it, all of them are pushed, with a note. The settings
+  used are recorded in the report's ``config["content_options"]``.
 
   Args:
     dataset: the loaded data (with or without a predefined test split).
@@ -130,6 +147,11 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     overwrite: replace a complete report in ``out_dir``.
     provenance: extra provenance to record, e.g. ``{"argv": [...], "inputs":
       describe_inputs(...)}``.
+    images: one image per item (:func:`jaxrec.data.load_image_folder`), for the content section.
+    categories: with ``images``: ``(I, C)`` multi-hot categories
+      (:func:`jaxrec.data.read_categories`; single-label when every item with an image has
+      exactly one) or ``(I,)`` integer categories.
+    category_names: the categories' names, for the report.
 
   Returns:
     The report dict (see :mod:`jaxrec.report`), with the optional sections ``summary`` (the
@@ -138,9 +160,11 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
 
   Raises:
     ValueError: bad data (empty, k larger than the catalogue, ids out of range, a user with
-      every item, no test user, ...). FileExistsError: ``out_dir`` holds a complete report and
-      ``overwrite`` is false (before training). OSError: ``out_dir`` cannot be written (before
-      training, or at the end, after printing the results; the message says where they went).
+      every item, no test user, images or categories that do not fit the catalogue, ...).
+    FileExistsError: ``out_dir`` holds a complete report and ``overwrite`` is false (before
+      training).
+    OSError: ``out_dir`` cannot be written (before training, or at the end, after printing the
+      results; the message says where they went).
     TrainingDiverged: non-finite loss or parameters (after writing a partial report).
   """
   check_out_dir(out_dir, overwrite=overwrite)
@@ -173,8 +197,33 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   train_idx = index_interactions(train)
   test_idx = metrics.relevant_index(test)
   _preflight(train_idx, test_idx, config, dataset)
+  content, settings = None, None
+  if (images is None) != (categories is None):
+    raise ValueError("the content section needs both images and categories")
+  if images is not None:
+    content = item_content(images, categories, num_items=train_idx.num_items,
+                           item_ids=dataset.item_ids, category_names=category_names)
+    settings = _content_settings(config, content, train_idx, notes)
+    h, w, c = content.images.shape[1:]
+    dataset_section["images"] = {
+        "summary": content.summary, "with_image": int(content.has_image.sum()),
+        "height": int(h), "width": int(w), "channels": int(c),
+        "categories": (None if content.category_names is None
+                       else list(content.category_names)),
+        "labels": "multi-hot" if content.multi_label else "single"}
+    config_section["content_options"] = {
+        f.name: list(v) if isinstance(v, tuple) else v
+        for f in dataclasses.fields(ContentSettings) if f.name not in _CONTENT_OWN
+        for v in [getattr(settings, f.name)]}
   echo(f"dataset {dataset.name!r}: {stats['users']} users, {stats['items']} items, "
        f"{len(train)} train / {len(test)} test interactions ({split_desc})")
+  if content is not None:
+    num = (content.labels.shape[1] if content.multi_label
+           else int(content.labels[content.has_image].max()) + 1)
+    if content.category_names is not None:
+      num = len(content.category_names)
+    echo(f"images: {content.summary}; {num} categories"
+         + (" (multi-label: the CNN predicts genres)" if content.multi_label else ""))
   for note in notes:
     echo(f"note: {note}")
   rows: list[dict] = []
@@ -190,6 +239,13 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     if config.defense == "apr":
       with timed(prov, "defense"):
         rows.extend(apr_section(train_idx, test_idx, config, echo=echo, progress=progress))
+    artifacts: dict = {}
+    if content is not None:
+      with timed(prov, "content"):
+        rows.extend(content_section(
+            train=train_idx, test=test_idx, images=content.images, labels=content.labels,
+            has_image=content.has_image, settings=settings, progress=progress, echo=echo,
+            artifacts=artifacts, dataset=dataset.name))
     report = _with_verdict(build_report(dataset=dataset_section, config=config_section,
                                         rows=rows), config, fail_on)
   except BaseException as e:
@@ -208,6 +264,9 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   if config.defense == "apr":
     from jaxrec.report import plot_apr_grid  # pylint: disable=import-outside-toplevel
     files["apr.png"] = lambda path: plot_apr_grid(rows, path, k=config.ks[0])
+  if artifacts.get("figure_images"):
+    files["content.png"] = functools.partial(_content_figure, artifacts["figure_images"],
+                                             item_ids=dataset.item_ids)
   saved = save_report(out_dir, attach_provenance(report, finish_provenance(prov)),
                       overwrite=overwrite, files=files, echo=echo)
   if saved.json_path is None:  # nothing could be written; the report was printed
@@ -220,6 +279,9 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
          f"{', '.join(saved.removed)})")
   if "apr.png" in report["provenance"]["outputs"]:
     echo(f"APR figure written to {json_path.parent / 'apr.png'}")
+  if "content.png" in report["provenance"]["outputs"]:
+    echo(f"content figure (clean, perturbed, amplified difference) written to "
+         f"{json_path.parent / 'content.png'}")
   echo("")
   for line in report["summary"]:
     echo(line)
@@ -238,6 +300,41 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   if saved.error is not None:
     raise saved.error
   return report
+
+
+def _content_settings(config: AuditConfig, content: ItemContent, train: PositiveIndex,
+                      notes: list[str]) -> ContentSettings:
+  """The content section's settings for this catalogue: when fewer items can be pushed than
+  ``num_push_items`` and ``config.content_options`` does not set it, all of them (with a note).
+
+  The items score-push may push are the section's: long-tail items (outside the 20% most
+  popular, :func:`jaxrec.metrics.long_tail_items`) with an image and a training interaction.
+
+  Raises:
+    ValueError: no such item, or fewer than an explicit ``num_push_items``.
+  """
+  settings = config.content_settings()
+  degrees = np.asarray(train.item_degrees())
+  tail = np.asarray(metrics.long_tail_items(degrees), bool)
+  available = int(np.sum(tail & content.has_image & (degrees > 0)))
+  if available < settings.num_push_items:
+    what = (f"{available} long-tail items (outside the 20% most popular) have an image and a "
+            "training interaction")
+    if available == 0 or "num_push_items" in config.content_options:
+      raise ValueError(f"only {what}; the content section's score-push attack needs "
+                       f"{settings.num_push_items}")
+    notes.append(f"only {what}: the content section's score-push attack pushes all "
+                 f"{available} instead of {settings.num_push_items}")
+    settings = dataclasses.replace(settings, num_push_items=available)
+  return settings
+
+
+def _content_figure(figure: dict, path, *, item_ids) -> None:
+  from jaxrec.report import perturbation_figure  # pylint: disable=import-outside-toplevel
+  eps, attack = figure["eps"], figure["attack"]
+  titles = [f"item {np.asarray(item_ids)[i].item()}" for i in figure["items"]]
+  perturbation_figure(figure["clean"], figure["perturbed"], path, titles=titles,
+                      suptitle=f"{attack} at {eps:g}/255 (defense {figure.get('defense', 'none')})")
 
 
 def _with_verdict(report: dict, config: AuditConfig, fail_on: Sequence[Condition]) -> dict:

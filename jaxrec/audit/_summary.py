@@ -6,7 +6,9 @@ Everything here is computed from the report's tidy rows (so it can be recomputed
 * **Findings**, one per surface: the clean model against the most-popular baseline; each
   (attack, budget) cell, ranked by severity (the attacker's gain in the targets' mean HR@k:
   after minus before for a push, before minus after for a nuke); the APR defense (its most
-  robust setting against BPR, with the popularity side effects).
+  robust setting against BPR, with the popularity side effects); the content surface (rows with
+  ``surface="content"``: the image attacks on VBPR at one pixel budget, 8/255 or the nearest
+  one run, and what each content defense changes).
 * **Warnings**: what makes the numbers suspect (an untrained model, a model below the popularity
   baseline, a nuke of targets nobody is recommended anyway, an attack whose effect goes the wrong
   way, two attacks with identical results).
@@ -44,6 +46,12 @@ QUANTITIES = {
     "apr_pgd_hr_drop": ("defense", "the same for the most robust APR setting"),
     "apr_arp_change_pct": ("defense", "change of ARP@k (popularity bias) of that APR setting "
                                       "against BPR, in %"),
+    "content_hr_lift": ("content", "the pushed items' mean HR@k after / before the score-push "
+                                   "image attack (inf when only after is > 0, 1 when both are "
+                                   "0), for every content defense and pixel budget"),
+    "content_success_rate": ("content", "share of the source category's items the CNN sees as "
+                                        "the target category after TAaMR, for every content "
+                                        "defense and pixel budget"),
 }
 """``name -> (surface, meaning)`` of every quantity ``--fail-on`` can test."""
 
@@ -93,7 +101,7 @@ class Finding:
   """One line of the verdict.
 
   Attributes:
-    surface: ``"model"``, ``"attack"`` or ``"defense"``.
+    surface: ``"model"``, ``"attack"``, ``"defense"`` or ``"content"``.
     label: what it is about (``"bandwagon 5%"``).
     severity: the ordering key among attacks (the attacker's HR@k gain); 0 otherwise.
     text: the sentence shown.
@@ -187,6 +195,7 @@ def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
   findings.extend(attack_findings)
   warnings.extend(_identical_attacks(rs, list(attacks), threshold))
   findings.extend(_apr_findings(rs, k))
+  findings.extend(_content_findings(rs, k))
 
   failed = []
   for cond in fail_on:
@@ -210,6 +219,7 @@ def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
     if len(attack_findings) > len(shown):
       lines.append(f"  ... {len(attack_findings) - len(shown)} more in report.md")
   lines += [f"- {f.text}" for f in findings if f.surface == "defense"]
+  lines += [f"- {f.text}" for f in findings if f.surface == "content" and f.text]
   if warnings:
     lines.append(f"- warnings ({len(warnings)}, details in report.md):")
     lines += [f"  ! {w}" for w in warnings[:6]]
@@ -341,10 +351,119 @@ def _apr_findings(rs: _Rows, k: int) -> list[Finding]:
           Finding("model", "bpr-mf under PGD", 0.0, "", {"pgd_hr_drop": base_drop})]
 
 
+def _content_eps(rs: _Rows) -> list[float]:
+  """The pixel budgets of the content section's rows, ascending."""
+  return sorted({r["eps"] for r in rs.rows if r.get("surface") == "content"
+                 and r.get("eps_unit") == "/255" and r.get("eps") is not None})
+
+
+def _headline_eps(budgets: list[float]) -> float | None:
+  """The budget the summary shows: 8/255 when it was run, else the nearest (the larger on a
+  tie)."""
+  if not budgets:
+    return None
+  return min(budgets, key=lambda e: (abs(e - 8.0), -e))
+
+
+def _lift(after: float, before: float) -> float:
+  return after / before if before > 0 else (math.inf if after > 0 else 1.0)
+
+
+def _content_findings(rs: _Rows, k: int) -> list[Finding]:
+  """The content surface: the headline finding (the image attacks on the first defense run,
+  normally the undefended ``none``), one line comparing the other content defenses at the same
+  budget, and per (defense, budget) the quantities ``content_hr_lift`` and
+  ``content_success_rate`` (no text)."""
+  content = [r for r in rs.rows if r.get("surface") == "content"]
+  if not content:
+    return []
+  cs = _Rows(content)
+  defenses = list(dict.fromkeys(r["defense"] for r in content if r["defense"] is not None
+                                and r.get("metric") == "extractor_accuracy"))
+  budgets = _content_eps(cs)
+  eps = _headline_eps(budgets)
+
+  def get(defense, metric, attack="none", at=None, kk=None):
+    return cs.get(defense=defense, attack=attack, eps=at, metric=metric, k=kk)
+
+  out = []
+  for d in defenses:  # quantities for --fail-on
+    for e in budgets:
+      q = {}
+      before = get(d, "target_hr", kk=k)
+      after = get(d, "target_hr", "score-push", e, k)
+      if before is not None and after is not None:
+        q["content_hr_lift"] = _lift(after, before)
+      success = get(d, "success_rate", "taamr", e)
+      if success is not None:
+        q["content_success_rate"] = success
+      if q:
+        out.append(Finding("content", f"content {d} {e:g}/255", 0.0, "", q))
+  if not defenses:
+    return out
+  base = "none" if "none" in defenses else defenses[0]
+  missing = cs.get(metric="items_without_image")
+  acc = get(base, "extractor_accuracy")
+  head = ("content surface (VBPR on CNN features of the item images"
+          + (f", {base} defense" if base != "none" else "")
+          + (f"; CNN accuracy {_f(acc)}" if acc is not None else "")
+          + (f"; {_plural(int(missing), 'item')} without an image" if missing else "") + ")")
+  parts = []
+  if eps is not None:
+    before = get(base, "target_hr", kk=k)
+    after = get(base, "target_hr", "score-push", eps, k)
+    if before is not None and after is not None:
+      verb = "lifts" if after > before else "lowers" if after < before else "leaves"
+      psnr = get(base, "psnr", "score-push", eps)
+      change = (f"from {_f(before)} to {_f(after)}" if verb != "leaves" else f"at {_f(before)}")
+      parts.append(f"score-push at {eps:g}/255 {verb} the pushed items' HR@{k} {change}"
+                   + (f" (PSNR {psnr:.1f} dB)" if psnr is not None else ""))
+    success = get(base, "success_rate", "taamr", eps)
+    if success is not None:
+      c0 = get(base, "chr_target", kk=k)
+      c1 = get(base, "chr_target", "taamr", eps, k)
+      parts.append(f"TAaMR at {eps:g}/255 makes the CNN see {100 * success:.0f}% of the source "
+                   "category as the target"
+                   + (f" (target category CHR@{k} {_f(c0)} -> {_f(c1)})"
+                      if c0 is not None and c1 is not None else ""))
+  if not parts:
+    parts.append("no image attack rows")
+  out.append(Finding("content", "content", 0.0, f"{head}: " + "; ".join(parts), {}))
+  others = []
+  for d in defenses:
+    if d == base or eps is None:
+      continue
+    bits = []
+    before = get(d, "target_hr", kk=k)
+    after = get(d, "target_hr", "score-push", eps, k)
+    if before is not None and after is not None:
+      bits.append(f"score-push moves the pushed items' HR@{k} {_f(before)} -> {_f(after)}")
+    success = get(d, "success_rate", "taamr", eps)
+    if success is not None:
+      bits.append(f"TAaMR success {100 * success:.0f}%")
+    n0, n1 = get(base, "ndcg", kk=k), get(d, "ndcg", kk=k)
+    if n0 is not None and n1 is not None:
+      bits.append(f"accuracy cost: nDCG@{k} {_f(n0)} -> {_f(n1)}")
+    if d == "robust-extractor":
+      a1 = get(d, "extractor_accuracy")
+      if acc is not None and a1 is not None:
+        bits.append(f"CNN accuracy {_f(acc)} -> {_f(a1)}")
+    if bits:
+      others.append(f"{d}: " + ", ".join(bits))
+  if others:
+    out.append(Finding("content", "content defenses", 0.0,
+                       f"content defenses at {eps:g}/255 (against {base}): "
+                       + "; ".join(others), {}))
+  return out
+
+
 def key_table(rows: list[dict], *, model: str, ks: Iterable[int]) -> list[str]:
   """The terminal's key table (markdown lines): the clean models at the smallest ``k``, then
   one line per (attack, budget) with the targets' mean HR@k, the real users' nDCG@k and its
-  change, and the best detector's share of fake users flagged. Missing values print as ``-``.
+  change, and the best detector's share of fake users flagged; with content rows, one line per
+  content defense (clean nDCG@k, CNN accuracy, the pushed items' HR@k before and after
+  score-push, its PSNR, TAaMR's success, at 8/255 or the nearest budget run). Missing values
+  print as ``-``.
 
   Source: jaxrec.
   """
@@ -374,13 +493,39 @@ def key_table(rows: list[dict], *, model: str, ks: Iterable[int]) -> list[str]:
           _f(rs.get(attack=name, budget=budget, metric="ndcg", k=k, defense="none")),
           _f(rs.get(attack=name, budget=budget, metric="delta_ndcg", k=k, defense="none")),
           f"{100 * max(recall):.0f}%" if recall else ""]) + " |")
+  return lines + _content_table(rs, k)
+
+
+def _content_table(rs: _Rows, k: int) -> list[str]:
+  """The content surface's key table: per content defense, the clean nDCG@k and CNN accuracy,
+  and at the headline pixel budget the pushed items' HR@k, its PSNR and TAaMR's success."""
+  content = _Rows(r for r in rs.rows if r.get("surface") == "content")
+  defenses = list(dict.fromkeys(r["defense"] for r in content.rows
+                                if r.get("metric") == "extractor_accuracy"))
+  if not defenses:
+    return []
+  eps = _headline_eps(_content_eps(content))
+  at = "" if eps is None else f" at {eps:g}/255"
+  lines = ["", f"| content defense | ndcg@{k} | cnn accuracy | pushed hr@{k} | pushed hr@{k}{at} "
+           f"| psnr{at} | taamr success{at} |", "|---|---|---|---|---|---|---|"]
+  for d in defenses:
+    def get(metric, attack="none", e=None, kk=None, d=d):
+      return content.get(defense=d, attack=attack, eps=e, metric=metric, k=kk)
+    success = None if eps is None else get("success_rate", "taamr", eps)
+    lines.append("| " + " | ".join([
+        d, _f(get("ndcg", kk=k)), _f(get("extractor_accuracy")), _f(get("target_hr", kk=k)),
+        _f(None if eps is None else get("target_hr", "score-push", eps, k)),
+        _f(None if eps is None else get("psnr", "score-push", eps)),
+        "-" if success is None else f"{100 * success:.0f}%"]) + " |")
   return lines
 
 
 def _cells(rows: list[dict]) -> list[tuple]:
-  """(attack, budget) pairs with target exposure rows, in the order the audit ran them."""
+  """(attack, budget) pairs with target exposure rows, in the order the audit ran them (the
+  fake-profile attacks: rows of the content surface are left out)."""
   return list(dict.fromkeys((r["attack"], r["budget"]) for r in rows
-                            if r["attack"] != "none" and r["metric"] == "target_hr"))
+                            if r["attack"] != "none" and r["metric"] == "target_hr"
+                            and r.get("surface") != "content"))
 
 
 def _budget_text(budget) -> str:

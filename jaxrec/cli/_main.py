@@ -52,6 +52,28 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                  help="keep only ratings >= THRESHOLD as positive feedback (drop the rest)")
 
 
+def _add_image_args(p: argparse.ArgumentParser):
+  """The item-content data options (recorded with the data options; all three or none);
+  returns their group."""
+  g = p.add_argument_group(
+      "item images: the content surface (VBPR on the features of a CNN trained on the item "
+      "categories, attacked through the pixels; docs/audit.md 'Item images'). --images, "
+      "--image-map and --categories go together")
+  g.add_argument("--images", metavar="DIR",
+                 help="folder of item image files (any format Pillow reads; converted to RGB by "
+                      "the rule of jaxrec.data.load_image_folder)")
+  g.add_argument("--image-map", metavar="FILE",
+                 help="which file shows which item: item_id,filename per line (comma or tab; an "
+                      "optional header), raw item ids as in the interaction data, file names "
+                      "relative to --images; an empty file name means no image (the item keeps "
+                      "the mean image and is counted, never dropped)")
+  g.add_argument("--categories", metavar="FILE",
+                 help="item categories: item_id,category per line, several as cat1|cat2 "
+                      "(raw item ids); every item with an image needs one. One category per "
+                      "item: the CNN classifies; several: it predicts genres (multi-label)")
+  return g
+
+
 def _load(args):
   from jaxrec import data  # pylint: disable=import-outside-toplevel
   if args.train or args.test:
@@ -183,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
   from jaxrec.audit import AuditConfig
   from jaxrec.audit._config import (DEFAULT_ATTACKS, DEFENSES, IMPLICIT_DEFAULT_ATTACKS, SPLITS,
                                     TARGET_STRATEGIES)
+  from jaxrec.audit._content_section import CONTENT_DEFENSES
   from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, MODELS, NUKE_ATTACKS,
                                       OPTIMIZERS)
   from jaxrec.audit._summary import QUANTITIES
@@ -199,10 +222,27 @@ def _parser() -> argparse.ArgumentParser:
                      description="Train a recommender (default BPR-MF), evaluate it (accuracy "
                                  "and beyond-accuracy, next "
                                  "to a most-popular baseline), attack it with fake profiles "
-                                 "(target exposure, side effects, detectability) and write "
+                                 "(target exposure, side effects, detectability), with --images "
+                                 "also through the item images (the content surface), and write "
                                  "DIR/report.json, DIR/report.md and a summary table to the "
                                  "terminal.")
   _add_data_args(a)
+  content = _add_image_args(a)
+  content.add_argument(
+      "--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+      help="resize every image to H x W pixels (bilinear), the CNN's input resolution (default: "
+           "the images' own size when they all share one, e.g. 28 x 28; images of mixed sizes "
+           "need it; 64 64 is a good choice for photos or posters)")
+  content.add_argument(
+      "--content-eps", type=float, nargs="+", default=None, metavar="EPS",
+      help="pixel budgets of the image attacks in /255 steps (8 = every pixel moves by at most "
+           "8/255, L-infinity), each in [0, 255] (default "
+           f"{' '.join(f'{e:g}' for e in d.content_eps)})")
+  content.add_argument(
+      "--content-defenses", nargs="+", default=None, metavar="NAME",
+      choices=CONTENT_DEFENSES,
+      help="content defenses to compare: none (plain VBPR), amr (adversarial training of VBPR "
+           "on the features), robust-extractor (a PGD-trained CNN) (default: all three)")
   m = a.add_argument_group(
       "model and training (defaults: the model's own recipe, see docs/models.md; "
       f"{_recipe_help()})")
@@ -367,7 +407,11 @@ def _audit(args) -> int:
   else:
     config = _audit_config(args)
   fail_on = [parse_condition(c) for c in args.fail_on]
+  _check_image_options(args)
   dataset = _load(args)
+  content = {}
+  if args.images is not None:
+    dataset, content = _load_content(args, dataset, config)
   inputs = describe_inputs({name: getattr(args, name) for name in _data_options()},
                            dataset_name=dataset.name)
   provenance = {"argv": getattr(args, "argv", None), "inputs": inputs}
@@ -376,15 +420,88 @@ def _audit(args) -> int:
     provenance["rerun_of"] = str(os.path.abspath(args.config))
   out = args.out if args.out is not None else new_run_dir(DEFAULT_ROOT)
   report = run_audit(dataset, config, out, progress=not args.no_progress, fail_on=fail_on,
-                     verbose=args.verbose, overwrite=args.overwrite, provenance=provenance)
+                     verbose=args.verbose, overwrite=args.overwrite, provenance=provenance,
+                     **content)
   return 3 if report["verdict"]["failed"] else 0
 
 
 def _data_options() -> list[str]:
-  """Names (argparse destinations) of the data options (:func:`_add_data_args`)."""
+  """Names (argparse destinations) of the data options (:func:`_add_data_args`) and of the
+  item-content files (:func:`_add_image_args`)."""
   probe = argparse.ArgumentParser(add_help=False)
   _add_data_args(probe)
+  _add_image_args(probe)
   return list(vars(probe.parse_args([])))
+
+
+_IMAGE_FILES = (("images", "--images"), ("image_map", "--image-map"),
+                ("categories", "--categories"))
+_CONTENT_SETTINGS = (("image_size", "--image-size"), ("content_eps", "--content-eps"),
+                     ("content_defenses", "--content-defenses"))
+
+
+def _check_image_options(args) -> None:
+  """``--images``, ``--image-map`` and ``--categories`` go together; the content settings need
+  them (checked before anything is read or trained)."""
+  given = [flag for dest, flag in _IMAGE_FILES if getattr(args, dest, None)]
+  if given and len(given) < len(_IMAGE_FILES):
+    missing = [flag for dest, flag in _IMAGE_FILES if not getattr(args, dest, None)]
+    raise ValueError(f"{' and '.join(given)} given without {' and '.join(missing)}: the content "
+                     "surface needs --images DIR, --image-map FILE and --categories FILE "
+                     "together")
+  settings = [flag for dest, flag in _CONTENT_SETTINGS if getattr(args, dest, None) is not None]
+  if settings and not given:
+    raise ValueError(f"{', '.join(settings)} set the content surface, which needs --images, "
+                     "--image-map and --categories")
+
+
+def _load_content(args, dataset, config):
+  """Reads the item images and categories of ``--images``/``--image-map``/``--categories``
+  (raw item ids of the interaction data); returns the dataset (with notes on skipped rows and
+  large images) and the ``run_audit`` keyword arguments.
+
+  Raises:
+    ValueError, OSError: a missing file or folder, a malformed line (file:line), an image that
+      is missing or cannot be decoded (named, with its image-map line), images of differing
+      sizes without --image-size, no item with an image.
+  """
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  import warnings  # pylint: disable=import-outside-toplevel
+
+  from jaxrec import data  # pylint: disable=import-outside-toplevel
+  if not os.path.isdir(args.images):
+    raise FileNotFoundError(f"--images {args.images}: no such folder")
+  for dest, flag in _IMAGE_FILES[1:]:
+    path = getattr(args, dest)
+    if os.path.isdir(path):
+      raise IsADirectoryError(f"{flag} {path} is a folder, not a file")
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"{flag} {path}: no such file")
+  num_items = len(dataset.item_ids)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", UserWarning)
+    image_map = data.read_image_map(args.image_map, num_items, item_ids=dataset.item_ids)
+    labels, names = data.read_categories(args.categories, num_items,
+                                         item_ids=dataset.item_ids, missing="zero")
+  notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+  if not image_map:
+    raise ValueError(f"--image-map {args.image_map} names no image for any item of the "
+                     "interaction data (are its ids the raw item ids of the interaction file?)")
+  try:
+    images = data.load_image_folder(args.images, image_map, num_items, size=config.image_size)
+  except data.DataFormatError as e:
+    if config.image_size is None and "differ in size" in str(e):
+      raise ValueError(str(e).replace("pass size=(height, width) to resize them",
+                                      "pass --image-size HEIGHT WIDTH (e.g. 64 64) to resize "
+                                      "them")) from None
+    raise
+  h, w = images.images.shape[1:3]
+  if config.image_size is None and h * w > 128 * 128:
+    notes.append(f"the images are {h}x{w} pixels and the CNN runs at that size; --image-size "
+                 "64 64 is much faster")
+  if notes:
+    dataset = dataclasses.replace(dataset, notes=tuple(dataset.notes) + tuple(notes))
+  return dataset, {"images": images, "categories": labels, "category_names": names}
 
 
 def _rerun(args):
@@ -451,7 +568,9 @@ def _audit_config(args):
       filler_size=args.filler_size, num_selected=args.num_selected, defense=args.defense,
       apr_eps=tuple(args.apr_eps),
       apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
-      robustness_eps=tuple(args.robustness_eps), pgd_num_steps=args.pgd_num_steps)
+      robustness_eps=tuple(args.robustness_eps), pgd_num_steps=args.pgd_num_steps,
+      **{name: tuple(getattr(args, name)) for name, _ in _CONTENT_SETTINGS
+         if getattr(args, name) is not None})
 
 
 def _all_interactions(dataset, threshold):

@@ -4,6 +4,7 @@ from jaxrec.report._legend import GROUPS as GROUPS
 from jaxrec.report._legend import MetricInfo as MetricInfo
 from jaxrec.report._legend import describe as describe
 from jaxrec.report._legend import legend as legend
+from jaxrec.report._plots import perturbation_figure as perturbation_figure
 from jaxrec.report._plots import plot_apr_grid as plot_apr_grid
 from jaxrec.report._plots import plot_coefficients as plot_coefficients
 from jaxrec.report._schema import REQUIRED_KEYS as REQUIRED_KEYS
@@ -19,7 +20,7 @@ from jaxrec.report._schema import write_report as write_report
 
 __all__ = [
     "GROUPS", "MetricInfo", "REQUIRED_KEYS", "SCHEMA_VERSION", "build_report", "describe",
-    "legend", "load_report", "make_row", "plot_apr_grid",
+    "legend", "load_report", "make_row", "perturbation_figure", "plot_apr_grid",
     "plot_coefficients",
     "rows_from_evaluation", "to_markdown", "validate_report", "versions", "write_report",
 ]

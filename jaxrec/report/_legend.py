@@ -34,12 +34,15 @@ class MetricInfo:
 
 # the order of the report's tables
 GROUPS = ("accuracy", "beyond-accuracy", "target exposure", "attack side effects", "detection",
-          "robustness to embedding attacks", "training", "dataset", "regression", "other")
+          "robustness to embedding attacks", "content surface (item images)", "training",
+          "dataset", "regression", "other")
 
 _M = "docs/metrics.md"
 _A = "docs/attacks.md"
 _D = "docs/defenses.md"
 _C = "docs/characteristics.md"
+_V = "docs/audit.md"
+_CONTENT = "content surface (item images)"
 
 _METRICS: dict[str, MetricInfo] = {
     "hr": MetricInfo("share of evaluated users with a test item in their top k", "0-1",
@@ -101,6 +104,33 @@ _METRICS: dict[str, MetricInfo] = {
                                    "target exposure"),
     "target_hr_after": MetricInfo("target HR@k after the attack", "0-1", "lower", _C,
                                   "target exposure"),
+    # the content surface (rows with surface="content")
+    "items_without_image": MetricInfo("items with no image of their own (given the mean image; "
+                                      "never used to train the CNN, never attacked)", "count",
+                                      "-", _V, _CONTENT),
+    "extractor_accuracy": MetricInfo("top-1 category accuracy of the CNN feature extractor on "
+                                     "the items with an image (genres: share whose top "
+                                     "predicted genre is one of the item's)", "0-1", "higher",
+                                     _V, _CONTENT),
+    "chr_source": MetricInfo("category hit ratio of TAaMR's source category: its items' share "
+                             "of the top-k slots of all users (k x users; membership by the "
+                             "clean CNN's prediction)", "0-1",
+                             "- (the targeted attack moves exposure from source to target)", _V,
+                             _CONTENT),
+    "chr_target": MetricInfo("category hit ratio of TAaMR's target category (as chr_source)",
+                             "0-1", "closer to its clean value (the attacker raises it)", _V,
+                             _CONTENT),
+    "success_rate": MetricInfo("share of the attacked source-category items the CNN now "
+                               "predicts as the target category (TAaMR)", "0-1", "lower", _V,
+                               _CONTENT),
+    "psnr": MetricInfo("peak signal-to-noise ratio of the perturbed images against the clean "
+                       "ones, mean over the changed images (at least 20 log10(255 / eps) for "
+                       "an L-infinity budget of eps/255)", "dB",
+                       "- (higher = less visible perturbation)", _V, _CONTENT),
+    "psnr_min": MetricInfo("the lowest PSNR among the perturbed images (the most visible "
+                           "one)", "dB", "- (higher = less visible)", _V, _CONTENT),
+    "ssim": MetricInfo("structural similarity of perturbed and clean images, mean", "0-1 (1 = "
+                       "identical)", "- (higher = less visible)", _V, _CONTENT),
 }
 
 _DATASET = {
@@ -148,10 +178,13 @@ def describe(metric: str) -> MetricInfo | None:
 
 def group_of(row: dict) -> str:
   """The table group of a tidy row: by its metric, except that accuracy and beyond-accuracy
-  under an attack are side effects of that attack, and ``hr``/``ndcg`` under an embedding
-  attack (rows with APR's ``eps`` key) are robustness."""
+  under an attack are side effects of that attack, ``hr``/``ndcg`` under an embedding attack
+  (rows with APR's ``eps`` key) are robustness, and every row of the content surface (key
+  ``surface="content"``) is in its own group."""
   if row["metric"] == "users" and row.get("model") == "none":  # a dataset characteristic
     return "dataset"
+  if row.get("surface") == "content":
+    return _CONTENT
   info = describe(row["metric"])
   group = info.group if info else "other"
   if group in ("accuracy", "beyond-accuracy") and row.get("attack", "none") != "none":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["plot_apr_grid", "plot_coefficients"]
+__all__ = ["perturbation_figure", "plot_apr_grid", "plot_coefficients"]
 
 # (metric, attack, title): panels of the APR figure; a metric under attack uses the largest
 # robustness budget present in the rows
@@ -121,3 +121,70 @@ def plot_coefficients(rows: list[dict], path: str | os.PathLike) -> Path:
   fig.savefig(path, dpi=120)
   plt.close(fig)
   return path
+
+
+def perturbation_figure(clean, perturbed, path: str | os.PathLike, *, amplify: float = 10.0,
+                        titles=None, suptitle: str | None = None) -> Path:
+  """Clean images, their perturbed versions and the amplified difference, one column per image.
+
+  Rows: the clean image, the perturbed image, and ``0.5 + amplify * (perturbed - clean)``
+  clipped to ``[0, 1]`` (mid-grey where nothing changed; brighter where a pixel went up, darker
+  where it went down). 1-channel images are drawn in greyscale.
+
+  Args:
+    clean, perturbed: ``(N, H, W, C)`` (or ``(H, W, C)`` for one image) pixel values in
+      ``[0, 1]``, ``C`` 1 or 3, the same shape.
+    path: the PNG to write.
+    amplify: factor of the difference row (10: a change of 8/255 shows as about 0.31).
+    titles: ``N`` column titles (e.g. item ids), or ``None``.
+    suptitle: a title over the figure, or ``None``.
+
+  Returns:
+    The path written.
+
+  Raises:
+    ValueError: shapes that differ or are not images, no image, ``titles`` of another length,
+      ``amplify`` not a positive number.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  clean = np.asarray(clean, np.float64)
+  perturbed = np.asarray(perturbed, np.float64)
+  if clean.ndim == 3:
+    clean, perturbed = clean[None], perturbed[None]
+  if clean.shape != perturbed.shape:
+    raise ValueError(f"clean {clean.shape} and perturbed {perturbed.shape} differ in shape")
+  if clean.ndim != 4 or clean.shape[-1] not in (1, 3) or clean.shape[0] == 0:
+    raise ValueError(f"images must be (N, H, W, C) with N >= 1 and C 1 or 3, got {clean.shape}")
+  if not (isinstance(amplify, (int, float)) and amplify > 0):
+    raise ValueError(f"amplify must be a positive number, got {amplify!r}")
+  n = clean.shape[0]
+  if titles is not None and len(titles) != n:
+    raise ValueError(f"titles has {len(titles)} entries for {n} images")
+  diff = np.clip(0.5 + amplify * (perturbed - clean), 0.0, 1.0)
+  grey = clean.shape[-1] == 1
+  fig, axes = plt.subplots(3, n, figsize=(2.2 * n + 1.2, 6.8), squeeze=False)
+  labels = ("clean", "perturbed", f"difference x{amplify:g}")
+  for r, (label, imgs) in enumerate(zip(labels, (clean, np.clip(perturbed, 0, 1), diff))):
+    for j in range(n):
+      ax = axes[r, j]
+      img = imgs[j, :, :, 0] if grey else imgs[j]
+      ax.imshow(img, cmap="gray" if grey else None, vmin=0.0, vmax=1.0,
+                interpolation="nearest")
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if j == 0:
+        ax.set_ylabel(label)
+      if r == 0 and titles is not None:
+        ax.set_title(str(titles[j]), fontsize=9)
+  if suptitle:
+    fig.suptitle(suptitle)
+  fig.tight_layout()
+  out = Path(path)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(out, dpi=100)
+  plt.close(fig)
+  return out

@@ -28,8 +28,11 @@ __all__ = ["attach_provenance", "check_same_inputs", "describe_inputs", "device_
            "file_sha256", "finish_provenance", "is_output_name", "start_provenance", "timed",
            "utc_now", "validate_provenance"]
 
-# data options that name files (their values are made absolute and the files hashed)
-PATH_OPTIONS = ("data", "train", "test")
+# data options that name files (their values are made absolute and the files hashed; a folder,
+# such as the item images of --images, is recorded by its path with "sha256": null)
+PATH_OPTIONS = ("data", "train", "test", "images", "image_map", "categories")
+# those that name the interaction data (without one, the data come from the registry)
+_INTERACTION_OPTIONS = ("data", "train", "test")
 
 
 def utc_now() -> str:
@@ -61,19 +64,20 @@ def device_info() -> dict[str, Any]:
 
 def describe_inputs(options: Mapping[str, Any], *, dataset_name: str | None = None
                     ) -> dict[str, Any]:
-  """What a run read: its data options (JSON values; the paths of ``data``, ``train`` and
-  ``test`` made absolute) and the sha256 of each data file.
+  """What a run read: its data options (JSON values; the paths of ``data``, ``train``,
+  ``test`` and of the item-content options ``images``, ``image_map``, ``categories`` made
+  absolute) and the sha256 of each data file.
 
-  Without a data file (``data``, ``train``, ``test`` all empty), the data come from the registry:
-  ``options["dataset"]`` (or ``dataset_name``, the dataset actually loaded) is recorded as the
-  option ``dataset``; for the bundled dataset the file inside the package is hashed, for a
+  Without an interaction file (``data``, ``train``, ``test`` all empty), the data come from the
+  registry: ``options["dataset"]`` (or ``dataset_name``, the dataset actually loaded) is recorded
+  as the option ``dataset``; for the bundled dataset the file inside the package is hashed, for a
   downloaded one the registry's hash of its ratings file is recorded (the loader checks it).
   A directory given as a data path is recorded with ``"sha256": null``.
 
   Args:
     options: the data options by name (as the command line's ``--dataset``, ``--data``,
       ``--format``, ``--sep``, ``--columns``, ``--header``, ``--train``, ``--test``,
-      ``--threshold``).
+      ``--threshold``, ``--images``, ``--image-map``, ``--categories``).
     dataset_name: the name of the dataset loaded, used when the options name none.
 
   Returns:
@@ -91,7 +95,7 @@ def describe_inputs(options: Mapping[str, Any], *, dataset_name: str | None = No
       opts[name] = str(path)
       digest = None if path.is_dir() else file_sha256(path)
       files.append({"option": name, "path": str(path), "sha256": digest})
-  if not files:
+  if not any(f["option"] in _INTERACTION_OPTIONS for f in files):
     name = opts.get("dataset") or dataset_name
     if name is not None:
       opts["dataset"] = name
