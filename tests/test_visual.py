@@ -309,3 +309,26 @@ def test_conv_with_handwritten_gradients_equals_lax(padding, kernel):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
   with pytest.raises(NotImplementedError):
     conv(x, w, (2, 2), padding)
+
+
+def test_top_k_push_aims_at_the_users_lists():
+  victim, cd, params = _trained_vbpr()
+  k = 3
+  tau = content.kth_scores(victim.model, params, cd, cd.positives, k)
+  scores = np.asarray(victim.model.score_all(params, cd, jnp.arange(cd.num_users)))
+  nv = int(cd.positives.num_valid)
+  seen = np.zeros(scores.shape, bool)
+  seen[np.asarray(cd.positives.users[:nv]), np.asarray(cd.positives.items[:nv])] = True
+  expect = np.sort(np.where(seen, -np.inf, scores), axis=1)[:, -k]
+  np.testing.assert_allclose(tau, expect, rtol=1e-6)
+  images = jax.random.uniform(jax.random.key(0), (12, 12, 12, 1))
+  ext = models.extractor(num_classes=2, widths=(4,), feature_dim=6)
+  cnn = ext.init(jax.random.key(1), (12, 12, 1))
+  cd = cd.replace(features=ext.features(cnn, images))
+  tau = content.kth_scores(victim.model, params, cd, cd.positives, k)
+  items, users = jnp.array([3, 7]), jnp.arange(cd.num_users)
+  args = (victim.model, params, cd, ext, cnn, items, users, tau, 0.1)
+  adv, _ = content.perturb_images(content.top_k_push_loss, images[items], args, eps=16,
+                                  num_steps=5)
+  assert float(content.top_k_push_loss(adv, args)) < float(
+      content.top_k_push_loss(images[items], args))

@@ -22,8 +22,9 @@ recommender is not retrained), each at every pixel budget ``eps`` of ``settings.
   ``ssim`` of the perturbed images.
 * ``"score-push"``: PGD on the images of ``num_push_items`` long-tail items (drawn among the
   items with an image and at least one training interaction, outside the 20 % most popular;
-  seeded) raising their mean predicted score over all users, through VBPR and the CNN jointly.
-  Rows:
+  seeded) raising their scores above each user's clean k-th best score (``max(ks)``; a smooth
+  count of the users whose lists they enter, :func:`jaxrec.attacks.content.top_k_push_loss`),
+  through VBPR and the CNN jointly. Rows:
   ``target_hr`` / ``target_ndcg`` @k (mean over the pushed items), ``prediction_shift``,
   ``ndcg`` @k, ``psnr`` / ``psnr_min`` / ``ssim``.
 * ``"feature-pgd"``: PGD on every item's feature vector (L2 per item, ``settings.feature_eps``
@@ -74,6 +75,8 @@ class ContentSettings:
     feature_eps: feature-space budgets (L2 per item, feature units: mean clean norm 1).
     num_steps: PGD steps of the pixel and feature attacks (step ``2.5 eps / num_steps``).
     num_push_items: long-tail items attacked by ``score-push``.
+    push_temperature: the score-push loss's temperature (score units,
+      :func:`jaxrec.attacks.content.top_k_push_loss`).
     max_attacked: at most this many source-category items attacked by ``taamr`` (seeded draw).
     ks: cut-offs.
     widths, feature_dim, extractor_epochs, extractor_batch, extractor_lr: the CNN.
@@ -87,6 +90,7 @@ class ContentSettings:
   feature_eps: tuple[float, ...] = (0.25, 0.5, 1.0)
   num_steps: int = 10
   num_push_items: int = 20
+  push_temperature: float = 0.1
   max_attacked: int = 100
   ks: tuple[int, ...] = (10,)
   widths: tuple[int, ...] = (8, 16, 32)
@@ -113,6 +117,7 @@ class ContentSettings:
     for e in self.eps:
       content.pixel_eps(e)
     _checks.real("robust_eps (in /255 pixel steps)", self.robust_eps, high=255.0)
+    _checks.real("push_temperature", self.push_temperature, low=0.0, low_open=True)
     for e in self.feature_eps:
       _checks.real("feature_eps", e)
     for name in ("num_steps", "num_push_items", "max_attacked", "extractor_epochs",
@@ -151,9 +156,9 @@ def _train_vbpr(settings: ContentSettings, cd, key, *, amr: bool):
   return victim.model, state.params
 
 
-def _attack_cell(eps, shared, *, ext, model, num_steps, attacks):
+def _attack_cell(eps, shared, *, ext, model, num_steps, attacks, temperature):
   """The pixel attacks at one budget (a cell of the executor): perturbed images."""
-  params, cd, cnn, src_images, target_cat, push_images, push_items, users, key = shared
+  params, cd, cnn, src_images, target_cat, push_images, push_items, users, tau, key = shared
   k1, k2 = jax.random.split(key)
   out = {}
   if "taamr" in attacks:
@@ -162,9 +167,9 @@ def _attack_cell(eps, shared, *, ext, model, num_steps, attacks):
                                           num_steps=num_steps, key=k1)[0]
   if "score-push" in attacks:
     out["score-push"] = content.perturb_images(
-        content.score_push_loss, push_images,
-        (model, params, cd, ext, cnn, push_items, users), eps=eps, num_steps=num_steps,
-        key=k2)[0]
+        content.top_k_push_loss, push_images,
+        (model, params, cd, ext, cnn, push_items, users, tau, temperature), eps=eps,
+        num_steps=num_steps, key=k2)[0]
   return out
 
 
@@ -293,10 +298,12 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
     # pixel attacks: one executor cell per budget
     pixel_attacks = tuple(a for a in settings.attacks if a != "feature-pgd")
     if pixel_attacks and settings.eps:
+      tau = content.kth_scores(model, params, cd, train, kmax)
       shared = (params, cd, cnn, jnp.asarray(images[src_items]), jnp.int32(target),
-                jnp.asarray(images[push_items]), jnp.asarray(push_items), users, k_attack)
+                jnp.asarray(images[push_items]), jnp.asarray(push_items), users, tau, k_attack)
       cell = functools.partial(_attack_cell, ext=ext, model=model,
-                               num_steps=settings.num_steps, attacks=pixel_attacks)
+                               num_steps=settings.num_steps, attacks=pixel_attacks,
+                               temperature=settings.push_temperature)
       with bar(len(settings.eps), f"content attacks ({defense})", progress) as b:
         outs = execute(cell, [np.float32(e) for e in settings.eps], shared,
                        progress=b.update)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["perturbation_figure", "plot_apr_grid", "plot_coefficients"]
+__all__ = ["perturbation_figure", "plot_apr_grid", "plot_coefficients", "plot_content_effects"]
 
 # (metric, attack, title): panels of the APR figure; a metric under attack uses the largest
 # robustness budget present in the rows
@@ -182,6 +182,62 @@ def perturbation_figure(clean, perturbed, path: str | os.PathLike, *, amplify: f
         ax.set_title(str(titles[j]), fontsize=9)
   if suptitle:
     fig.suptitle(suptitle)
+  fig.tight_layout()
+  out = Path(path)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(out, dpi=100)
+  plt.close(fig)
+  return out
+
+
+# (metric, attack, title) panels of the content figure, each against the pixel budget
+_CONTENT_PANELS = (("target_hr", "score-push", "pushed items' HR@{k}"),
+                   ("success_rate", "taamr", "TAaMR success rate"),
+                   ("chr_source", "taamr", "CHR@{k} of the attacked category"),
+                   ("psnr", "score-push", "PSNR of the pushed images (dB)"))
+
+
+def plot_content_effects(rows: list[dict], path: str | os.PathLike, *, k: int = 10) -> Path:
+  """Content-attack effects versus the pixel budget, one line per defense: the pushed items'
+  HR@k (the clean value at eps 0), TAaMR's success rate, the attacked category's CHR@k and the
+  PSNR of the perturbed images.
+
+  Args:
+    rows: tidy rows of :func:`jaxrec.audit.content_section` (one dataset).
+    path: the PNG to write.
+    k: the cut-off shown.
+
+  Returns:
+    The path written.
+
+  Raises:
+    ValueError: no content rows with a pixel budget (``eps_unit == "/255"``).
+  """
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  pixel = [r for r in rows if r.get("surface") == "content" and r.get("eps_unit") == "/255"]
+  if not pixel:
+    raise ValueError("no content rows with a pixel budget (eps in /255) to plot")
+  defenses = list(dict.fromkeys(r["defense"] for r in pixel))
+  fig, axes = plt.subplots(1, len(_CONTENT_PANELS), figsize=(4.2 * len(_CONTENT_PANELS), 3.6))
+  for ax, (metric, attack, title) in zip(axes, _CONTENT_PANELS):
+    want_k = k if metric in ("target_hr", "chr_source") else None
+    for defense in defenses:
+      pts = sorted((r["eps"], r["value"]) for r in pixel if r["defense"] == defense
+                   and r["attack"] == attack and r["metric"] == metric and r["k"] == want_k)
+      clean = [r["value"] for r in rows if r.get("surface") == "content"
+               and r["defense"] == defense and r["attack"] == "none" and r["metric"] == metric
+               and r["k"] == want_k]
+      if clean:
+        pts = [(0.0, clean[0])] + pts
+      if pts:
+        ax.plot(*zip(*pts), marker="o", label=defense)
+    ax.set_title(title.format(k=k), fontsize=10)
+    ax.set_xlabel("eps (/255)")
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=8)
   fig.tight_layout()
   out = Path(path)
   out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ Attack losses (to *minimise*, one per goal):
 * :func:`score_push_loss`: raise the mean predicted score of the attacked items over a set of
   users, back-propagating through the recommender and the CNN jointly ("double
   back-propagation", in the spirit of AIP: Liu and Larson, "Adversarial Item Promotion",
-  SIGIR 2021);
+  WWW 2021); :func:`top_k_push_loss`: the same path, aimed at HR@k (a smooth count of the
+  users whose top-k lists the items enter);
 * :func:`feature_bpr_loss`: AMR's threat model in feature space (maximise the BPR loss of the
   training triples over perturbed item features; Tang et al., TKDE 2019).
 
@@ -34,8 +35,9 @@ from jaxrec.attacks.evasion._recipes import pgd
 from jaxrec.optim import random_start, run
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["category_loss", "check_pixels", "feature_bpr_loss", "perturb_features",
-           "perturb_images", "pixel_eps", "replace_features", "score_push_loss"]
+__all__ = ["category_loss", "check_pixels", "feature_bpr_loss", "kth_scores",
+           "perturb_features", "perturb_images", "pixel_eps", "replace_features",
+           "score_push_loss", "top_k_push_loss"]
 
 
 def pixel_eps(eps: ArrayLike) -> ArrayLike:
@@ -174,6 +176,49 @@ def score_push_loss(perturbed: Array, args: tuple) -> Array:
   scoring_model, scoring_params = model.scoring(params, data)
   scores = scoring_model.score_all(scoring_params, data, users)
   return -jnp.sum(jnp.mean(jnp.take(scores, items, axis=1), axis=0))
+
+
+def top_k_push_loss(perturbed: Array, args: tuple) -> Array:
+  """Minus a smooth count of the users whose top-k lists the attacked items enter, with the
+  items' features re-extracted from ``perturbed`` (the recommender is not retrained).
+
+  ``-sum_n mean_u sigmoid((s(u, items[n]) - tau_u) / temperature)``, ``tau_u`` the user's
+  ``k``-th highest clean score among the items they have not interacted with (a constant:
+  :func:`kth_scores`). Each user's weight peaks where the item is about to enter (or leave) the
+  list, so the budget goes where HR@k moves; raising the *mean* score instead
+  (:func:`score_push_loss`) can lower HR@k, e.g. by making an item look less like the category
+  its current fans prefer (measured on Fashion-MNIST, docs/visual.md).
+
+  ``args = (model, params, data, extractor, cnn_params, items, users, tau, temperature)``: as
+  :func:`score_push_loss`, plus ``tau (C,)`` and a ``temperature > 0`` in score units.
+
+  Returns:
+    A scalar.
+
+  Source:
+    jaxrec: a sigmoid relaxation of the hit indicator ``[s(u, t) >= tau_u]`` of HR@k (the
+    margin over the k-th score as in Carlini and Wagner's margin loss, IEEE S&P 2017), pushed
+    through the CNN as in AIP (Liu and Larson, WWW 2021).
+  """
+  model, params, data, ext, cnn_params, items, users, tau, temperature = args
+  data = replace_features(data, items, ext.features(cnn_params, perturbed))
+  scoring_model, scoring_params = model.scoring(params, data)
+  scores = jnp.take(scoring_model.score_all(scoring_params, data, users), items, axis=1)
+  return -jnp.sum(jnp.mean(jax.nn.sigmoid((scores - tau[:, None]) / temperature), axis=0))
+
+
+def kth_scores(model: Any, params: Any, data: Any, train: Any, k: int) -> Array:
+  """``(U,)`` every user's ``k``-th highest score among the items they have not interacted with
+  in ``train`` (the top-k threshold ``tau_u`` of :func:`top_k_push_loss`; ties as in
+  :func:`jaxrec.metrics.recommend`).
+
+  Raises:
+    ValueError: as :func:`jaxrec.metrics.recommend`.
+  """
+  from jaxrec.metrics import recommend  # pylint: disable=import-outside-toplevel
+  lists, _ = recommend(model, params, train, k, data=data)
+  users = jnp.arange(lists.shape[0], dtype=jnp.int32)
+  return model.score(params, data, users, jnp.asarray(lists[:, k - 1]))
 
 
 def feature_bpr_loss(features: Array, args: tuple) -> Array:
