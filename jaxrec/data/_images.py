@@ -26,12 +26,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import errno
-import gzip
 import io
 import os
 import tarfile
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -39,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxrec.data._interactions import Interactions, from_arrays
-from jaxrec.data._io import DataFormatError
+from jaxrec.data._io import DataFormatError, _read_bytes
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -171,6 +169,31 @@ class ImageMap(dict):
 # Image maps and categories (text files).
 
 
+def _item_rows(rows, lookup, source: str, what: str, unknown: str, lines: dict,
+               skipped: list):
+  """``(line, internal item, value, text)`` of ``item_id,<what>`` rows: two fields, a known id
+  (unknown ids go to ``skipped`` as ``(line, raw id)``), no item twice (``lines`` records each
+  item's line).
+
+  Raises:
+    DataFormatError: a row without two fields, a repeated item, or (``unknown="error"``) an
+      unknown id, each named by file and line.
+  """
+  for lineno, fields, text in rows:
+    if len(fields) != 2:
+      raise DataFormatError(f"{source}:{lineno}: expected 2 fields (item_id, {what}), got "
+                            f"{len(fields)}: {_show(text)}")
+    item = lookup.internal(fields[0], source, lineno, text, unknown)
+    if item is None:
+      skipped.append((lineno, fields[0]))
+      continue
+    if item in lines:
+      raise DataFormatError(f"{source}:{lineno}: item {fields[0]!r} is repeated (first on line "
+                            f"{lines[item]}): {_show(text)}")
+    lines[item] = lineno
+    yield lineno, item, fields[1], text
+
+
 def read_image_map(
     path: PathLike,
     num_items: int | None = None,
@@ -227,20 +250,10 @@ def read_image_map(
   lines: dict[int, int] = {}
   skipped: list[tuple[int, str]] = []
   no_image: list[int] = []
-  for lineno, fields, text in rows:
-    if len(fields) != 2:
-      raise DataFormatError(f"{source}:{lineno}: expected 2 fields (item_id, filename), got "
-                            f"{len(fields)}: {_show(text)}")
-    item = lookup.internal(fields[0], source, lineno, text, unknown)
-    if item is None:
-      skipped.append((lineno, fields[0]))
-      continue
-    if item in lines:
-      raise DataFormatError(f"{source}:{lineno}: item {fields[0]!r} is repeated (first on line "
-                            f"{lines[item]}): {_show(text)}")
-    lines[item] = lineno
-    if fields[1]:
-      out[item] = fields[1]
+  for lineno, item, value, text in _item_rows(rows, lookup, source, "filename", unknown,
+                                              lines, skipped):
+    if value:
+      out[item] = value
     else:
       no_image.append(item)
   _warn_unknown(source, skipped, "image")
@@ -306,23 +319,13 @@ def read_categories(
   cats: dict[int, list[str]] = {}
   lines: dict[int, int] = {}
   skipped: list[tuple[int, str]] = []
-  for lineno, fields, text in rows:
-    if len(fields) != 2:
-      raise DataFormatError(f"{source}:{lineno}: expected 2 fields (item_id, category), got "
-                            f"{len(fields)}: {_show(text)}")
-    item = lookup.internal(fields[0], source, lineno, text, unknown)
-    if item is None:
-      skipped.append((lineno, fields[0]))
-      continue
-    if item in lines:
-      raise DataFormatError(f"{source}:{lineno}: item {fields[0]!r} is repeated (first on line "
-                            f"{lines[item]}): {_show(text)}")
-    names = [c.strip() for c in fields[1].split(multi_sep)]
+  for lineno, item, value, text in _item_rows(rows, lookup, source, "category", unknown,
+                                              lines, skipped):
+    names = [c.strip() for c in value.split(multi_sep)]
     if not all(names):
       raise DataFormatError(f"{source}:{lineno}: empty category: {_show(text)}")
     if len(set(names)) != len(names):
       raise DataFormatError(f"{source}:{lineno}: a category is repeated: {_show(text)}")
-    lines[item] = lineno
     cats[item] = names
   _warn_unknown(source, skipped, "category")
   n = lookup.num_items
@@ -909,12 +912,7 @@ _IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype
 
 def _read_idx(path: Path, *, ndim: int) -> np.ndarray:
   """An IDX file (optionally ``.gz``) of ``ndim`` dimensions and type ``uint8``, validated."""
-  data = path.read_bytes()
-  if path.name.endswith(".gz"):
-    try:
-      data = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-      raise DataFormatError(f"{path}: cannot decompress gzip data: {e}") from e
+  data = _read_bytes(path)
   if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
     raise DataFormatError(f"{path}: not an IDX file (magic number {data[:4].hex() or 'empty'}, "
                           "expected 0000 + type code + number of dimensions)")

@@ -62,12 +62,7 @@ def plot_apr_grid(rows: list[dict], path: str | os.PathLike, *, k: int = 10) -> 
     ax.set_xlabel("APR eps")
     ax.grid(alpha=0.3)
   axes[0, 0].legend(fontsize=8)
-  fig.tight_layout()
-  out = Path(path)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=100)
-  plt.close(fig)
-  return out
+  return _save(fig, path)
 
 
 def plot_coefficients(rows: list[dict], path: str | os.PathLike) -> Path:
@@ -182,12 +177,7 @@ def perturbation_figure(clean, perturbed, path: str | os.PathLike, *, amplify: f
         ax.set_title(str(titles[j]), fontsize=9)
   if suptitle:
     fig.suptitle(suptitle)
-  fig.tight_layout()
-  out = Path(path)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(out, dpi=100)
-  plt.close(fig)
-  return out
+  return _save(fig, path)
 
 
 # (metric, attack, title) panels of the content figure, each against the pixel budget
@@ -238,6 +228,12 @@ def plot_content_effects(rows: list[dict], path: str | os.PathLike, *, k: int = 
     ax.set_xlabel("eps (/255)")
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=8)
+  return _save(fig, path)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+  """Lays out, writes (100 dpi PNG, the folder created) and closes ``fig``; the path written."""
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig.tight_layout()
   out = Path(path)
   out.parent.mkdir(parents=True, exist_ok=True)
