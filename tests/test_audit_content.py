@@ -162,7 +162,7 @@ def test_content_summary(content_run):
   assert "content surface (VBPR on CNN features of the item images" in text
   assert "score-push at 8/255" in text and "TAaMR at 8/255" in text
   assert "content defenses at 8/255 (against none): amr:" in text
-  assert "robust-extractor:" in text and "accuracy cost: nDCG@5" in text
+  assert "robust-extractor:" in text and "nDCG@5" in text and "accuracy c" in text
   assert "| content defense | ndcg@5 |" in printed  # the key table
   assert len(r["summary"]) <= 40
   s = audit.summarize(r["rows"], model="bpr-mf", dataset="toy", ks=(5,),
@@ -300,12 +300,14 @@ def _content_rows():
   rows = [row("items_without_image", 2.0, "none", k=None)]
   for d, hr0, acc, ndcg in (("none", 0.1, 0.9, 0.2), ("amr", 0.05, 0.9, 0.18)):
     rows += [row("extractor_accuracy", acc, d, k=None), row("ndcg", ndcg, d),
-             row("target_hr", hr0, d), row("chr_target", 0.3, d)]
+             row("target_hr", hr0, d), row("chr_source", 0.3, d)]
     for e, gain in ((4.0, 0.1), (16.0, 0.4)):
       rows += [row("target_hr", hr0 + gain, d, "score-push", e),
                row("psnr", 20 * math.log10(255 / e) + 1, d, "score-push", e, k=None),
-               row("success_rate", gain, d, "taamr", e, k=None),
-               row("chr_target", 0.3 + gain, d, "taamr", e)]
+               row("success_rate", gain, d, "taamr", e, k=None, source_category="shoes",
+                   target_category="bags"),
+               row("attacked_items", 20.0, d, "taamr", e, k=None),
+               row("chr_source", 0.3 + gain, d, "taamr", e)]
   return rows
 
 
@@ -317,8 +319,8 @@ def test_content_summary_from_rows():
   # 4/255 is the budget nearest to 8/255
   assert ("content surface (VBPR on CNN features of the item images; CNN accuracy 0.9; 2 items "
           "without an image): score-push at 4/255 lifts the pushed items' HR@5 from 0.1 to 0.2 "
-          "(PSNR 37.1 dB); TAaMR at 4/255 makes the CNN see 10% of the source category as the "
-          "target (target category CHR@5 0.3 -> 0.4)") in text
+          "(PSNR 37.1 dB); TAaMR at 4/255 makes the CNN see 10% of 20 shoes as bags (their "
+          "category's CHR@5 0.3 -> 0.4)") in text
   assert ("content defenses at 4/255 (against none): amr: score-push moves the pushed items' "
           "HR@5 0.05 -> 0.15, TAaMR success 10%, accuracy cost: nDCG@5 0.2 -> 0.18") in text
   assert "fake-profile attacks" not in text  # content rows are no fake-profile attack

@@ -332,3 +332,36 @@ def test_top_k_push_aims_at_the_users_lists():
                                   num_steps=5)
   assert float(content.top_k_push_loss(adv, args)) < float(
       content.top_k_push_loss(images[items], args))
+
+
+def test_bad_inputs_of_the_content_api_are_named(tmp_path):
+  with pytest.raises(ValueError, match="boolean mask"):
+    metrics.category_hit_ratio(np.array([[0, 1]]), np.array([[True, True]]), np.array([1, 0, 1]))
+  with pytest.raises(ValueError, match="k >= 1"):
+    metrics.category_hit_ratio(np.zeros((2, 0), int), np.zeros((2, 0), bool), np.ones(3, bool))
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    metrics.perceptibility(np.full((1, 12, 12, 1), 200.0), np.full((1, 12, 12, 1), 201.0))
+  ext = models.extractor(num_classes=3, widths=(2,))
+  cnn = ext.init(jax.random.key(0), (12, 12, 1))
+  images = np.zeros((2, 12, 12, 1), np.float32)
+  with pytest.raises(ValueError, match=r"target must lie in \[0, 3\)"):
+    content.category_loss(images, (ext, cnn, 5))
+  with pytest.warns(UserWarning, match="for 8/255 pass eps=8"):
+    content.perturb_images(content.category_loss, images, (ext, cnn, 1), eps=8 / 255,
+                           num_steps=1)
+  path = tmp_path / "cnn.npz"
+  models.save_extractor(path, ext, cnn)
+  with np.load(path) as z:
+    arrays = dict(z)
+  arrays["cnn/params/Conv_0/kernel"] = np.zeros((3, 3, 1, 5), np.float32)
+  np.savez(tmp_path / "bad.npz", **arrays)
+  with pytest.raises(ValueError, match=r"has shape \(3, 3, 1, 5\), the configuration needs"):
+    models.load_extractor(tmp_path / "bad.npz")
+  (tmp_path / "text.npz").write_text("not an archive")
+  with pytest.raises(ValueError, match="not a jaxrec extractor file"):
+    models.load_extractor(tmp_path / "text.npz")
+  from jaxrec.audit import ContentSettings
+  from jaxrec.audit._content_section import check_image_size
+  with pytest.raises(ValueError, match="too small"):
+    check_image_size((8, 8), ContentSettings())
+  check_image_size((11, 11), ContentSettings())

@@ -14,17 +14,21 @@ Attacks (test time: the attacked items' features are re-extracted from the pertu
 recommender is not retrained), each at every pixel budget ``eps`` of ``settings.eps`` (/255):
 
 * ``"taamr"``: targeted PGD so the CNN predicts the *target* category for the items of the
-  *source* category (categories as the clean CNN predicts them, as TAaMR does; source = the
-  category with the lowest clean CHR@k among those with at least 5 items with an image, target =
-  the one with the highest). Rows: ``success_rate`` (share of attacked items now predicted as the
+  *source* category (categories as the clean CNN predicts them, as TAaMR does; when it predicts
+  fewer than two categories with 5 items, the given categories, the first of several; rows say
+  ``categories="predicted"`` or ``"given"``; source = the category with the lowest clean CHR@k
+  among those with at least 5 items with an image, target = the one with the highest; at most
+  ``max_attacked`` items). Rows: ``attacked_items``, ``success_rate`` (share of attacked items now predicted as the
   target), ``chr_source`` / ``chr_target`` @k (category hit ratio, normalised by ``k * users``,
-  membership by the clean prediction), ``ndcg`` @k of the real users, ``psnr`` / ``psnr_min`` /
-  ``ssim`` of the perturbed images.
+  membership by the same categories, fixed before the attack), ``ndcg`` @k of the real users,
+  ``psnr`` / ``psnr_min`` (over the images the attack changed; ``unchanged_images`` counts the
+  others, e.g. at eps 0) and ``ssim`` of the perturbed images.
 * ``"score-push"``: PGD on the images of ``num_push_items`` long-tail items (drawn among the
   items with an image and at least one training interaction, outside the 20 % most popular;
-  seeded) raising their scores above each user's clean k-th best score (``max(ks)``; a smooth
-  count of the users whose lists they enter, :func:`jaxrec.attacks.content.top_k_push_loss`),
-  through VBPR and the CNN jointly. Rows:
+  seeded) raising their scores above each user's clean k-th best score for the *first* cut-off
+  ``ks[0]`` (the one summaries report; rows say ``push_k``), a smooth count of the users whose
+  lists they enter (:func:`jaxrec.attacks.content.top_k_push_loss`), through VBPR and the CNN
+  jointly. Rows: ``attacked_items``,
   ``target_hr`` / ``target_ndcg`` @k (mean over the pushed items), ``prediction_shift``,
   ``ndcg`` @k, ``psnr`` / ``psnr_min`` / ``ssim``.
 * ``"feature-pgd"``: PGD on every item's feature vector (L2 per item, ``settings.feature_eps``
@@ -59,7 +63,8 @@ from jaxrec.data import PositiveIndex
 from jaxrec.experiment import execute
 from jaxrec.report import make_row
 
-__all__ = ["CONTENT_ATTACKS", "CONTENT_DEFENSES", "ContentSettings", "content_section"]
+__all__ = ["CONTENT_ATTACKS", "CONTENT_DEFENSES", "ContentSettings", "check_image_size",
+           "content_section"]
 
 CONTENT_ATTACKS = ("taamr", "score-push", "feature-pgd")
 CONTENT_DEFENSES = ("none", "amr", "robust-extractor")
@@ -132,6 +137,20 @@ class ContentSettings:
       _checks.choice("content attack", a, CONTENT_ATTACKS)
 
 
+def check_image_size(size: tuple[int, int], settings: ContentSettings) -> None:
+  """Images of ``size = (H, W)`` suit the section: at least 11 pixels a side (SSIM's 11x11
+  window) and at least ``2 ** len(settings.widths)`` (one 2x2 pooling per conv block).
+
+  Raises:
+    ValueError: a smaller image, with the limit.
+  """
+  low = max(11, 2 ** len(settings.widths))
+  if min(size) < low:
+    raise ValueError(f"images of {size[0]}x{size[1]} pixels are too small for the content "
+                     f"section: it needs at least {low}x{low} (SSIM's 11x11 window and "
+                     f"{len(settings.widths)} pooling blocks); resize them (--image-size)")
+
+
 def _extractor_accuracy(ext, cnn, images, labels, has_image) -> float:
   pred = np.asarray(ext.predict(cnn, jnp.asarray(images[has_image])))
   lab = np.asarray(labels)[has_image]
@@ -176,7 +195,8 @@ def _attack_cell(eps, shared, *, ext, model, num_steps, attacks, temperature):
 def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.ndarray,
                     labels: np.ndarray, has_image: np.ndarray, settings: ContentSettings,
                     progress: bool = False, echo: Callable[[str], None] = print,
-                    artifacts: dict | None = None, **keys: Any) -> list[dict]:
+                    artifacts: dict | None = None, category_names=None,
+                    **keys: Any) -> list[dict]:
   """Runs the content surface (module docstring) and returns its tidy rows.
 
   Args:
@@ -190,6 +210,8 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
     progress: progress bars. echo: one-line messages.
     artifacts: if a dict, filled with ``figure_images`` (``{"clean", "perturbed", "items",
       "eps", "attack"}`` of the first pushed items at the first budget >= 8) for the figure.
+    category_names: optional names of the categories (the TAaMR rows' ``source_category`` and
+      ``target_category`` then hold names instead of indices).
     keys: extra grid keys on every row (e.g. ``dataset="ml-100k"``,
       ``interactions="synthetic"``).
 
@@ -197,8 +219,9 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
     The rows (:func:`jaxrec.report.make_row` dicts).
 
   Raises:
-    ValueError: shapes that do not match the catalogue, pixels outside ``[0, 1]``, fewer than
-      two categories with 5 items, too few long-tail items with an image.
+    ValueError: shapes that do not match the catalogue, pixels outside ``[0, 1]``, images too
+      small (:func:`check_image_size`), fewer than two categories with 5 items, too few
+      long-tail items with an image.
 
   Source:
     jaxrec; methods as cited in the module docstring.
@@ -209,6 +232,7 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
   if images.shape[0] != ni or labels.shape[0] != ni or has_image.shape != (ni,):
     raise ValueError(f"images ({images.shape[0]}), labels ({labels.shape[0]}) and has_image "
                      f"({has_image.shape[0]}) must have one row per item ({ni})")
+  check_image_size(images.shape[1:3], settings)
   multi = labels.ndim == 2
   num_classes = labels.shape[1] if multi else int(labels.max()) + 1
   rng = np.random.default_rng(settings.seed)
@@ -265,25 +289,33 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
     pred = np.concatenate([np.asarray(ext.predict(cnn, jnp.asarray(images[s:s + 512])))
                            for s in range(0, ni, 512)])
     lists, valid = metrics.recommend(model, params, train, kmax, data=cd)
-    counts = np.bincount(pred[has_image], minlength=num_classes)
+    cats, basis = pred, "predicted"
+    if np.sum(np.bincount(cats[has_image], minlength=num_classes) >= 5) < 2:
+      # a weak or collapsed CNN: fall back to the given categories (the first of several)
+      cats, basis = (np.argmax(labels, axis=1) if multi else labels.astype(np.int64)), "given"
+      echo(f"content: {defense}: the CNN predicts fewer than two categories with 5 items; "
+           "TAaMR's source and target are chosen by the given categories")
+    counts = np.bincount(cats[has_image], minlength=num_classes)
     eligible = np.flatnonzero(counts >= 5)
     if eligible.size < 2:
-      raise ValueError("the CNN predicts fewer than two categories with 5 items with an image: "
-                       "no source and target category for the targeted attack")
-    chr_by = {c: metrics.category_hit_ratio(lists, valid, pred == c) for c in eligible}
+      raise ValueError("fewer than two categories have 5 items with an image: no source and "
+                       "target category for the targeted attack")
+    chr_by = {c: metrics.category_hit_ratio(lists, valid, cats == c) for c in eligible}
     source = min(eligible, key=lambda c: (chr_by[c], c))
     target = max(eligible, key=lambda c: (chr_by[c], -c))
-    src_items = np.flatnonzero((pred == source) & has_image)
+    src_items = np.flatnonzero((cats == source) & has_image)
     if src_items.size > settings.max_attacked:
       src_items = np.sort(rng.choice(src_items, settings.max_attacked, replace=False))
+    name = (lambda c: str(category_names[c])) if category_names is not None else int
+    taamr_keys = dict(source_category=name(source), target_category=name(target),
+                      categories=basis)
 
     def chr_rows(lists, valid, **kw):
       out = []
       for k in ks:
         for name, c in (("chr_source", source), ("chr_target", target)):
           out.append(row(metric=name, k=k, value=metrics.category_hit_ratio(
-              lists[:, :k], valid[:, :k], pred == c), source_category=int(source),
-              target_category=int(target), **kw))
+              lists[:, :k], valid[:, :k], cats == c), **taamr_keys, **kw))
       return out
 
     rows += chr_rows(lists, valid, eps=None, eps_unit=None)
@@ -298,7 +330,7 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
     # pixel attacks: one executor cell per budget
     pixel_attacks = tuple(a for a in settings.attacks if a != "feature-pgd")
     if pixel_attacks and settings.eps:
-      tau = content.kth_scores(model, params, cd, train, kmax)
+      tau = content.kth_scores(model, params, cd, train, ks[0])
       shared = (params, cd, cnn, jnp.asarray(images[src_items]), jnp.int32(target),
                 jnp.asarray(images[push_items]), jnp.asarray(push_items), users, tau, k_attack)
       cell = functools.partial(_attack_cell, ext=ext, model=model,
@@ -314,11 +346,14 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
           clean = images[items]
           seen = metrics.perceptibility(clean, adv)
           arow = functools.partial(row, attack=attack, **kw)
-          changed = np.isfinite(seen["psnr"])
-          rows.append(arow(metric="psnr", value=float(np.mean(seen["psnr"][changed]))
-                           if changed.any() else 0.0))
-          rows.append(arow(metric="psnr_min", value=float(np.min(seen["psnr"][changed]))
-                           if changed.any() else 0.0))
+          changed = np.isfinite(seen["psnr"])  # an unchanged image has infinite PSNR
+          rows.append(arow(metric="attacked_items", value=float(len(items)),
+                           **(dict(push_k=ks[0]) if attack == "score-push" else taamr_keys)))
+          if not changed.all():
+            rows.append(arow(metric="unchanged_images", value=float((~changed).sum())))
+          if changed.any():
+            rows.append(arow(metric="psnr", value=float(np.mean(seen["psnr"][changed]))))
+            rows.append(arow(metric="psnr_min", value=float(np.min(seen["psnr"][changed]))))
           rows.append(arow(metric="ssim", value=float(np.mean(seen["ssim"]))))
           adv_cd = content.replace_features(cd, jnp.asarray(items),
                                             ext.features(cnn, jnp.asarray(adv)))
@@ -328,7 +363,7 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
           if attack == "taamr":
             now = np.asarray(ext.predict(cnn, jnp.asarray(adv)))
             rows.append(arow(metric="success_rate", value=float(np.mean(now == target)),
-                             source_category=int(source), target_category=int(target)))
+                             **taamr_keys))
             l2, v2 = metrics.recommend(model, params, train, kmax, data=adv_cd)
             rows += chr_rows(l2, v2, attack=attack, **kw)
           else:

@@ -20,7 +20,7 @@ from jaxrec import metrics, models, training
 from jaxrec.audit._attack_section import attack_section, preflight_attacks
 from jaxrec.audit._config import (_CONTENT_OWN, IMPLICIT_DEFAULT_ATTACKS, AuditConfig,
                                   ItemContent, item_content, prepare_split)
-from jaxrec.audit._content_section import ContentSettings, content_section
+from jaxrec.audit._content_section import ContentSettings, check_image_size, content_section
 from jaxrec.audit._defense_section import apr_section
 from jaxrec.audit._output import check_out_dir, save_report
 from jaxrec.audit._registry import model_defaults
@@ -204,6 +204,7 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
     content = item_content(images, categories, num_items=train_idx.num_items,
                            item_ids=dataset.item_ids, category_names=category_names)
     settings = _content_settings(config, content, train_idx, notes)
+    check_image_size(content.images.shape[1:3], settings)
     h, w, c = content.images.shape[1:]
     dataset_section["images"] = {
         "summary": content.summary, "with_image": int(content.has_image.sum()),
@@ -245,7 +246,8 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
         rows.extend(content_section(
             train=train_idx, test=test_idx, images=content.images, labels=content.labels,
             has_image=content.has_image, settings=settings, progress=progress, echo=echo,
-            artifacts=artifacts, dataset=dataset.name))
+            artifacts=artifacts, category_names=content.category_names,
+            dataset=dataset.name))
     report = _with_verdict(build_report(dataset=dataset_section, config=config_section,
                                         rows=rows), config, fail_on)
   except BaseException as e:

@@ -420,11 +420,16 @@ def _content_findings(rs: _Rows, k: int) -> list[Finding]:
                    + (f" (PSNR {psnr:.1f} dB)" if psnr is not None else ""))
     success = get(base, "success_rate", "taamr", eps)
     if success is not None:
-      c0 = get(base, "chr_target", kk=k)
-      c1 = get(base, "chr_target", "taamr", eps, k)
-      parts.append(f"TAaMR at {eps:g}/255 makes the CNN see {100 * success:.0f}% of the source "
-                   "category as the target"
-                   + (f" (target category CHR@{k} {_f(c0)} -> {_f(c1)})"
+      c0 = get(base, "chr_source", kk=k)
+      c1 = get(base, "chr_source", "taamr", eps, k)
+      n = get(base, "attacked_items", "taamr", eps)
+      pair = next((r for r in content if r["defense"] == base and r["attack"] == "taamr"
+                   and r["metric"] == "success_rate" and r.get("eps") == eps), {})
+      what = (f"{pair['source_category']} as {pair['target_category']}"
+              if "source_category" in pair else "the source category as the target")
+      parts.append(f"TAaMR at {eps:g}/255 makes the CNN see {100 * success:.0f}%"
+                   + (f" of {int(n)}" if n is not None else "") + f" {what}"
+                   + (f" (their category's CHR@{k} {_f(c0)} -> {_f(c1)})"
                       if c0 is not None and c1 is not None else ""))
   if not parts:
     parts.append("no image attack rows")
@@ -443,7 +448,8 @@ def _content_findings(rs: _Rows, k: int) -> list[Finding]:
       bits.append(f"TAaMR success {100 * success:.0f}%")
     n0, n1 = get(base, "ndcg", kk=k), get(d, "ndcg", kk=k)
     if n0 is not None and n1 is not None:
-      bits.append(f"accuracy cost: nDCG@{k} {_f(n0)} -> {_f(n1)}")
+      what = "accuracy cost" if n1 < n0 else "accuracy change (no cost)"
+      bits.append(f"{what}: nDCG@{k} {_f(n0)} -> {_f(n1)}")
     if d == "robust-extractor":
       a1 = get(d, "extractor_accuracy")
       if acc is not None and a1 is not None:

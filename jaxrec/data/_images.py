@@ -548,7 +548,7 @@ def load_image_folder(
     if name not in cache:
       file = folder / name
       if not file.is_file():
-        raise FileNotFoundError(errno.ENOENT, f"no such image file (item {item}{where(item)})",
+        raise FileNotFoundError(errno.ENOENT, f"no such image file (internal item id {item}{where(item)})",
                                 str(file))
       cache[name] = _decode(file.read_bytes(), str(file), where(item), size, mode)
     decoded[item] = cache[name]

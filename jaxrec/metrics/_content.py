@@ -29,17 +29,22 @@ def category_hit_ratio(items: ArrayLike, valid: ArrayLike, in_category: ArrayLik
     A float in ``[0, 1]``.
 
   Raises:
-    ValueError: ``items`` and ``valid`` of different shapes, an item id outside
-      ``in_category``, or no users.
+    ValueError: ``items`` and ``valid`` of different shapes or kinds, ``k = 0``, no users, a
+      mask that is not a 1-D bool array, or an item id outside ``in_category``.
 
   Source:
     Di Noia, Malitesta, Merra, "TAaMR", DSN-W 2020, Sec. 4 (category hit ratio).
   """
-  items, valid = np.asarray(items), np.asarray(valid, bool)
-  member = np.asarray(in_category, bool)
-  if items.ndim != 2 or items.shape != valid.shape or items.shape[0] == 0:
-    raise ValueError(f"items and valid must be (users, k) lists of one shape with at least one "
-                     f"user, got {items.shape} and {valid.shape}")
+  items, valid = np.asarray(items), np.asarray(valid)
+  member = np.asarray(in_category)
+  if member.ndim != 1 or member.dtype != bool:
+    raise ValueError(f"in_category must be an (I,) boolean mask, got {member.dtype}"
+                     f"{member.shape}")
+  if (items.ndim != 2 or items.shape != valid.shape or 0 in items.shape
+      or items.dtype.kind not in "iu" or valid.dtype != bool):
+    raise ValueError(f"items (integer ids) and valid (bool) must be (users, k) lists of one "
+                     f"shape with at least one user and k >= 1, got {items.dtype}{items.shape} "
+                     f"and {valid.dtype}{valid.shape}")
   if items.size and (items.min() < 0 or items.max() >= member.shape[0]):
     raise ValueError(f"item ids must lie in [0, {member.shape[0]}), got "
                      f"[{items.min()}, {items.max()}]")
@@ -62,16 +67,20 @@ def perceptibility(clean: ArrayLike, perturbed: ArrayLike) -> dict[str, np.ndarr
     ``{"psnr": (N,) float64, "ssim": (N,) float64}``.
 
   Raises:
-    ValueError: shapes that differ or are not ``(N, H, W, C)`` with ``H, W >= 11``.
+    ValueError: shapes that differ or are not ``(N, H, W, C)`` with ``N >= 1`` and
+      ``H, W >= 11``; pixels outside ``[0, 1]`` or NaN.
 
   Source:
     Wang, Bovik, Sheikh, Simoncelli, "Image Quality Assessment: From Error Visibility to
     Structural Similarity", IEEE TIP 2004 (SSIM); computed with dm-pix (DeepMind).
   """
   import dm_pix  # pylint: disable=import-outside-toplevel
+  from jaxrec.attacks.content._pixels import check_pixels  # pylint: disable=import-outside-toplevel
   a, b = jnp.asarray(clean, jnp.float32), jnp.asarray(perturbed, jnp.float32)
-  if a.shape != b.shape or a.ndim != 4 or min(a.shape[1:3]) < 11:
+  if a.shape != b.shape or a.ndim != 4 or min(a.shape[1:3]) < 11 or a.shape[0] == 0:
     raise ValueError(f"clean and perturbed must be (N, H, W, C) images of one shape with "
-                     f"H, W >= 11, got {a.shape} and {b.shape}")
+                     f"N >= 1 and H, W >= 11, got {a.shape} and {b.shape}")
+  check_pixels(a, "clean")
+  check_pixels(b, "perturbed")
   return {"psnr": np.asarray(dm_pix.psnr(a, b), np.float64),
           "ssim": np.asarray(dm_pix.ssim(a, b), np.float64)}

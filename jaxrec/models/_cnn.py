@@ -256,15 +256,26 @@ def load_extractor(path) -> tuple[Extractor, dict]:
   """Reads a file written by :func:`save_extractor`: ``(extractor, params)``.
 
   Raises:
-    FileNotFoundError: no such file. ValueError: a file without jaxrec's layout (names the
-      file and the missing or unexpected weight).
+    FileNotFoundError: no such file. ValueError: a file that is not an npz of jaxrec's layout,
+      a missing, misshaped (both shapes named), non-finite or unexpected weight (the file
+      named).
   """
   import json  # pylint: disable=import-outside-toplevel
-  with np.load(path) as z:
-    if "config" not in z:
-      raise ValueError(f"{path}: not a jaxrec extractor file (no 'config' entry)")
-    cfg = json.loads(str(z["config"]))
-    arrays = {k: z[k] for k in z.files if k != "config"}
+  import zipfile  # pylint: disable=import-outside-toplevel
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      if "config" not in z:
+        raise ValueError(f"{path}: not a jaxrec extractor file (no 'config' entry)")
+      cfg = json.loads(str(z["config"]))
+      arrays = {k: z[k] for k in z.files if k != "config"}
+  except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError) as e:
+    if isinstance(e, FileNotFoundError):
+      raise
+    raise ValueError(f"{path}: not a jaxrec extractor file ({e})") from e
+  except ValueError as e:
+    if str(e).startswith(str(path)):
+      raise
+    raise ValueError(f"{path}: not a jaxrec extractor file (not an .npz archive)") from e
   ext = extractor(num_classes=cfg["num_classes"], widths=tuple(cfg["widths"]),
                   feature_dim=cfg["feature_dim"], multi_label=cfg["multi_label"],
                   pool=cfg.get("pool", "max"))
@@ -277,8 +288,13 @@ def load_extractor(path) -> tuple[Extractor, dict]:
   leaves = []
   for p, v in paths[0]:
     name = "/".join(str(getattr(k, "key", k)) for k in p)
-    if name not in arrays or arrays[name].shape != v.shape:
-      raise ValueError(f"{path}: weight {name!r} missing or of the wrong shape")
+    if name not in arrays:
+      raise ValueError(f"{path}: weight {name!r} missing")
+    if arrays[name].shape != v.shape:
+      raise ValueError(f"{path}: weight {name!r} has shape {arrays[name].shape}, the "
+                       f"configuration needs {v.shape}")
+    if not np.all(np.isfinite(arrays[name])):
+      raise ValueError(f"{path}: weight {name!r} holds NaN or infinite values")
     leaves.append(jnp.asarray(arrays.pop(name)))
   if arrays:
     raise ValueError(f"{path}: unexpected weights {sorted(arrays)[:5]}")

@@ -109,12 +109,20 @@ _METRICS: dict[str, MetricInfo] = {
                                       "never used to train the CNN, never attacked)", "count",
                                       "-", _V, _CONTENT),
     "extractor_accuracy": MetricInfo("top-1 category accuracy of the CNN feature extractor on "
-                                     "the items with an image (genres: share whose top "
-                                     "predicted genre is one of the item's)", "0-1", "higher",
-                                     _V, _CONTENT),
+                                     "the items with an image, the images it was trained on "
+                                     "(a training accuracy; genres: share whose top predicted "
+                                     "genre is one of the item's)", "0-1", "higher", _V,
+                                     _CONTENT),
+    "attacked_items": MetricInfo("items whose images the attack perturbed (score-push: the "
+                                 "pushed long-tail items; TAaMR: the source category's)",
+                                 "count", "-", _V, _CONTENT),
+    "unchanged_images": MetricInfo("attacked images the attack left unchanged (e.g. at eps 0; "
+                                   "left out of psnr and psnr_min, whose value would be "
+                                   "infinite)", "count", "-", _V, _CONTENT),
     "chr_source": MetricInfo("category hit ratio of TAaMR's source category: its items' share "
                              "of the top-k slots of all users (k x users; membership by the "
-                             "clean CNN's prediction)", "0-1",
+                             "clean CNN's prediction, or the given categories when rows say "
+                             "categories=given)", "0-1",
                              "- (the targeted attack moves exposure from source to target)", _V,
                              _CONTENT),
     "chr_target": MetricInfo("category hit ratio of TAaMR's target category (as chr_source)",

@@ -24,6 +24,7 @@ Drivers: :func:`perturb_images` (pixel PGD/FGSM) and :func:`perturb_features` (f
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -52,8 +53,15 @@ def pixel_eps(eps: ArrayLike) -> ArrayLike:
   Raises:
     ValueError: a concrete ``eps`` outside ``[0, 255]``, NaN or infinite (traced: under
       :func:`jaxrec.checked`).
+
+  Warns:
+    UserWarning: a concrete ``eps`` in ``(0, 0.5)``, most likely a budget already divided by
+      255 (``8 / 255`` instead of ``8``).
   """
   _checks.real("eps (in /255 pixel steps)", eps, low=0.0, high=255.0, array=True)
+  if _checks.is_concrete(eps) and np.any((np.asarray(eps) > 0) & (np.asarray(eps) < 0.5)):
+    warnings.warn(f"eps={eps} is in /255 pixel steps, i.e. {np.max(eps) / 255:.2g} in pixel "
+                  "units; for 8/255 pass eps=8", UserWarning, stacklevel=3)
   return eps / 255.0
 
 
@@ -137,13 +145,17 @@ def category_loss(perturbed: Array, args: tuple) -> Array:
   Returns:
     A scalar (summed over images, so every image gets its own full gradient).
 
+  Raises:
+    ValueError: a target outside ``[0, C)`` (concrete; traced: under :func:`jaxrec.checked`).
+
   Source:
     Di Noia, Malitesta, Merra, "TAaMR: Targeted Adversarial Attack against Multimedia
     Recommender Systems", DSN-W 2020, Eq. (2) (targeted FGSM/PGD on the product image).
   """
   ext, cnn_params, target = args
   logp = jax.nn.log_softmax(ext.logits(cnn_params, perturbed))
-  target = jnp.broadcast_to(jnp.asarray(target, jnp.int32), logp.shape[:1])
+  target = _checks.ids("target", jnp.broadcast_to(jnp.asarray(target, jnp.int32),
+                                                  logp.shape[:1]), logp.shape[1])
   return -jnp.sum(jnp.take_along_axis(logp, target[:, None], axis=1))
 
 
