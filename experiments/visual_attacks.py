@@ -48,9 +48,9 @@ from jaxrec.report import build_report, perturbation_figure, plot_content_effect
 
 def _posters(root: Path):
   ds = data.load_movielens_100k(root / "movielens-100k" / "u.data")
-  images, genres, _ = data.load_movielens_posters(root)
+  images, genres, names = data.load_movielens_posters(root)
   train, test = data.leave_one_out(ds.interactions)
-  return train, test, images, genres, {"interactions": "observed"}
+  return train, test, images, genres, names, {"interactions": "observed"}
 
 
 def _fashion(root: Path, per_class: int, num_users: int, seed: int):
@@ -66,7 +66,7 @@ def _fashion(root: Path, per_class: int, num_users: int, seed: int):
   train, test = data.leave_one_out(inter, seed=seed)
   images = data.ItemImages(images=x, has_image=np.ones(len(y), bool),
                            files=("",) * len(y), missing=(), source=source)
-  return train, test, images, y, {"interactions": "synthetic"}
+  return train, test, images, y, data.FASHION_MNIST_CLASSES, {"interactions": "synthetic"}
 
 
 def main(argv=None) -> int:
@@ -95,17 +95,17 @@ def main(argv=None) -> int:
       if not (root / "movielens-posters").is_dir():
         print(f"skipping {name}: {root / 'movielens-posters'} not found (pass --data)")
         continue
-      train, test, images, labels, keys = _posters(root)
+      train, test, images, labels, names, keys = _posters(root)
     else:
-      train, test, images, labels, keys = _fashion(root, args.fmnist_per_class,
-                                                   args.fmnist_users, args.seed)
+      train, test, images, labels, names, keys = _fashion(root, args.fmnist_per_class,
+                                                          args.fmnist_users, args.seed)
     print(f"{name}: {images.summary()}; {len(train)} train / {len(test)} test interactions "
           f"({keys['interactions']})")
     art: dict = {}
     rows += content_section(
         train=data.index_interactions(train), test=data.index_interactions(test),
         images=images.images, labels=labels, has_image=images.has_image, settings=settings,
-        artifacts=art, dataset=name, **keys)
+        artifacts=art, category_names=names, dataset=name, **keys)
     fig = art.get("figure_images")
     if fig is not None:
       perturbation_figure(fig["clean"], fig["perturbed"], out / f"{name}-perturbation.png",
