@@ -489,6 +489,7 @@ def load_image_folder(
     *,
     size: tuple[int, int] | None = None,
     mode: str = "rgb",
+    max_bytes: int = 4 * 2**30,
 ) -> ItemImages:
   """Decodes one image per item from a folder (Pillow) into an :class:`ItemImages`.
 
@@ -518,6 +519,8 @@ def load_image_folder(
     size: ``(height, width)`` in pixels; ``None`` keeps the images' own size, which must then be
       the same for all.
     mode: ``"rgb"`` (``C = 3``) or ``"grey"`` (``C = 1``).
+    max_bytes: the most the ``(I, H, W, C) float32`` result may take (default 4 GiB), checked
+      after the first image is decoded, before the others are.
 
   Returns:
     :class:`ItemImages` with ``images`` ``(I, H, W, C) float32`` in ``[0, 1]``; items without an
@@ -528,7 +531,8 @@ def load_image_folder(
     DataFormatError: a file cannot be decoded (named, with the decoder's message and the
       image-map line), or has an unsupported mode; with ``size=None``, images of differing sizes.
     ValueError: an item id outside ``[0, num_items)``; no item has an image (the mean fill is
-      then undefined); bad ``size`` or ``mode``.
+      then undefined); bad ``size`` or ``mode``; images that would take more than
+      ``max_bytes`` (the message gives the size and suggests ``size``).
     ImportError: Pillow is not installed.
 
   Source: jaxrec.
@@ -551,6 +555,14 @@ def load_image_folder(
         raise FileNotFoundError(errno.ENOENT, f"no such image file (internal item id {item}{where(item)})",
                                 str(file))
       cache[name] = _decode(file.read_bytes(), str(file), where(item), size, mode)
+      if len(cache) == 1:  # the first image gives the size of all: check the memory first
+        need = num_items * cache[name].size * 4
+        if need > max_bytes:
+          h, w, c = cache[name].shape
+          raise ValueError(f"{file}: {num_items} images of {h}x{w}x{c} would take "
+                           f"{need / 2**30:.1f} GiB as float32 (limit {max_bytes / 2**30:.1f} "
+                           "GiB); resize them with size=(height, width) (jaxrec audit "
+                           "--image-size H W), e.g. 64 64")
     decoded[item] = cache[name]
   files = tuple(image_map.get(i, "") for i in range(num_items))
   return _assemble(decoded, num_items, files, channels, str(folder))

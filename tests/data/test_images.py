@@ -161,6 +161,16 @@ def test_unsupported_mode_and_bad_arguments(tmp_path):
     data.load_image_folder(tmp_path / "nope", {0: "a.png"}, 1)
 
 
+def test_memory_limit_is_checked_after_the_first_image(tmp_path):
+  _save(tmp_path, "big.png", Image.new("RGB", (40, 30)))
+  # 1,000 items of 30 x 40 x 3 float32 = 14.4 MB: over a 10 MB limit, named with a remedy
+  with pytest.raises(ValueError, match=r"1000 images of 30x40x3 .* --image-size"):
+    data.load_image_folder(tmp_path, {0: "big.png"}, 1000, max_bytes=10 * 2**20)
+  images = data.load_image_folder(tmp_path, {0: "big.png"}, 1000, size=(8, 8),
+                                  max_bytes=10 * 2**20)
+  assert images.images.shape == (1000, 8, 8, 3)
+
+
 # ------------------------------------------------------------------------------------------------
 # Image maps.
 
