@@ -143,6 +143,9 @@ def check_image_size(size: tuple[int, int], settings: ContentSettings) -> None:
 
   Raises:
     ValueError: a smaller image, with the limit.
+
+  Source:
+    jaxrec; the window of Wang et al., IEEE TIP 2004 (SSIM).
   """
   low = max(11, 2 ** len(settings.widths))
   if min(size) < low:

@@ -166,9 +166,13 @@ class Extractor:
     return {"cnn": variables, "scale": jnp.ones((), dtype)}
 
   def apply(self, params: dict, images: Array) -> tuple[Array, Array]:
-    """``(features (N, F), logits (N, C))`` of ``(N, H, W, C)`` images in ``[0, 1]``; the
-    features divided by ``params["scale"]``. No range checks (jittable; see
-    :func:`jaxrec.attacks.content.check_pixels`)."""
+    """``(features (N, F), logits (N, C))``, float, of ``(N, H, W, C)`` images in ``[0, 1]``;
+    the features divided by ``params["scale"]``. No range checks (jittable; see
+    :func:`jaxrec.attacks.content.check_pixels`).
+
+    Raises:
+      flax's shape errors for images whose channels differ from ``init``'s.
+    """
     feats, logits = self.net.apply(params["cnn"], images)
     return feats / params["scale"], logits
 

@@ -21,8 +21,19 @@ def feature_scale(ext: Extractor, params: dict, images: ArrayLike, *, chunk: int
   """The mean L2 norm of the raw (unscaled) features of ``images`` (chunked), the extractor's
   ``scale``: after it, the catalogue's clean features have mean norm 1.
 
+  Args:
+    ext: the extractor. params: its parameters (their ``scale`` is ignored here).
+    images: ``(N, H, W, C) float32`` pixels in ``[0, 1]``. chunk: images per forward pass.
+
   Returns:
     A ``()`` float32 (1.0 when every feature vector is zero).
+
+  Raises:
+    Nothing beyond the extractor's own shape errors.
+
+  Source:
+    jaxrec (a fixed feature normalisation, so that feature-space budgets are relative to an
+    average item; VBPR itself uses raw CNN features, He and McAuley, AAAI 2016).
   """
   raw = dict(params, scale=jnp.ones_like(params["scale"]))
   images = jnp.asarray(images)

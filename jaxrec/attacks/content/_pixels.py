@@ -68,9 +68,18 @@ def pixel_eps(eps: ArrayLike) -> ArrayLike:
 def check_pixels(images: Any, name: str = "images") -> Array:
   """Checked ``(N, H, W, C)`` floating images with values in ``[0, 1]``.
 
+  Args:
+    images: pixels; name: the argument's name for the message.
+
+  Returns:
+    ``images`` as a JAX array (a tracer is returned as it is, after the static checks).
+
   Raises:
     ValueError: not 4-D, not floating, NaN, or a value outside ``[0, 1]`` (concrete images;
       the message gives the range found).
+
+  Source:
+    jaxrec (the input check of every pixel attack).
   """
   if isinstance(images, jax.core.Tracer):
     if images.ndim != 4 or not jnp.issubdtype(images.dtype, jnp.floating):
@@ -161,7 +170,14 @@ def category_loss(perturbed: Array, args: tuple) -> Array:
 
 def replace_features(data: Any, items: Array, features: Array) -> Any:
   """``data`` (a :class:`jaxrec.models.ContentData`) with the feature rows of ``items``
-  replaced by ``features (len(items), F)``."""
+  replaced by ``features (len(items), F)`` (the re-extracted features of perturbed images).
+
+  Raises:
+    Nothing (jittable; ids are the caller's in-range item ids: JAX would clamp others).
+
+  Source:
+    jaxrec (test-time semantics: the recommender is not retrained).
+  """
   return data.replace(features=data.features.at[items].set(features))
 
 
@@ -224,8 +240,18 @@ def kth_scores(model: Any, params: Any, data: Any, train: Any, k: int) -> Array:
   in ``train`` (the top-k threshold ``tau_u`` of :func:`top_k_push_loss`; ties as in
   :func:`jaxrec.metrics.recommend`).
 
+  Args:
+    model, params, data: a model, its parameters and its data. train: the positives masked
+      from the lists. k: the cut-off, ``1 <= k <= I``.
+
+  Returns:
+    ``(U,)`` float32 scores.
+
   Raises:
     ValueError: as :func:`jaxrec.metrics.recommend`.
+
+  Source:
+    jaxrec (the one tie policy of :mod:`jaxrec.metrics._topk`).
   """
   from jaxrec.metrics import recommend  # pylint: disable=import-outside-toplevel
   lists, _ = recommend(model, params, train, k, data=data)
