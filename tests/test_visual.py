@@ -346,6 +346,11 @@ def test_bad_inputs_of_the_content_api_are_named(tmp_path):
   images = np.zeros((2, 12, 12, 1), np.float32)
   with pytest.raises(ValueError, match=r"target must lie in \[0, 3\)"):
     content.category_loss(images, (ext, cnn, 5))
+  with pytest.raises(ValueError, match=r"eps of shape \(2,\) does not broadcast"):
+    content.perturb_images(content.category_loss, images, (ext, cnn, 1), eps=np.array([4, 8]))
+  adv, _ = content.perturb_images(content.category_loss, images, (ext, cnn, 1),
+                                  eps=np.array([0.0, 8.0]).reshape(2, 1, 1, 1), num_steps=1)
+  assert float(jnp.max(jnp.abs(adv[0] - images[0]))) == 0.0
   with pytest.warns(UserWarning, match="for 8/255 pass eps=8"):
     content.perturb_images(content.category_loss, images, (ext, cnn, 1), eps=8 / 255,
                            num_steps=1)

@@ -113,7 +113,8 @@ def perturb_images(attack_loss: Callable[[Array, Any], Array], images: ArrayLike
       :func:`category_loss`, :func:`score_push_loss` with arguments bound).
     images: ``(N, H, W, C)`` clean pixels in ``[0, 1]``.
     args: whatever the loss reads (model and CNN parameters, data): passed, not closed over.
-    eps: budget in /255 steps, ``0 <= eps <= 255`` (``8`` means 8/255).
+    eps: budget in /255 steps, ``0 <= eps <= 255`` (``8`` means 8/255); a scalar, or an array
+      broadcastable to the images (e.g. ``(N, 1, 1, 1)``: one budget per image).
     num_steps: static steps ``>= 1``. step_size: step in /255 steps (default above).
     key: random start (PGD); ``None`` starts at the clean image.
 
@@ -122,7 +123,7 @@ def perturb_images(attack_loss: Callable[[Array, Any], Array], images: ArrayLike
 
   Raises:
     ValueError: pixels outside ``[0, 1]`` or not ``(N, H, W, C)``; ``eps`` or ``step_size``
-      outside ``[0, 255]``; ``num_steps < 1``.
+      outside ``[0, 255]`` or not broadcastable to the images; ``num_steps < 1``.
 
   Source:
     Goodfellow, Shlens, Szegedy, ICLR 2015 (FGSM); Madry, Makelov, Schmidt, Tsipras, Vladu,
@@ -130,6 +131,16 @@ def perturb_images(attack_loss: Callable[[Array, Any], Array], images: ArrayLike
   """
   images = check_pixels(images)
   num_steps = _checks.integer("num_steps", num_steps, low=1)
+  for name, value in (("eps", eps), ("step_size", step_size)):
+    try:
+      fits = np.ndim(value) in (0, images.ndim) and np.broadcast_shapes(
+          np.shape(value), images.shape) == images.shape
+    except ValueError:
+      fits = False
+    if not fits:
+      raise ValueError(f"{name} of shape {np.shape(value)} does not broadcast against the "
+                       f"images {images.shape}: give a scalar or, per image, shape "
+                       f"(N, 1, 1, 1)")
   radius = pixel_eps(eps)
   if step_size is None:
     step = radius if num_steps == 1 else 2.5 * radius / num_steps
