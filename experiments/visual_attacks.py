@@ -142,7 +142,8 @@ def _print_key_numbers(rows, settings) -> None:
     for defense in settings.defenses:
       clean_hr = get(dataset, defense, "none", "target_hr", kk=k)
       for eps in settings.eps:
-        print(f"{defense:>17s} {eps:4g} {get(dataset, defense, 'score-push', 'target_hr', eps, k):10.4f} "
+        pushed = get(dataset, defense, "score-push", "target_hr", eps, k)
+        print(f"{defense:>17s} {eps:4g} {pushed:10.4f} "
               f"{clean_hr:7.4f} {get(dataset, defense, 'taamr', 'success_rate', eps):10.3f} "
               f"{get(dataset, defense, 'score-push', 'psnr', eps):6.2f} "
               f"{get(dataset, defense, 'score-push', 'ssim', eps):6.3f} "

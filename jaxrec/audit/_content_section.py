@@ -18,9 +18,10 @@ recommender is not retrained), each at every pixel budget ``eps`` of ``settings.
   fewer than two categories with 5 items, the given categories, the first of several; rows say
   ``categories="predicted"`` or ``"given"``; source = the category with the lowest clean CHR@k
   among those with at least 5 items with an image, target = the one with the highest; at most
-  ``max_attacked`` items). Rows: ``attacked_items``, ``success_rate`` (share of attacked items now predicted as the
-  target), ``chr_source`` / ``chr_target`` @k (category hit ratio, normalised by ``k * users``,
-  membership by the same categories, fixed before the attack), ``ndcg`` @k of the real users,
+  ``max_attacked`` items). Rows: ``attacked_items``, ``success_rate`` (share of attacked items
+  now predicted as the target), ``chr_source`` / ``chr_target`` @k (category hit ratio,
+  normalised by ``k * users``; membership by the same categories, fixed before the attack),
+  ``ndcg`` @k of the real users,
   ``psnr`` / ``psnr_min`` (over the images the attack changed; ``unchanged_images`` counts the
   others, e.g. at eps 0) and ``ssim`` of the perturbed images.
 * ``"score-push"``: PGD on the images of ``num_push_items`` long-tail items (drawn among the
@@ -154,8 +155,10 @@ def check_image_size(size: tuple[int, int], settings: ContentSettings) -> None:
                      f"{len(settings.widths)} pooling blocks); resize them (--image-size)")
 
 
-def _extractor_accuracy(ext, cnn, images, labels, has_image) -> float:
-  pred = np.asarray(ext.predict(cnn, jnp.asarray(images[has_image])))
+def _extractor_accuracy(pred: np.ndarray, labels: np.ndarray, has_image: np.ndarray) -> float:
+  """Top-1 accuracy of the predicted categories ``pred (I,)`` on the items with an image (for
+  multi-hot labels: the share whose predicted genre is one of the item's)."""
+  pred = pred[has_image]
   lab = np.asarray(labels)[has_image]
   if lab.ndim == 2:
     return float(np.mean(lab[np.arange(len(pred)), pred] > 0))
@@ -276,21 +279,21 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
                    if cnn_key == "robust" else None)
       cnns[cnn_key] = train_cnn(k_rob if adversary else k_cnn, adversary=adversary)[0]
     cnn = cnns[cnn_key]
-    feats = np.concatenate([np.asarray(ext.features(cnn, jnp.asarray(images[s:s + 512])))
-                            for s in range(0, ni, 512)])
+    # one forward pass of the catalogue: the features and the predicted categories
+    outs = [ext.apply(cnn, jnp.asarray(images[s:s + 512])) for s in range(0, ni, 512)]
+    feats = np.concatenate([np.asarray(f) for f, _ in outs])
+    pred = np.concatenate([np.asarray(jnp.argmax(g, axis=-1)) for _, g in outs])
     cd = models.content_data(train, feats)
     model, params = _train_vbpr(settings, cd, k_vbpr, amr=defense == "amr")
     echo(f"content: {defense}: CNN and VBPR trained in {time.perf_counter() - t0:.1f} s")
     row = functools.partial(make_row, model="vbpr", defense=defense, **base)
     rows.append(row(metric="extractor_accuracy", eps=None, eps_unit=None,
-                    value=_extractor_accuracy(ext, cnn, images, labels, has_image)))
+                    value=_extractor_accuracy(pred, labels, has_image)))
     clean_eval = evaluator(model, params, data=cd)
     for metric in ACCURACY:
       for k, v in clean_eval[metric].items():
         rows.append(row(metric=metric, k=k, value=v, eps=None, eps_unit=None))
     # categories as the clean CNN predicts them (TAaMR); source / target by clean CHR@kmax
-    pred = np.concatenate([np.asarray(ext.predict(cnn, jnp.asarray(images[s:s + 512])))
-                           for s in range(0, ni, 512)])
     lists, valid = metrics.recommend(model, params, train, kmax, data=cd)
     cats, basis = pred, "predicted"
     if np.sum(np.bincount(cats[has_image], minlength=num_classes) >= 5) < 2:
@@ -358,13 +361,13 @@ def content_section(*, train: PositiveIndex, test: PositiveIndex, images: np.nda
             rows.append(arow(metric="psnr", value=float(np.mean(seen["psnr"][changed]))))
             rows.append(arow(metric="psnr_min", value=float(np.min(seen["psnr"][changed]))))
           rows.append(arow(metric="ssim", value=float(np.mean(seen["ssim"]))))
-          adv_cd = content.replace_features(cd, jnp.asarray(items),
-                                            ext.features(cnn, jnp.asarray(adv)))
+          adv_feats, adv_logits = ext.apply(cnn, jnp.asarray(adv))  # re-extracted, once
+          adv_cd = content.replace_features(cd, jnp.asarray(items), adv_feats)
           after = evaluator(model, params, data=adv_cd)
           for k, v in after["ndcg"].items():
             rows.append(arow(metric="ndcg", k=k, value=v))
           if attack == "taamr":
-            now = np.asarray(ext.predict(cnn, jnp.asarray(adv)))
+            now = np.asarray(jnp.argmax(adv_logits, axis=-1))
             rows.append(arow(metric="success_rate", value=float(np.mean(now == target)),
                              **taamr_keys))
             l2, v2 = metrics.recommend(model, params, train, kmax, data=adv_cd)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrec.data._interactions import Interactions, from_arrays
+from jaxrec.data._interactions import from_arrays
 from jaxrec.data._io import DataFormatError, _read_bytes
 
 __all__ = [
@@ -552,8 +552,8 @@ def load_image_folder(
     if name not in cache:
       file = folder / name
       if not file.is_file():
-        raise FileNotFoundError(errno.ENOENT, f"no such image file (internal item id {item}{where(item)})",
-                                str(file))
+        raise FileNotFoundError(
+            errno.ENOENT, f"no such image file (internal item id {item}{where(item)})", str(file))
       cache[name] = _decode(file.read_bytes(), str(file), where(item), size, mode)
       if len(cache) == 1:  # the first image gives the size of all: check the memory first
         need = num_items * cache[name].size * 4
@@ -900,6 +900,9 @@ def bundled_fashion_mnist() -> tuple[np.ndarray, np.ndarray]:
   Returns:
     ``(images, labels)`` as :func:`load_fashion_mnist`: ``(600, 28, 28, 1) float32`` in ``[0, 1]``
     and ``(600,) int32``.
+
+  Raises:
+    FileNotFoundError: the package was installed without its data files (reinstall jaxrec).
 
   Source: Xiao, Rasul, Vollgraf, arXiv:1708.07747, 2017 (MIT licence, Zalando SE).
   """

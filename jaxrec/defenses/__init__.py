@@ -34,5 +34,7 @@ from jaxrec.defenses._detection import flag_top as flag_top
 from jaxrec.defenses._pca import pca_suspicion as pca_suspicion
 from jaxrec.defenses._profile_stats import profile_suspicion as profile_suspicion
 
-__all__ = ["adversarial_delta", "amr", "amr_loss", "apr", "apr_loss", "detection_metrics", "fit_apr_grid",
-           "flag_top", "pca_suspicion", "profile_suspicion"]
+__all__ = [
+    "adversarial_delta", "amr", "amr_loss", "apr", "apr_loss", "detection_metrics",
+    "fit_apr_grid", "flag_top", "pca_suspicion", "profile_suspicion",
+]

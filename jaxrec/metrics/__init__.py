@@ -1,6 +1,6 @@
 """All-item ranking metrics (HR, Precision, Recall, nDCG, MRR), beyond-accuracy metrics
-(coverage, Gini, ARP, APLT, novelty) target-item exposure, chunked over users, and the content metrics (category hit ratio CHR@k,
-PSNR/SSIM perceptibility).
+(coverage, Gini, ARP, APLT, novelty), target-item exposure, chunked over users, and the content
+metrics (category hit ratio CHR@k, PSNR/SSIM perceptibility).
 
 Every function takes a :class:`jaxrec.models.Model`, its params and (optionally) its data; ties
 are ordered at random by one policy (:func:`tie_priority`), the same for top-k lists and for the

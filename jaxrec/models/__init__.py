@@ -5,9 +5,11 @@ A model is a small frozen configuration with pure methods ``init(key, data)``,
 ``score_all(params, data, users)`` and ``scoring(params, data)``; the data (an interaction
 index, a graph, a dense matrix, item features) are always an argument, so gradients reach them.
 Build a model with its factory (validated): :func:`mf` (BPR-MF), :func:`lightgcn`,
-:func:`neumf`, :func:`vbpr` (visual, over :class:`ContentData`), :func:`ease`, :func:`itemknn`, :func:`popularity`, and the surrogates of bilevel
-poisoning :func:`lfm` (unrolled) and :func:`als` (implicit); :func:`extractor` is the CNN whose features VBPR reads. Train one with
-:mod:`jaxrec.training` (a model plus its recipe is a :class:`jaxrec.training.Victim`).
+:func:`neumf`, :func:`vbpr` (visual, over :class:`ContentData`), :func:`ease`,
+:func:`itemknn`, :func:`popularity`, and the surrogates of bilevel poisoning :func:`lfm`
+(unrolled) and :func:`als` (implicit); :func:`extractor` is the CNN whose features VBPR reads.
+Train one with :mod:`jaxrec.training` (a model plus its recipe is a
+:class:`jaxrec.training.Victim`).
 """
 
 from jaxrec.models._als import ALS as ALS

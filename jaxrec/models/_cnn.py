@@ -128,7 +128,11 @@ class ConvNet(nn.Module):
 class Extractor:
   """A CNN feature extractor and classifier (module docstring); build it with :func:`extractor`.
 
-  Params (a dict pytree): ``{"cnn": <flax variables>, "scale": () float32}``.
+  Params (a dict pytree): ``{"cnn": <flax variables>, "scale": () float32}``. The methods take
+  ``(N, H, W, C)`` float pixels in ``[0, 1]`` and are jittable: they check nothing (images of
+  another channel count than ``init``'s raise flax's shape error; check pixels with
+  :func:`jaxrec.attacks.content.check_pixels`). Sources: the module docstring and
+  :func:`extractor`.
 
   Attributes:
     widths: static conv channels. feature_dim: static ``F``. num_classes: static ``C``.
@@ -241,11 +245,14 @@ def save_extractor(path, ext: Extractor, params: dict) -> None:
   """Saves an extractor's configuration and weights to one ``.npz`` file.
 
   Layout (documented, readable without jaxrec): ``config`` a JSON string with ``widths``,
-  ``feature_dim``, ``num_classes``, ``multi_label``, ``pool``; one array per weight named by its path in
-  the params pytree joined with ``/`` (e.g. ``cnn/params/Conv_0/kernel``, ``scale``).
+  ``feature_dim``, ``num_classes``, ``multi_label``, ``pool``; one array per weight named by
+  its path in the params pytree joined with ``/`` (e.g. ``cnn/params/Conv_0/kernel``, ``scale``).
 
   Raises:
     OSError: the file cannot be written.
+
+  Source:
+    jaxrec (NumPy's ``.npz`` format).
   """
   import json  # pylint: disable=import-outside-toplevel
   flat = {"/".join(str(getattr(k, "key", k)) for k in p): np.asarray(v)
@@ -263,6 +270,9 @@ def load_extractor(path) -> tuple[Extractor, dict]:
     FileNotFoundError: no such file. ValueError: a file that is not an npz of jaxrec's layout,
       a missing, misshaped (both shapes named), non-finite or unexpected weight (the file
       named).
+
+  Source:
+    jaxrec (the layout of :func:`save_extractor`).
   """
   import json  # pylint: disable=import-outside-toplevel
   import zipfile  # pylint: disable=import-outside-toplevel

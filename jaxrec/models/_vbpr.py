@@ -103,6 +103,11 @@ class VBPRParams:
 class VBPR:
   """VBPR as a :class:`jaxrec.models.Model` over :class:`ContentData` (module docstring).
 
+  Methods follow the protocol of :mod:`jaxrec.models._base`: score methods raise ``ValueError``
+  for concrete ids out of range (NaN rows under ``jit``) and for a catalogue that differs from
+  the model's; ``loss`` and ``pair_scores`` take sampled in-range triples and check nothing.
+  Source of every method: He and McAuley, AAAI 2016, Eq. (3) (predictor) and (5)-(7) (loss).
+
   Attributes:
     dim: static latent factors ``D``. visual_dim: static visual factors ``K``.
     reg: L2 coefficient of the rows a batch touches (``gamma_u``, ``theta_u``, ``gamma_i``,

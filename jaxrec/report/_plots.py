@@ -140,6 +140,10 @@ def perturbation_figure(clean, perturbed, path: str | os.PathLike, *, amplify: f
   Raises:
     ValueError: shapes that differ or are not images, no image, ``titles`` of another length,
       ``amplify`` not a positive number.
+
+  Source:
+    jaxrec (matplotlib; the amplified difference as in Goodfellow, Shlens, Szegedy, ICLR 2015,
+    Fig. 1).
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
   import matplotlib  # pylint: disable=import-outside-toplevel
@@ -202,6 +206,9 @@ def plot_content_effects(rows: list[dict], path: str | os.PathLike, *, k: int = 
 
   Raises:
     ValueError: no content rows with a pixel budget (``eps_unit == "/255"``).
+
+  Source:
+    jaxrec (matplotlib).
   """
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")

@@ -13,5 +13,7 @@ from jaxrec.training._loop import train as train
 from jaxrec.training._victim import Victim as Victim
 from jaxrec.training._victim import steps_per_epoch as steps_per_epoch
 
-__all__ = ["TrainState", "Victim", "epoch", "feature_scale", "train_extractor", "fit", "fit_victim", "init_state",
-           "steps_per_epoch", "train"]
+__all__ = [
+    "TrainState", "Victim", "epoch", "feature_scale", "fit", "fit_victim", "init_state",
+    "steps_per_epoch", "train", "train_extractor",
+]

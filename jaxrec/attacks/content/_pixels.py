@@ -57,6 +57,10 @@ def pixel_eps(eps: ArrayLike) -> ArrayLike:
   Warns:
     UserWarning: a concrete ``eps`` in ``(0, 0.5)``, most likely a budget already divided by
       255 (``8 / 255`` instead of ``8``).
+
+  Source:
+    The /255 convention of image attacks (Madry et al., ICLR 2018, Sec. 4: eps = 8 on 0-255
+    CIFAR-10 pixels).
   """
   _checks.real("eps (in /255 pixel steps)", eps, low=0.0, high=255.0, array=True)
   if _checks.is_concrete(eps) and np.any((np.asarray(eps) > 0) & (np.asarray(eps) < 0.5)):
@@ -205,6 +209,10 @@ def score_push_loss(perturbed: Array, args: tuple) -> Array:
   Returns:
     A scalar: ``-sum_n mean_u s(u, items[n])``.
 
+  Raises:
+    Nothing (jittable; ``items`` and ``users`` are the caller's in-range ids, ``perturbed`` is
+    ``(len(items), H, W, C)``).
+
   Source:
     jaxrec, after Liu, Larson, "Adversarial Item Promotion: Vulnerabilities at the Core of
     Top-N Recommenders that Use Images to Address Cold Start", WWW 2021 (score-raising pixel
@@ -233,6 +241,9 @@ def top_k_push_loss(perturbed: Array, args: tuple) -> Array:
 
   Returns:
     A scalar.
+
+  Raises:
+    Nothing (jittable; ids as :func:`score_push_loss`, ``tau`` ``(len(users),)`` float).
 
   Source:
     jaxrec: a sigmoid relaxation of the hit indicator ``[s(u, t) >= tau_u]`` of HR@k (the
@@ -274,6 +285,11 @@ def feature_bpr_loss(features: Array, args: tuple) -> Array:
   """Minus the summed BPR loss of ``batch`` with item features ``features``: AMR's adversary
   maximises the model's training loss (``args = (model, params, batch, weights)``; the model
   must offer ``pair_scores(params, features, batch)``, as :class:`jaxrec.models.VBPR`).
+  ``features`` is ``(I, F)`` float, ``batch`` ``(B,)`` in-range triples, ``weights`` ``(B,)`` or
+  ``None``; returns a scalar.
+
+  Raises:
+    Nothing (jittable).
 
   Source:
     Tang, He, Du, Yuan, Feng, Chua, "Adversarial Training Towards Robust Multimedia Recommender
