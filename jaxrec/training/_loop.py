@@ -112,7 +112,8 @@ def _schedule(victim: Victim, data: Any, num_epochs, num_steps) -> tuple[int, in
 
 def fit(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | None = None,
         num_steps: int | None = None) -> tuple[TrainState, Array]:
-  """``num_epochs`` epochs as one ``lax.scan`` (pure, jittable, ``vmap``-able).
+  """``num_epochs`` epochs as one ``lax.scan`` (pure, jittable, ``vmap``-able); the first
+  ``victim.warmup_epochs`` of them with the model's own loss (:attr:`Victim.warmup_epochs`).
 
   Nothing is checked under tracing: validate a PositiveIndex first with
   :func:`jaxrec.data.check_sampleable` (a user whose positives cover the catalogue has no
@@ -139,11 +140,21 @@ def fit(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | None 
   if num_epochs == 0:
     return state, jnp.zeros((0,), jnp.float32)
 
-  def body(state, _):
-    state, losses = epoch(victim, state, data, num_steps=num_steps)
-    return state, jnp.sum(losses) / per_step
+  def phase(v, state, length):
+    def body(state, _):
+      state, losses = epoch(v, state, data, num_steps=num_steps)
+      return state, jnp.sum(losses) / per_step
+    return jax.lax.scan(body, state, length=length)
 
-  return jax.lax.scan(body, state, length=num_epochs)
+  warm = victim.warmup()
+  if warm is None:
+    return phase(victim, state, num_epochs)
+  first = min(victim.warmup_epochs, num_epochs)
+  state, head = phase(warm, state, first)
+  if first == num_epochs:
+    return state, head
+  state, tail = phase(victim, state, num_epochs - first)
+  return state, jnp.concatenate([head, tail])
 
 
 def fit_victim(victim: Victim, data: Any, key: PRNGKey, *, num_steps: int | None = None
@@ -195,6 +206,9 @@ def train(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | Non
       positives_of(data), PositiveIndex):
     check_sampleable(positives_of(data))
   run_epoch = jax.jit(functools.partial(epoch, victim, num_steps=num_steps))
+  warm = victim.warmup()
+  run_warm = None if warm is None else jax.jit(functools.partial(epoch, warm,
+                                                                 num_steps=num_steps))
   curve = np.zeros((num_epochs,), np.float64)
   epochs = range(num_epochs)
   bar = None
@@ -204,7 +218,8 @@ def train(victim: Victim, state: TrainState, data: Any, *, num_epochs: int | Non
                disable=None)  # None: no bar when the output is not a terminal
     epochs = bar
   for e in epochs:
-    state, losses = run_epoch(state, data)
+    state, losses = (run_warm if run_warm is not None and e < victim.warmup_epochs
+                     else run_epoch)(state, data)
     curve[e] = float(jnp.sum(losses)) / per_step
     if bar is not None:
       bar.set_postfix(loss=f"{curve[e]:.4f}", refresh=False)

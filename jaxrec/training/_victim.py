@@ -66,6 +66,10 @@ class Victim:
       such as APR replaces it).
     sampler: ``sampler(key, data, batch_size) -> batch``; default uniform BPR triples from a
       PositiveIndex (:func:`jaxrec.data.sample_bpr_triples`).
+    warmup_epochs: static epochs, counted from the start of every training run, that train with
+      the model's own loss before :attr:`loss` takes over (the BPR pre-training of adversarial
+      training: ``begin_adv`` in Zhang et al.'s VAT and PamaCF code); the optimiser state
+      carries on across the switch. 0 (default): :attr:`loss` from the first step.
 
   Raises:
     ValueError: (at construction) a model without the protocol's methods, a count out of range,
@@ -80,12 +84,14 @@ class Victim:
   remat: bool = False
   loss: Callable[[Any, Any, Any], Array] | None = None
   sampler: Callable[[PRNGKey, Any, int], Any] | None = None
+  warmup_epochs: int = 0
 
   def __post_init__(self):
     if not isinstance(self.model, Model):
       raise ValueError(f"model must implement jaxrec.models.Model (init, loss, score, "
                        f"score_all, scoring, name), got {type(self.model).__name__}")
     _checks.integer("num_epochs", self.num_epochs, low=0)
+    _checks.integer("warmup_epochs", self.warmup_epochs, low=0)
     if self.batch_size is not None:
       _checks.integer("batch_size", self.batch_size, low=1)
     if self.steps_per_epoch is not None:
@@ -97,6 +103,12 @@ class Victim:
   def name(self) -> str:
     """The model's short name (reports)."""
     return self.model.name
+
+  def warmup(self) -> "Victim | None":
+    """The victim of the warm-up epochs (the model's own loss), or ``None`` without warm-up."""
+    if not self.warmup_epochs or self.loss is None:
+      return None
+    return dataclasses.replace(self, loss=None, warmup_epochs=0)
 
   def objective(self, params, batch, data) -> Array:
     """The training loss: :attr:`loss`, or the model's."""

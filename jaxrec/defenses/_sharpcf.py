@@ -1,0 +1,210 @@
+"""SharpCF: adversarial collaborative filtering as sharpness-aware training, at BPR's cost.
+
+Chen, Li, Lai, Yeh, Fan, Zheng, Das, Yang, "Adversarial Collaborative Filtering for Free",
+RecSys 2023 (arXiv 2308.13541). APR's min-max (a worst-case perturbation per step) seeks flat
+minima, as sharpness-aware minimisation (SAM) does; SharpCF replaces the inner maximisation by a
+*trajectory loss* that keeps the current predictions close to those of the model ``T`` epochs
+earlier::
+
+  L_SharpCF(Theta_t) = L_BPR(Theta_t) + lambda * sum_{(u, i) in B} (s_ui(Theta_t) - s_ui(Theta_{t-T}))^2
+
+over the batch's observed pairs ``(u, i)``, the past model held fixed (no gradient). The paper
+caches the past epoch's predictions per batch (its batches repeat every epoch); jaxrec samples
+triples at random, so it keeps the past parameters instead and scores the batch's pairs with
+them (one extra forward pass, no extra backward pass: the same value). ``lambda = 0`` is BPR
+exactly (the SAM radius ``rho`` that the trajectory loss replaces is 0).
+
+The past parameters travel with the model's: :class:`TrajectoryParams` holds the trained
+parameters and a ring of the last ``T`` end-of-epoch snapshots, and :func:`trajectory_snapshots`
+wraps the optimiser so that it rolls the ring at the end of every epoch (the snapshots receive
+no gradient step). :class:`TrajectoryModel` implements the model protocol by delegating to the
+wrapped model, so every evaluator and attack scores a SharpCF victim as the plain model.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrec import _checks
+from jaxrec.models._base import Model
+from jaxrec.training._victim import Victim
+from jaxrec.typing import Array, ArrayLike, PRNGKey
+
+__all__ = ["TrajectoryModel", "TrajectoryParams", "sharpcf", "sharpcf_loss",
+           "trajectory_snapshots"]
+
+
+class TrajectoryParams(NamedTuple):
+  """A model's parameters with their recent past.
+
+  Attributes:
+    params: the trained parameters (the wrapped model's pytree).
+    snapshots: the same pytree with a leading ``(T,)`` axis: the parameters at the end of the
+      last ``T`` epochs, oldest first (all equal to the initial parameters before epoch ``T``).
+  """
+
+  params: Any
+  snapshots: Any
+
+
+@struct.dataclass(kw_only=True)
+class TrajectoryModel:
+  """A model whose parameters carry ``lag`` past snapshots (:class:`TrajectoryParams`).
+
+  Every protocol method delegates to ``base`` with ``params.params``; ``loss`` is the base
+  model's (the trajectory term is :func:`sharpcf_loss`, the victim's loss).
+
+  Attributes:
+    base: the wrapped model. lag: static ``T >= 1``, epochs between the model and its anchor.
+  """
+
+  name: ClassVar[str] = "sharpcf"
+  base: Any = struct.field(pytree_node=True, default=None)
+  lag: int = struct.field(pytree_node=False, default=1)
+
+  def init(self, key: PRNGKey, data: Any) -> TrajectoryParams:
+    """The base model's initialisation, copied into every snapshot."""
+    p = self.base.init(key, data)
+    return TrajectoryParams(p, jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (self.lag,) + x.shape), p))
+
+  def loss(self, params: TrajectoryParams, batch: Any, data: Any) -> Array:
+    """The base model's loss (warm-up epochs train with it)."""
+    return self.base.loss(params.params, batch, data)
+
+  def score(self, params: TrajectoryParams, data: Any, users: ArrayLike,
+            items: ArrayLike) -> Array:
+    """The base model's ``score``."""
+    return self.base.score(params.params, data, users, items)
+
+  def score_all(self, params: TrajectoryParams, data: Any, users: ArrayLike) -> Array:
+    """The base model's ``score_all``."""
+    return self.base.score_all(params.params, data, users)
+
+  def scoring(self, params: TrajectoryParams, data: Any) -> tuple[Any, Any]:
+    """The base model's ``scoring`` (evaluators then rank with the plain model)."""
+    return self.base.scoring(params.params, data)
+
+
+class _SnapshotState(NamedTuple):
+  inner: Any
+  count: Array
+
+
+def trajectory_snapshots(tx: optax.GradientTransformation, steps_per_epoch: int
+                         ) -> optax.GradientTransformation:
+  """Wraps an optimiser of a model's parameters for :class:`TrajectoryParams`.
+
+  ``tx`` updates ``params.params`` from their gradients; after the last step of every epoch
+  (every ``steps_per_epoch`` steps) the snapshots roll: the oldest is dropped and the
+  just-updated parameters are appended (as an additive update, so equal to them up to the last
+  float32 bit). The snapshots get no gradient step.
+
+  Args:
+    tx: the optimiser of the wrapped model (any optax transformation).
+    steps_per_epoch: static steps per epoch ``>= 1``.
+
+  Returns:
+    An ``optax.GradientTransformation`` over :class:`TrajectoryParams` (``params`` is required
+    by its ``update``).
+
+  Raises:
+    ValueError: ``steps_per_epoch < 1``; (at ``update``) ``params`` not given.
+
+  Source:
+    jaxrec (the anchor of Chen et al.'s trajectory loss, RecSys 2023).
+  """
+  steps_per_epoch = _checks.integer("steps_per_epoch", steps_per_epoch, low=1)
+
+  def init(params: TrajectoryParams):
+    return _SnapshotState(tx.init(params.params), jnp.zeros((), jnp.int32))
+
+  def update(grads: TrajectoryParams, state: _SnapshotState, params=None):
+    if params is None:
+      raise ValueError("trajectory_snapshots needs the parameters in update(...)")
+    updates, inner = tx.update(grads.params, state.inner, params.params)
+    end = (state.count + 1) % steps_per_epoch == 0
+    new = optax.apply_updates(params.params, updates)
+
+    def roll(snap, now):
+      rolled = jnp.concatenate([snap[1:], now[None].astype(snap.dtype)])
+      return jnp.where(end, rolled, snap) - snap
+
+    snap_updates = jax.tree.map(roll, params.snapshots, new)
+    return TrajectoryParams(updates, snap_updates), _SnapshotState(inner, state.count + 1)
+
+  return optax.GradientTransformation(init, update)
+
+
+def sharpcf_loss(params: TrajectoryParams, batch: Any, data: Any, *, model: TrajectoryModel,
+                 lambda_: ArrayLike) -> Array:
+  """SharpCF's training loss: the base model's loss plus ``lambda_`` times the trajectory loss.
+
+  ``base.loss(params) + lambda_ * sum_b (s(u_b, i_b; params) - s(u_b, i_b; snapshot_0))^2``
+  over the batch's users and positive items, the oldest snapshot (``T`` epochs back) held
+  without gradient.
+
+  Args:
+    params: :class:`TrajectoryParams`. batch: BPR triples ``(users, pos_items, neg_items)``,
+      each ``(B,)`` int32. data: the training data (passed to the base model).
+    model: the :class:`TrajectoryModel`. lambda_: trajectory weight ``>= 0`` (traceable).
+
+  Returns:
+    A scalar float32.
+
+  Raises:
+    Nothing under tracing.
+
+  Source:
+    Chen et al., "Adversarial Collaborative Filtering for Free", RecSys 2023 (the trajectory
+    loss, Sec. 4).
+  """
+  base = model.base
+  clean = base.loss(params.params, batch, data)
+  anchor = jax.lax.stop_gradient(jax.tree.map(lambda s: s[0], params.snapshots))
+  u, i = batch[0], batch[1]
+  gap = base.score(params.params, data, u, i) - base.score(anchor, data, u, i)
+  return clean + lambda_ * jnp.sum(gap * gap)
+
+
+def sharpcf(victim: Victim, *, lambda_: ArrayLike = 1.0, lag: int = 1, steps_per_epoch: int,
+            warmup_epochs: int = 0) -> Victim:
+  """The SharpCF victim of a victim trained with BPR triples.
+
+  Args:
+    victim: a trained-by-steps victim (an optimiser and a batch size; any model with ``score``).
+    lambda_: trajectory weight ``>= 0`` (0: BPR exactly). lag: ``T``, epochs back, ``>= 1``.
+    steps_per_epoch: the victim's steps per epoch on its training data (e.g.
+      ``victim.steps(data)``, or the clean data's count in poisoned retraining).
+    warmup_epochs: epochs of the base loss first (the trajectory term's start epoch).
+
+  Returns:
+    A :class:`jaxrec.training.Victim` whose model is a :class:`TrajectoryModel` (params
+    :class:`TrajectoryParams`; score and evaluate it as any victim).
+
+  Raises:
+    ValueError: a victim without optimiser or batch size; a bad ``lambda_``, ``lag``,
+      ``steps_per_epoch`` or ``warmup_epochs``.
+
+  Source:
+    Chen, Li, Lai, Yeh, Fan, Zheng, Das, Yang, RecSys 2023 (arXiv 2308.13541).
+  """
+  if victim.tx is None or victim.batch_size is None:
+    raise ValueError(f"SharpCF trains by minibatch steps; victim {victim.name!r} has no "
+                     "optimiser or batch size")
+  _checks.real("lambda_", lambda_, low=0.0)
+  lag = _checks.integer("lag", lag, low=1)
+  _checks.integer("warmup_epochs", warmup_epochs, low=0)
+  if not isinstance(victim.model, Model):
+    raise ValueError("victim.model must implement jaxrec.models.Model")
+  model = TrajectoryModel(base=victim.model, lag=lag)
+  return victim.replace(
+      model=model, tx=trajectory_snapshots(victim.tx, steps_per_epoch),
+      loss=functools.partial(sharpcf_loss, model=model, lambda_=lambda_),
+      steps_per_epoch=victim.steps_per_epoch, warmup_epochs=warmup_epochs)
