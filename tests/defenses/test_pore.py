@@ -1,5 +1,6 @@
 """PORE: exact ensembles by enumeration, certificates against enumerated attacks, hand values."""
 
+import dataclasses
 import itertools
 import math
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxrec.data import PositiveIndex, index_from_dense
+from jaxrec.data import index_from_dense
 from jaxrec.defenses._pore import (PoreEnsemble, pore_bound, pore_certified_accuracy,
                                    pore_certify, pore_ensemble, pore_recommend)
 
@@ -241,12 +242,7 @@ def test_bad_inputs_raise_value_errors():
   with pytest.raises(ValueError, match="relevant covers 29 users"):
     pore_certify(ens, 1, top_n=5, relevant=small)
   with pytest.raises(ValueError, match="counts must lie in"):
-    pore_certify(dataclass_replace(ens, counts=ens.counts + 10), 1, top_n=5)
-
-
-def dataclass_replace(obj, **changes):
-  import dataclasses
-  return dataclasses.replace(obj, **changes)
+    pore_certify(dataclasses.replace(ens, counts=ens.counts + 10), 1, top_n=5)
 
 
 def test_exact_probabilities_sum_to_top_n_base(tiny_exact):
