@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         counts, vmapped = ens.counts, ens
       np.testing.assert_array_equal(ens.counts, counts)
   rows, table = [], []
-  print(f"\n| mode | models/s (median) | run s (median) [min-max] | compile s (median) |")
+  print("\n| mode | models/s (median) | run s (median) [min-max] | compile s (median) |")
   print("|---|---|---|---|")
   for name, kw in modes:
     run = [t["run_s"] for t in results[name]]
