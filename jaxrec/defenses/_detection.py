@@ -172,9 +172,19 @@ def detection_metrics(flagged: ArrayLike, is_fake: ArrayLike) -> dict[str, float
   }
 
 
-def _zscore(x: Array) -> Array:
-  """``(x - mean) / std`` over users (population std); all zeros when ``std == 0``."""
+def _zscore(x: Array, population: Array | None = None) -> Array:
+  """``(x - mean) / std`` over users (population std); all zeros when ``std == 0``.
+
+  With a ``(U,) bool`` ``population``, mean and std are over those users only and the others
+  score 0 (the jittable detectors' unused fake-user slots).
+  """
   x = x.astype(jnp.float32)
-  d = x - jnp.mean(x)
-  sd = jnp.sqrt(jnp.mean(d * d))
+  if population is None:
+    d = x - jnp.mean(x)
+    sd = jnp.sqrt(jnp.mean(d * d))
+  else:
+    p = population.astype(jnp.float32)
+    n = jnp.maximum(jnp.sum(p), 1.0)
+    d = (x - jnp.sum(p * x) / n) * p
+    sd = jnp.sqrt(jnp.sum(d * d) / n)
   return jnp.where(sd > 0, d / jnp.where(sd > 0, sd, 1.0), 0.0)

@@ -27,16 +27,24 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 @functools.partial(jax.jit, static_argnames=("num_users", "num_items"))
-def _rdma_length_var(rows: _Rows, *, num_users: int, num_items: int
-                     ) -> tuple[Array, Array, Array]:
-  """``(rdma, length_var, popularity_dev)``, each ``(U,) float32`` (RDMA: explicit data only)."""
+def _rdma_length_var(rows: _Rows, population: Array | None = None, *, num_users: int,
+                     num_items: int) -> tuple[Array, Array, Array]:
+  """``(rdma, length_var, popularity_dev)``, each ``(U,) float32`` (RDMA: explicit data only).
+
+  ``population``: optional ``(U,) bool`` users over whom LengthVar's mean and sum run (default
+  all ``U``); LengthVar is 0 outside it.
+  """
   u, i, r, w = rows.users, rows.items, rows.values, rows.valid
   n_u = jax.ops.segment_sum(w, u, num_segments=num_users)
   n_i = jax.ops.segment_sum(w, i, num_segments=num_items)
   mean_i = jax.ops.segment_sum(w * r, i, num_segments=num_items) / jnp.maximum(n_i, 1.0)
   dev = w * jnp.abs(r - mean_i[i]) / jnp.maximum(n_i[i], 1.0)
   rdma = jax.ops.segment_sum(dev, u, num_segments=num_users) / jnp.maximum(n_u, 1.0)
-  d = n_u - jnp.mean(n_u)
+  if population is None:
+    d = n_u - jnp.mean(n_u)
+  else:
+    p = population.astype(jnp.float32)
+    d = (n_u - jnp.sum(p * n_u) / jnp.maximum(jnp.sum(p), 1.0)) * p
   denom = jnp.sum(d * d)
   length_var = jnp.where(denom > 0, jnp.abs(d) / jnp.where(denom > 0, denom, 1.0), 0.0)
   log_pop = jax.ops.segment_sum(w * jnp.log1p(n_i[i]), u, num_segments=num_users)

@@ -7,7 +7,10 @@ model, and measures target exposure (:mod:`jaxrec.metrics._target`) and accuracy
 (:mod:`jaxrec.metrics._evaluate`) on the real users. A grid of cells (target sets x budgets x
 seeds) of one recipe runs on the experiment executor (:func:`jaxrec.experiment.execute`:
 ``jit(vmap(cell))`` in lane groups): budgets share the static capacity ``F = max(budgets)`` and
-differ only in the traced number of active fake users.
+differ only in the traced number of active fake users. With a ``sanitize`` defense (e.g.
+:func:`jaxrec.defenses.detect_and_remove`) the cell runs it on the poisoned data between
+injection and retraining (detect, remove, retrain) and retrains on what it keeps; the metrics
+stay over all real users, removed ones included.
 """
 
 from __future__ import annotations
@@ -117,6 +120,8 @@ class CellResult:
     exposure: per-target :meth:`jaxrec.metrics.TargetEvaluator.summarize`.
     train_loss: final mean training loss.
     profiles: the fake profiles (NumPy arrays) of this cell.
+    flagged_fake: fake users the ``sanitize`` defense removed (``None`` without one).
+    flagged_real: real users it removed, the defense's cost (``None`` without one).
   """
 
   targets: np.ndarray
@@ -126,17 +131,25 @@ class CellResult:
   exposure: list
   train_loss: float
   profiles: FakeProfiles
+  flagged_fake: int | None = None
+  flagged_real: int | None = None
 
 
-def _cell(cell, shared, *, recipe, victim, num_steps):
+def _cell(cell, shared, *, recipe, victim, num_steps, sanitize=None):
   key, victim_key, targets, num_fake = cell
   knowledge, clean, evaluator, target_evaluator = shared
   profiles = recipe(key, knowledge, targets, num_fake)
   poisoned = inject(clean, profiles)
+  flags = {}
+  if sanitize is not None:
+    poisoned, flagged = sanitize(jax.random.fold_in(victim_key, 2), poisoned, clean.num_users)
+    flags = {"flagged_real": jnp.sum(flagged[:clean.num_users], dtype=jnp.int32),
+             "flagged_fake": jnp.sum(flagged[clean.num_users:], dtype=jnp.int32)}
   params, curve = fit_victim(victim, poisoned, victim_key, num_steps=num_steps)
   return {"eval": evaluator.raw(victim.model, params, poisoned),
           "target": target_evaluator.raw(victim.model, params, targets, poisoned),
-          "loss": curve[-1] if curve.shape[0] else jnp.float32(0.0), "profiles": profiles}
+          "loss": curve[-1] if curve.shape[0] else jnp.float32(0.0), "profiles": profiles,
+          **flags}
 
 
 def run_poisoning(
@@ -154,6 +167,7 @@ def run_poisoning(
     max_lanes: int | None = None,
     timings: dict | None = None,
     progress: Callable[[int], None] | None = None,
+    sanitize: Callable[[PRNGKey, PositiveIndex, int], tuple[PositiveIndex, Array]] | None = None,
 ) -> list[CellResult]:
   """Runs every (target set, budget, seed) cell of one attack recipe.
 
@@ -166,6 +180,12 @@ def run_poisoning(
   ``ceil(N / batch_size)`` steps per epoch for the ``N`` clean interactions, whatever the
   capacity reserved for fake users (so a cell with no active fake user reproduces the clean
   model exactly).
+
+  With ``sanitize``, each cell runs ``sanitize(fold_in(key(seed), 2), poisoned, U)`` on the
+  poisoned positives of its ``U`` real and ``F`` fake users and retrains on the index it returns
+  (same capacity; the schedule above is unchanged); the evaluations stay over all real users
+  (a removed real user is still recommended to, from a model that lost their data), masking
+  each user's clean training items.
 
   Args:
     recipe: an attack recipe with its static arguments bound (:data:`Recipe`).
@@ -182,20 +202,28 @@ def run_poisoning(
     timings: if a dict, filled by :func:`jaxrec.experiment.execute` (``compile_s``, ``run_s``).
     progress: optional ``progress(n)`` after each program with its ``n`` finished cells (e.g.
       a tqdm bar's ``update``).
+    sanitize: optional defense between injection and retraining, ``sanitize(key, poisoned,
+      num_real) -> (sanitized, flagged (U + F,) bool)``, pure and jittable (e.g.
+      :func:`jaxrec.defenses.detect_and_remove`); ``None`` (default) retrains on the poisoned
+      data as it is.
 
   Returns:
     One :class:`CellResult` per cell, in ``itertools.product(target_sets, budgets, seeds)``
     order.
 
   Raises:
+    TypeError: ``sanitize`` is neither ``None`` nor callable.
     ValueError: target ids outside the catalogue, repeated within a set, or an empty set;
       budgets that are not integers in ``[1, capacity]``; seeds outside ``[0, 2**32)``;
       ``max_lanes < 1``; fake profiles that could cover the whole catalogue (BPR could then
-      sample no negative for them); an empty grid.
+      sample no negative for them); an empty grid; what ``sanitize`` raises when traced (e.g.
+      :func:`jaxrec.defenses.detect_and_remove`'s ``num_flag`` not below ``U + F``).
 
   Source:
     Mobasher et al., ACM TOIT 2007, Sec. 6 (attack, retrain, measure); jaxrec's executor.
   """
+  if sanitize is not None and not callable(sanitize):
+    raise TypeError(f"sanitize must be None or callable, got {type(sanitize).__name__}")
   target_sets = np.atleast_2d(np.asarray(target_sets))
   _checks.ids("target_sets", target_sets, clean.num_items, distinct=True, nonempty=True,
               ndim=2)
@@ -219,11 +247,14 @@ def run_poisoning(
     return (jax.random.fold_in(key, 1), key, jnp.asarray(target_sets[c["targets"]], jnp.int32),
             jnp.int32(c["num_fake"]))
 
-  outs = execute(functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps),
+  outs = execute(functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps,
+                                   sanitize=sanitize),
                  [cell(c) for c in grid], (knowledge, clean, evaluator, target_evaluator),
                  lanes=max_lanes, vectorize=vectorize, timings=timings, progress=progress)
   return [CellResult(targets=target_sets[c["targets"]], num_fake=c["num_fake"], seed=c["seed"],
                      evaluation=evaluator.summarize(out["eval"]),
                      exposure=target_evaluator.summarize(out["target"]),
-                     train_loss=float(out["loss"]), profiles=out["profiles"])
+                     train_loss=float(out["loss"]), profiles=out["profiles"],
+                     **{name: int(out[name]) for name in ("flagged_fake", "flagged_real")
+                        if name in out})
           for c, out in zip(grid, outs)]
