@@ -35,7 +35,8 @@ from jaxrec.audit._registry import (HEURISTIC_ATTACKS, LEARNED_ATTACKS, NUKE_ATT
 from jaxrec.data import Dataset, Interactions, PositiveIndex
 from jaxrec.report import make_row
 
-__all__ = ["DELTA_METRICS", "attack_section", "preflight_attacks", "resolve_targets"]
+__all__ = ["DELTA_METRICS", "attack_recipe", "attack_section", "knowledge_of",
+           "preflight_attacks", "resolve_targets"]
 
 DELTA_METRICS = ("ndcg", "recall", "coverage", "gini", "arp")
 MAX_DENSE = 50_000_000  # users x items entries the learned attacks may hold densely (200 MB)
@@ -122,6 +123,61 @@ def _exposure_rows(exposure: list[dict], raw_targets: np.ndarray, **keys) -> lis
   return rows
 
 
+def knowledge_of(dataset: Dataset, test_interactions: Interactions, config: AuditConfig):
+  """The attacker's statistics (rating scale, means, power users) of the training ratings before
+  any threshold (:func:`jaxrec.audit.attacker_view`).
+
+  Returns:
+    A :class:`jaxrec.attacks.poisoning.AttackKnowledge`.
+  """
+  view = attacker_view(dataset, test_interactions)
+  scale = None  # all-equal ratings (clicks all rated 1): attacker_knowledge infers (0, v)
+  if view.ratings is not None and len(view) and np.ptp(view.ratings) > 0:
+    scale = (float(np.min(view.ratings)), float(np.max(view.ratings)))
+  return poisoning.attacker_knowledge(view, positive_threshold=config.threshold,
+                                      rating_scale=scale)
+
+
+def attack_recipe(name: str, *, train_index: PositiveIndex, knowledge, target_sets: np.ndarray,
+                  counts: list[int], filler: int, config: AuditConfig,
+                  echo: Callable[[str], None] = print, progress: bool = False):
+  """The recipe of attack ``name`` for :func:`jaxrec.attacks.poisoning.run_poisoning`.
+
+  A heuristic attack is its profile generator with the static settings bound (capacity
+  ``max(counts)``, ``filler`` items, push or nuke by name); a learned attack crafts its profiles
+  now, once per ``(target set, budget)`` (dense matrices; seeded with ``config.seed``), with a
+  progress bar and a status line.
+
+  Args:
+    name: an attack of :data:`jaxrec.audit.ATTACKS`. train_index: the clean training positives.
+    knowledge: the attacker's statistics. target_sets: ``(S, T)`` dense target ids.
+    counts: numbers of fake users. filler: filler items per profile.
+    config: the audit's settings (``seed``, ``num_selected``).
+
+  Returns:
+    A :data:`jaxrec.attacks.poisoning.Recipe`.
+
+  Raises:
+    ValueError: from the recipe or the crafter (bad targets, budgets or filler size).
+  """
+  intent = "nuke" if name in NUKE_ATTACKS else "push"
+  if name in LEARNED_ATTACKS:
+    t0 = time.perf_counter()
+    cells = len(target_sets) * len(counts)
+    crafting = bar(cells, f"{name}: crafting profile sets", progress)
+    recipe, _ = poisoning.craft_recipe(
+        data.dense_matrix(train_index), target_sets, counts, filler,
+        jax.random.key(config.seed), rating=knowledge.rating_max,
+        craft=LEARNED_ATTACKS[name](), echo=echo, progress=crafting.update)
+    crafting.close()
+    echo(f"  {name}: crafted {cells} profile sets in {time.perf_counter() - t0:.1f} s")
+    return recipe
+  extra = ({"num_selected": min(config.num_selected, filler)} if name in SELECTED_ATTACKS
+           else {})
+  return functools.partial(HEURISTIC_ATTACKS[name], capacity=max(counts), filler_size=filler,
+                           intent=intent, **extra)
+
+
 def attack_section(dataset: Dataset, train: Interactions, test_interactions: Interactions,
                    train_index: PositiveIndex, test_index: PositiveIndex, clean_params,
                    clean_evaluation: dict, config: AuditConfig, *,
@@ -142,12 +198,7 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
   counts = [poisoning.num_fake_users(b, num_real) for b in config.budgets]
   filler = config.filler_size if config.filler_size is not None else \
       poisoning.default_filler_size(train)
-  view = attacker_view(dataset, test_interactions)
-  scale = None  # all-equal ratings (clicks all rated 1): attacker_knowledge infers (0, v)
-  if view.ratings is not None and len(view) and np.ptp(view.ratings) > 0:
-    scale = (float(np.min(view.ratings)), float(np.max(view.ratings)))
-  knowledge = poisoning.attacker_knowledge(view, positive_threshold=config.threshold,
-                                           rating_scale=scale)
+  knowledge = knowledge_of(dataset, test_interactions, config)
   victim = config.victim()
   evaluator = metrics.make_evaluator(train_index, test_index, ks=config.ks,
                                      chunk_size=config.chunk_size)
@@ -162,21 +213,9 @@ def attack_section(dataset: Dataset, train: Interactions, test_interactions: Int
   budget_of = dict(zip(counts, config.budgets))
   for name in config.attacks:
     intent = "nuke" if name in NUKE_ATTACKS else "push"
-    extra = ({"num_selected": min(config.num_selected, filler)} if name in SELECTED_ATTACKS
-             else {})
-    if name in LEARNED_ATTACKS:
-      t0 = time.perf_counter()
-      crafting = bar(len(targets) * len(counts), f"{name}: crafting profile sets", progress)
-      recipe, _ = poisoning.craft_recipe(
-          data.dense_matrix(train_index), targets[:, None], counts, filler,
-          jax.random.key(config.seed), rating=knowledge.rating_max,
-          craft=LEARNED_ATTACKS[name](), echo=echo, progress=crafting.update)
-      crafting.close()
-      echo(f"  {name}: crafted {len(targets) * len(counts)} profile sets in "
-           f"{time.perf_counter() - t0:.1f} s")
-    else:
-      recipe = functools.partial(HEURISTIC_ATTACKS[name], capacity=max(counts),
-                                 filler_size=filler, intent=intent, **extra)
+    recipe = attack_recipe(name, train_index=train_index, knowledge=knowledge,
+                           target_sets=targets[:, None], counts=counts, filler=filler,
+                           config=config, echo=echo, progress=progress)
     t0 = time.perf_counter()
     retraining = bar(len(targets) * len(counts), f"{name}: poisoned retrainings", progress)
     cells = poisoning.run_poisoning(

@@ -19,7 +19,7 @@ __all__ = ["AuditConfig", "ItemContent", "attacker_view", "item_content", "prepa
 _TRAINING = ("dim", "epochs", "lr", "reg", "batch_size", "optimizer")
 SPLITS = ("loo", "ratio")
 TARGET_STRATEGIES = ("unpopular", "popular", "random")
-DEFENSES = ("none", "apr")
+DEFENSES = ("none", "apr", "vat", "pamacf", "sharpcf", "detect", "pore")
 DEFAULT_ATTACKS = ("random", "average", "bandwagon")
 IMPLICIT_DEFAULT_ATTACKS = ("random", "bandwagon")  # average = random without a threshold
 DEFAULT_CONTENT_EPS = (4.0, 8.0, 16.0, 32.0)
@@ -78,9 +78,15 @@ class AuditConfig:
       id).
     filler_size: non-target items per fake profile; ``None`` = the mean real profile length.
     num_selected: popular (bandwagon) or disliked (reverse bandwagon) items per profile.
-    defense: ``"none"`` or ``"apr"``: add the APR side-effects section (BPR pre-training for
+    defense: defenses (names in :data:`DEFENSES`; a single name is accepted): ``"none"``
+      (default) or any of ``"apr"``, ``"vat"``, ``"pamacf"``, ``"sharpcf"``, ``"detect"``,
+      ``"pore"``.
+      With attacks, each named defense and no defense are compared against every attack
+      (:mod:`jaxrec.audit._defense_benchmark`: the targets pushed together, ``num_seeds``
+      seeds). ``"apr"`` also adds the APR side-effects section (BPR pre-training for
       ``apr_pretrain_epochs``, default ``epochs // 2``, then APR for the rest of ``epochs``
       over the ``apr_eps`` x ``apr_lambda`` grid, next to BPR for ``epochs``).
+    num_seeds: seeds of the defense benchmark (``seed``, ``seed + 1``, ...).
     apr_eps: APR radii per embedding row (absolute embedding units).
     apr_lambda: APR adversarial weights.
     apr_pretrain_epochs: BPR epochs before the adversarial phase.
@@ -121,7 +127,8 @@ class AuditConfig:
   target_ids: tuple[int | str, ...] | None = None
   filler_size: int | None = None
   num_selected: int = 1
-  defense: str = "none"
+  defense: tuple[str, ...] = ("none",)
+  num_seeds: int = 1
   apr_eps: tuple[float, ...] = (0.01, 0.1, 1.0)
   apr_lambda: tuple[float, ...] = (0.01, 0.1, 1.0)
   apr_pretrain_epochs: int | None = None
@@ -170,10 +177,25 @@ class AuditConfig:
     if self.filler_size is not None:
       _checks.integer("filler_size", self.filler_size, low=0)
     _checks.integer("num_selected", self.num_selected, low=0)
-    _checks.choice("defense", self.defense, DEFENSES)
-    if self.defense == "apr" and self.model != "bpr-mf":
-      raise ValueError(f"the APR defense perturbs BPR-MF's factors; it needs model 'bpr-mf', "
-                       f"got {self.model!r}")
+    named = (self.defense,) if isinstance(self.defense, str) else tuple(self.defense)
+    if not named:
+      raise ValueError("defense must name at least one of " + ", ".join(DEFENSES))
+    for d in named:
+      _checks.choice("defense", d, DEFENSES)
+    if len(set(named)) != len(named):
+      raise ValueError(f"defense repeats a name: {named}")
+    if "none" in named and len(named) > 1:
+      raise ValueError(f"defense 'none' cannot be combined with defenses (got {named}); no "
+                       "defense is always the benchmark's reference")
+    object.__setattr__(self, "defense", named)
+    _checks.integer("num_seeds", self.num_seeds, low=1)
+    trained = [d for d in named if d in ("apr", "vat", "pamacf")]
+    if trained and self.model != "bpr-mf":
+      raise ValueError(f"the {trained[0].upper()} defense perturbs BPR-MF's factors; it needs "
+                       f"model 'bpr-mf', got {self.model!r}")
+    if "sharpcf" in named and not self.epochs:
+      raise ValueError(f"the SharpCF defense trains by minibatch steps; model {self.model!r} "
+                       "is closed-form or trains no epochs")
     for name in ("apr_eps", "apr_lambda", "robustness_eps"):
       values = getattr(self, name)
       if not values:

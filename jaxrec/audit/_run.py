@@ -21,6 +21,7 @@ from jaxrec.audit._attack_section import attack_section, preflight_attacks
 from jaxrec.audit._config import (_CONTENT_OWN, IMPLICIT_DEFAULT_ATTACKS, AuditConfig,
                                   ItemContent, item_content, prepare_split)
 from jaxrec.audit._content_section import ContentSettings, check_image_size, content_section
+from jaxrec.audit._defense_benchmark import defense_benchmark
 from jaxrec.audit._defense_section import apr_section
 from jaxrec.audit._output import check_out_dir, save_report
 from jaxrec.audit._registry import model_defaults
@@ -122,7 +123,8 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
   results are is raised.
   The report records its ``provenance`` (:mod:`jaxrec.report._provenance`): ``provenance``
   given here (the command line, the inputs), start time and duration of the run and of each
-  section (``clean``, ``attack``, ``defense``, ``content``), the device, and the files written.
+  section (``clean``, ``attack``, ``defense``, ``defense_benchmark``, ``content``), the device,
+  and the files written.
 
   With ``images`` and ``categories`` the content section runs last
   (:mod:`jaxrec.audit._content_section`, settings :meth:`AuditConfig.content_settings`): VBPR on
@@ -237,9 +239,13 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
       with timed(prov, "attack"):
         rows.extend(attack_section(dataset, train, test, train_idx, test_idx, clean["params"],
                                    clean["evaluation"], config, echo=echo, progress=progress))
-    if config.defense == "apr":
+    if "apr" in config.defense:
       with timed(prov, "defense"):
         rows.extend(apr_section(train_idx, test_idx, config, echo=echo, progress=progress))
+    if config.attacks and config.defense != ("none",):
+      with timed(prov, "defense_benchmark"):
+        rows.extend(defense_benchmark(dataset, train, test, train_idx, test_idx, config,
+                                      echo=echo, progress=progress))
     artifacts: dict = {}
     if content is not None:
       with timed(prov, "content"):
@@ -263,7 +269,7 @@ def run_audit(dataset: Dataset, config: AuditConfig, out_dir: str | os.PathLike,
       echo(f"note: {saved.error}")
     raise
   files = {}
-  if config.defense == "apr":
+  if "apr" in config.defense:
     from jaxrec.report import plot_apr_grid  # pylint: disable=import-outside-toplevel
     files["apr.png"] = lambda path: plot_apr_grid(rows, path, k=config.ks[0])
   if artifacts.get("figure_images"):

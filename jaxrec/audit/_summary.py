@@ -46,6 +46,15 @@ QUANTITIES = {
     "apr_pgd_hr_drop": ("defense", "the same for the most robust APR setting"),
     "apr_arp_change_pct": ("defense", "change of ARP@k (popularity bias) of that APR setting "
                                       "against BPR, in %"),
+    "defense_target_hr_change_pct": ("defense", "change of the targets' mean HR@k' under "
+                                     "attack (k' = 50 when run, else the largest k) with the "
+                                     "defense against without, in %, averaged over attacks, "
+                                     "budgets and seeds (defense benchmark)"),
+    "defense_ndcg_change_pct": ("defense", "change of the clean model's nDCG@k' with the "
+                                "defense against without, in % (defense benchmark)"),
+    "defense_arp_change_pct": ("defense", "change of the clean model's ARP@k' (popularity "
+                               "bias) with the defense against without, in % (defense "
+                               "benchmark)"),
     "content_hr_lift": ("content", "the pushed items' mean HR@k after / before the score-push "
                                    "image attack (inf when only after is > 0, 1 when both are "
                                    "0), for every content defense and pixel budget"),
@@ -163,7 +172,8 @@ def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
   Source: jaxrec (metrics: docs/metrics.md, docs/attacks.md, docs/defenses.md).
   """
   k = min(ks)
-  rs = _Rows(rows)
+  bench = [r for r in rows if r.get("section") == "defenses"]
+  rs = _Rows(r for r in rows if r.get("section") != "defenses")
   findings: list[Finding] = []
   warnings: list[str] = []
 
@@ -195,6 +205,7 @@ def summarize(rows: list[dict], *, model: str, dataset: str, ks: Iterable[int],
   findings.extend(attack_findings)
   warnings.extend(_identical_attacks(rs, list(attacks), threshold))
   findings.extend(_apr_findings(rs, k))
+  findings.extend(_benchmark_findings(bench, ks))
   findings.extend(_content_findings(rs, k))
 
   failed = []
@@ -313,6 +324,53 @@ def _identical_attacks(rs: _Rows, attacks: list[str], threshold: float | None) -
       out.append(f"{seen[key]} and {name} gave identical results{why}")
     else:
       seen[key] = name
+  return out
+
+
+def _benchmark_findings(rows: list[dict], ks: Iterable[int]) -> list[Finding]:
+  """One finding per benchmarked defense: attacked target HR@k' against no defense (means over
+  attacks, budgets and seeds), clean accuracy and popularity side effects, the real users
+  ``detect`` removes. States plainly under which attacks a defense does not lower it."""
+  if not rows:
+    return []
+  ks = sorted(ks)
+  k = 50 if 50 in ks else ks[-1]
+
+  def mean(defense, metric, attack=None, clean=False):
+    vals = [r["value"] for r in rows if r["defense"] == defense and r["metric"] == metric
+            and r["k"] == (None if metric.startswith("flagged") else k)
+            and ((r["attack"] == "none") if clean else
+                 (r["attack"] != "none" and (attack is None or r["attack"] == attack)))]
+    return sum(vals) / len(vals) if vals else None
+
+  attacks = list(dict.fromkeys(r["attack"] for r in rows if r["attack"] != "none"))
+  out = []
+  for d in dict.fromkeys(r["defense"] for r in rows if r["defense"] != "none"):
+    hr0, hr1 = mean("none", "target_hr"), mean(d, "target_hr")
+    if hr0 is None or hr1 is None:
+      continue
+    worse = [a for a in attacks if (mean(d, "target_hr", a) or 0.0) >= (
+        mean("none", "target_hr", a) or 0.0)]
+    n0, n1 = mean("none", "ndcg", clean=True), mean(d, "ndcg", clean=True)
+    a0, a1 = mean("none", "arp", clean=True), mean(d, "arp", clean=True)
+    c0, c1 = mean("none", "coverage", clean=True), mean(d, "coverage", clean=True)
+    pct = lambda new, old: 100 * (new - old) / old if old else 0.0  # noqa: E731
+    q = {"defense_target_hr_change_pct": pct(hr1, hr0),
+         "defense_ndcg_change_pct": pct(n1 or 0.0, n0 or 0.0),
+         "defense_arp_change_pct": pct(a1 or 0.0, a0 or 0.0)}
+    verdict = (f"lower under all {len(attacks)} attacks" if not worse else
+               f"NOT lower under {', '.join(worse)}")
+    text = (f"defense {d}: attacked targets' HR@{k} {_f(hr1)} vs {_f(hr0)} undefended "
+            f"({q['defense_target_hr_change_pct']:+.0f}%, {verdict}); clean nDCG@{k} "
+            f"{_f(n1)} vs {_f(n0)} ({q['defense_ndcg_change_pct']:+.0f}%), coverage@{k} "
+            f"{_f(c0)} -> {_f(c1)}, ARP@{k} {_f(a0)} -> {_f(a1)} "
+            f"({q['defense_arp_change_pct']:+.0f}% popularity bias)")
+    real = mean(d, "flagged_real")
+    if real is not None:
+      fake = mean(d, "flagged_fake")
+      text += (f"; removes {real:.1f} real users per run"
+               + (f" ({fake:.1f} fake)" if fake is not None else ""))
+    out.append(Finding("defense", f"{d} (benchmark)", 0.0, text, q))
   return out
 
 
@@ -474,6 +532,7 @@ def key_table(rows: list[dict], *, model: str, ks: Iterable[int]) -> list[str]:
   Source: jaxrec.
   """
   k = min(ks)
+  rows = [r for r in rows if r.get("section") != "defenses"]
   rs = _Rows(rows)
   lines = [f"| model | hr@{k} | ndcg@{k} | coverage@{k} | arp@{k} |", "|---|---|---|---|---|"]
   for m in ("most-pop", model):

@@ -285,12 +285,17 @@ def _parser() -> argparse.ArgumentParser:
   t.add_argument("--num-selected", type=int, default=d.num_selected,
                  help="popular (bandwagon) or disliked (reverse bandwagon) items per profile, "
                       f"part of the filler budget (default {d.num_selected})")
-  f = a.add_argument_group("defence: APR adversarial training and its side effects "
-                           "(BPR-MF only)")
-  f.add_argument("--defense", choices=DEFENSES, default=d.defense,
-                 help="apr: BPR pre-training, then APR over --apr-eps x --apr-lambda next to "
-                      "BPR; accuracy, robustness to FGSM/PGD and beyond-accuracy per setting, "
-                      "and DIR/apr.png (default none)")
+  f = a.add_argument_group("defences: the defense benchmark, and APR's side effects")
+  f.add_argument("--defense", nargs="+", choices=DEFENSES, default=list(d.defense),
+                 metavar="NAME",
+                 help="defenses to compare with no defense against every attack (the targets "
+                      "pushed together, --num-seeds seeds): apr, vat, pamacf (adversarial "
+                      "training of BPR-MF), sharpcf (trajectory loss), detect (detect the fake "
+                      "users, remove, retrain), pore (certified bagged ensemble); apr also adds its side-effects section: BPR "
+                      "pre-training, then APR over --apr-eps x --apr-lambda next to BPR, with "
+                      "robustness to FGSM/PGD and DIR/apr.png (default none)")
+  f.add_argument("--num-seeds", type=int, default=d.num_seeds, metavar="N",
+                 help=f"seeds of the defense benchmark (default {d.num_seeds})")
   f.add_argument("--apr-eps", type=float, nargs="+", default=list(d.apr_eps), metavar="EPS",
                  help="APR radii per embedding row (default 0.01 0.1 1.0)")
   f.add_argument("--apr-lambda", type=float, nargs="+", default=list(d.apr_lambda),
@@ -565,7 +570,8 @@ def _audit_config(args):
       budgets=tuple(args.budgets), num_targets=args.targets,
       target_strategy=args.target_strategy,
       target_ids=None if args.target_ids is None else tuple(args.target_ids),
-      filler_size=args.filler_size, num_selected=args.num_selected, defense=args.defense,
+      filler_size=args.filler_size, num_selected=args.num_selected,
+      defense=tuple(args.defense), num_seeds=args.num_seeds,
       apr_eps=tuple(args.apr_eps),
       apr_lambda=tuple(args.apr_lambda), apr_pretrain_epochs=args.apr_pretrain_epochs,
       robustness_eps=tuple(args.robustness_eps), pgd_num_steps=args.pgd_num_steps,

@@ -15,8 +15,8 @@ them (one extra forward pass, no extra backward pass: the same value). ``lambda 
 exactly (the SAM radius ``rho`` that the trajectory loss replaces is 0).
 
 The past parameters travel with the model's: :class:`TrajectoryParams` holds the trained
-parameters and a ring of the last ``T`` end-of-epoch snapshots, and :func:`trajectory_snapshots`
-wraps the optimiser so that it rolls the ring at the end of every epoch (the snapshots receive
+parameters and a ring of the last ``T`` end-of-epoch snapshots, and
+:func:`jaxrec.optim.trajectory_snapshots` wraps the optimiser so that it rolls the ring at the end of every epoch (the snapshots receive
 no gradient step). :class:`TrajectoryModel` implements the model protocol by delegating to the
 wrapped model, so every evaluator and attack scores a SharpCF victim as the plain model.
 """
@@ -24,33 +24,19 @@ wrapped model, so every evaluator and attack scores a SharpCF victim as the plai
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from jaxrec import _checks
 from jaxrec.models._base import Model
+from jaxrec.optim._transforms import TrajectoryParams, trajectory_snapshots
 from jaxrec.training._victim import Victim
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["TrajectoryModel", "TrajectoryParams", "sharpcf", "sharpcf_loss",
-           "trajectory_snapshots"]
-
-
-class TrajectoryParams(NamedTuple):
-  """A model's parameters with their recent past.
-
-  Attributes:
-    params: the trained parameters (the wrapped model's pytree).
-    snapshots: the same pytree with a leading ``(T,)`` axis: the parameters at the end of the
-      last ``T`` epochs, oldest first (all equal to the initial parameters before epoch ``T``).
-  """
-
-  params: Any
-  snapshots: Any
+__all__ = ["TrajectoryModel", "sharpcf", "sharpcf_loss"]
 
 
 @struct.dataclass(kw_only=True)
@@ -90,56 +76,6 @@ class TrajectoryModel:
   def scoring(self, params: TrajectoryParams, data: Any) -> tuple[Any, Any]:
     """The base model's ``scoring`` (evaluators then rank with the plain model)."""
     return self.base.scoring(params.params, data)
-
-
-class _SnapshotState(NamedTuple):
-  inner: Any
-  count: Array
-
-
-def trajectory_snapshots(tx: optax.GradientTransformation, steps_per_epoch: int
-                         ) -> optax.GradientTransformation:
-  """Wraps an optimiser of a model's parameters for :class:`TrajectoryParams`.
-
-  ``tx`` updates ``params.params`` from their gradients; after the last step of every epoch
-  (every ``steps_per_epoch`` steps) the snapshots roll: the oldest is dropped and the
-  just-updated parameters are appended (as an additive update, so equal to them up to the last
-  float32 bit). The snapshots get no gradient step.
-
-  Args:
-    tx: the optimiser of the wrapped model (any optax transformation).
-    steps_per_epoch: static steps per epoch ``>= 1``.
-
-  Returns:
-    An ``optax.GradientTransformation`` over :class:`TrajectoryParams` (``params`` is required
-    by its ``update``).
-
-  Raises:
-    ValueError: ``steps_per_epoch < 1``; (at ``update``) ``params`` not given.
-
-  Source:
-    jaxrec (the anchor of Chen et al.'s trajectory loss, RecSys 2023).
-  """
-  steps_per_epoch = _checks.integer("steps_per_epoch", steps_per_epoch, low=1)
-
-  def init(params: TrajectoryParams):
-    return _SnapshotState(tx.init(params.params), jnp.zeros((), jnp.int32))
-
-  def update(grads: TrajectoryParams, state: _SnapshotState, params=None):
-    if params is None:
-      raise ValueError("trajectory_snapshots needs the parameters in update(...)")
-    updates, inner = tx.update(grads.params, state.inner, params.params)
-    end = (state.count + 1) % steps_per_epoch == 0
-    new = optax.apply_updates(params.params, updates)
-
-    def roll(snap, now):
-      rolled = jnp.concatenate([snap[1:], now[None].astype(snap.dtype)])
-      return jnp.where(end, rolled, snap) - snap
-
-    snap_updates = jax.tree.map(roll, params.snapshots, new)
-    return TrajectoryParams(updates, snap_updates), _SnapshotState(inner, state.count + 1)
-
-  return optax.GradientTransformation(init, update)
 
 
 def sharpcf_loss(params: TrajectoryParams, batch: Any, data: Any, *, model: TrajectoryModel,

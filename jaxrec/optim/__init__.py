@@ -4,7 +4,9 @@ transforms and projections it steps with.
 * :func:`run` minimises ``loss(x, args)`` by ``num_steps`` steps of an optax transform (every
   optimisation in jaxrec: attacks, training, bilevel poisoning, generators).
 * Transforms (optax-style, for ``optax.chain``): :func:`sign`, :func:`normalize`,
-  :func:`project` (any projection as the last link), :func:`random_start`, :func:`tree_norms`.
+  :func:`project` (any projection as the last link), :func:`random_start`, :func:`tree_norms`,
+  :func:`trajectory_snapshots` (an optimiser that also rolls past snapshots of the parameters,
+  :class:`TrajectoryParams`: SharpCF's anchor).
 * Projections (budgets live here): :func:`project_l2_ball`, :func:`project_linf_ball`,
   :func:`project_box`, :func:`project_top_m`, :func:`project_threshold`, and
   :func:`straight_through` for straight-through estimators of them.
@@ -19,14 +21,16 @@ from jaxrec.optim._projections import straight_through as straight_through
 from jaxrec.optim._run import RunResult as RunResult
 from jaxrec.optim._run import run as run
 from jaxrec.optim._transforms import NORMS as NORMS
+from jaxrec.optim._transforms import TrajectoryParams as TrajectoryParams
 from jaxrec.optim._transforms import normalize as normalize
 from jaxrec.optim._transforms import project as project
 from jaxrec.optim._transforms import random_start as random_start
 from jaxrec.optim._transforms import sign as sign
+from jaxrec.optim._transforms import trajectory_snapshots as trajectory_snapshots
 from jaxrec.optim._transforms import tree_norms as tree_norms
 
 __all__ = [
-    "NORMS", "RunResult", "normalize", "project", "project_box", "project_l2_ball",
-    "project_linf_ball", "project_threshold", "project_top_m", "random_start", "run", "sign",
-    "straight_through", "tree_norms",
+    "NORMS", "RunResult", "TrajectoryParams", "normalize", "project", "project_box",
+    "project_l2_ball", "project_linf_ball", "project_threshold", "project_top_m",
+    "random_start", "run", "sign", "straight_through", "trajectory_snapshots", "tree_norms",
 ]

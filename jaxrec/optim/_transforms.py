@@ -20,7 +20,7 @@ small at rows the attack does not touch, instead of ``1 / floor`` (``1e15``) of 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,8 @@ import optax
 from jaxrec import _checks
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
-__all__ = ["NORMS", "normalize", "project", "random_start", "sign", "tree_norms"]
+__all__ = ["NORMS", "TrajectoryParams", "normalize", "project", "random_start", "sign",
+           "trajectory_snapshots", "tree_norms"]
 
 NORMS = ("l2", "linf")
 _TINY = 1e-30  # squared norms at or below this are treated as zero
@@ -196,3 +197,67 @@ def random_start(key: PRNGKey, like, eps: ArrayLike, *, norm: str = "l2",
     r = jax.random.uniform(k_rad, rad_shape, dtype) ** (1.0 / n)
     out.append(direction * r * eps)
   return jax.tree.unflatten(treedef, out)
+
+
+class TrajectoryParams(NamedTuple):
+  """A model's parameters with their recent past.
+
+  Attributes:
+    params: the trained parameters (the wrapped model's pytree).
+    snapshots: the same pytree with a leading ``(T,)`` axis: the parameters at the end of the
+      last ``T`` epochs, oldest first (all equal to the initial parameters before epoch ``T``).
+  """
+
+  params: Any
+  snapshots: Any
+
+
+class _SnapshotState(NamedTuple):
+  inner: Any
+  count: Array
+
+
+def trajectory_snapshots(tx: optax.GradientTransformation, steps_per_epoch: int
+                         ) -> optax.GradientTransformation:
+  """Wraps an optimiser of a model's parameters for :class:`TrajectoryParams`.
+
+  ``tx`` updates ``params.params`` from their gradients; after the last step of every epoch
+  (every ``steps_per_epoch`` steps) the snapshots roll: the oldest is dropped and the
+  just-updated parameters are appended (as an additive update, so equal to them up to the last
+  float32 bit). The snapshots get no gradient step.
+
+  Args:
+    tx: the optimiser of the wrapped model (any optax transformation).
+    steps_per_epoch: static steps per epoch ``>= 1``.
+
+  Returns:
+    An ``optax.GradientTransformation`` over :class:`TrajectoryParams` (``params`` is required
+    by its ``update``).
+
+  Raises:
+    ValueError: ``steps_per_epoch < 1``; (at ``update``) ``params`` not given.
+
+  Source:
+    jaxrec (the anchor of Chen et al.'s trajectory loss, RecSys 2023;
+    :func:`jaxrec.defenses.sharpcf`).
+  """
+  steps_per_epoch = _checks.integer("steps_per_epoch", steps_per_epoch, low=1)
+
+  def init(params: TrajectoryParams):
+    return _SnapshotState(tx.init(params.params), jnp.zeros((), jnp.int32))
+
+  def update(grads: TrajectoryParams, state: _SnapshotState, params=None):
+    if params is None:
+      raise ValueError("trajectory_snapshots needs the parameters in update(...)")
+    updates, inner = tx.update(grads.params, state.inner, params.params)
+    end = (state.count + 1) % steps_per_epoch == 0
+    new = optax.apply_updates(params.params, updates)
+
+    def roll(snap, now):
+      rolled = jnp.concatenate([snap[1:], now[None].astype(snap.dtype)])
+      return jnp.where(end, rolled, snap) - snap
+
+    snap_updates = jax.tree.map(roll, params.snapshots, new)
+    return TrajectoryParams(updates, snap_updates), _SnapshotState(inner, state.count + 1)
+
+  return optax.GradientTransformation(init, update)
