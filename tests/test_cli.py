@@ -296,7 +296,7 @@ def test_apr_section(tmp_path):
       hit = value(eps=e, **{"lambda": l}, attack=attack, budget=0.5, metric="hr", k=10)
       drop = value(eps=e, **{"lambda": l}, attack=attack, budget=0.5, metric="hr_drop", k=10)
       assert drop == pytest.approx((clean - hit) / clean if clean else 0.0)
-  assert r["config"]["defense"] == "apr" and r["config"]["apr_eps"] == [0.1, 1.0]
+  assert r["config"]["defense"] == ["apr"] and r["config"]["apr_eps"] == [0.1, 1.0]
 
 
 def test_apr_options_are_validated(capsys):

@@ -211,8 +211,10 @@ def _old_outputs(old: dict[str, Any]) -> set[str]:
   names = set(_KNOWN_OUTPUTS)
   if recorded is not None:
     names |= {n for n in recorded if is_output_name(n)}
-  elif (old.get("config") or {}).get("defense") == "apr":
-    names.add("apr.png")
+  else:
+    defense = (old.get("config") or {}).get("defense")
+    if defense == "apr" or (isinstance(defense, list) and "apr" in defense):
+      names.add("apr.png")
   return names
 
 
