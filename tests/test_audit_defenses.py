@@ -88,3 +88,5 @@ def test_bad_defense_combinations_are_refused(capsys):
   assert "closed-form" in capsys.readouterr().err
   assert main(["audit", *TINY, "--defense", "vat", "--num-seeds", "0"]) == 2
   assert "num_seeds" in capsys.readouterr().err
+  assert main(["audit", "--attacks", "none", "--defense", "pore"]) == 2
+  assert "measured against attacks" in capsys.readouterr().err

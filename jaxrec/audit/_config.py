@@ -193,6 +193,10 @@ class AuditConfig:
     if trained and self.model != "bpr-mf":
       raise ValueError(f"the {trained[0].upper()} defense perturbs BPR-MF's factors; it needs "
                        f"model 'bpr-mf', got {self.model!r}")
+    needs_attacks = [d for d in named if d not in ("none", "apr")]
+    if needs_attacks and not self.attacks:
+      raise ValueError(f"the {needs_attacks[0]} defense is measured against attacks (the "
+                       "defense benchmark); name attacks to run it against (--attacks)")
     if "sharpcf" in named and not self.epochs:
       raise ValueError(f"the SharpCF defense trains by minibatch steps; model {self.model!r} "
                        "is closed-form or trains no epochs")
