@@ -6,7 +6,9 @@ Everything here is computed from the report's tidy rows (so it can be recomputed
 * **Findings**, one per surface: the clean model against the most-popular baseline; each
   (attack, budget) cell, ranked by severity (the attacker's gain in the targets' mean HR@k:
   after minus before for a push, before minus after for a nuke); the APR defense (its most
-  robust setting against BPR, with the popularity side effects); the content surface (rows with
+  robust setting against BPR, with the popularity side effects); each defense of the defense
+  benchmark (rows with ``section="defenses"``: the attacked targets' HR@50, or at the largest k,
+  against no defense, the attacks under which it is not lower, and its clean side effects); the content surface (rows with
   ``surface="content"``: the image attacks on VBPR at one pixel budget, 8/255 or the nearest
   one run, and what each content defense changes).
 * **Warnings**: what makes the numbers suspect (an untrained model, a model below the popularity
