@@ -90,3 +90,5 @@ def test_bad_defense_combinations_are_refused(capsys):
   assert "num_seeds" in capsys.readouterr().err
   assert main(["audit", "--attacks", "none", "--defense", "pore"]) == 2
   assert "measured against attacks" in capsys.readouterr().err
+  assert main(["audit", *TINY, "--num-seeds", "2"]) == 2
+  assert "name the defenses to compare" in capsys.readouterr().err

@@ -193,6 +193,9 @@ class AuditConfig:
     if trained and self.model != "bpr-mf":
       raise ValueError(f"the {trained[0].upper()} defense perturbs BPR-MF's factors; it needs "
                        f"model 'bpr-mf', got {self.model!r}")
+    if self.num_seeds > 1 and named == ("none",):
+      raise ValueError(f"num_seeds={self.num_seeds} sets the seeds of the defense benchmark; "
+                       "name the defenses to compare (--defense)")
     needs_attacks = [d for d in named if d not in ("none", "apr")]
     if needs_attacks and not self.attacks:
       raise ValueError(f"the {needs_attacks[0]} defense is measured against attacks (the "

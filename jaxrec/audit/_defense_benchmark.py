@@ -81,7 +81,7 @@ class DefenseSettings:
     detector: ``"pca"`` (PCA-VarSelect) or ``"profile"`` for ``detect``.
     pore_models: ``T``, PORE's base models per ensemble (the authors use far more; their
       number only tightens the confidence bounds). pore_sample_fraction: ``s`` as a share of
-      the users (at least 1). pore_top_n_base: ``N'``, items each base model recommends (more
+      the real users (at least 1; the same ``s`` on clean and poisoned data). pore_top_n_base: ``N'``, items each base model recommends (more
       than 1, so that the ensemble ranks more than ``T`` items). pore_alpha: the certificate's
       confidence.
   """
@@ -159,9 +159,10 @@ class _VoteScores:
     return self, params
 
 
-def _pore_votes(index: PositiveIndex, seed: int, settings: DefenseSettings):
-  """The ensemble of ``index`` (all its users, fake ones included) and its votes as scores."""
-  s = max(1, int(round(settings.pore_sample_fraction * index.num_users)))
+def _pore_votes(index: PositiveIndex, seed: int, settings: DefenseSettings, num_real: int):
+  """The ensemble of ``index`` (samples over all its users, fake ones included; the sample
+  size from the ``num_real`` real users, the same clean and poisoned) and its votes as scores."""
+  s = max(1, int(round(settings.pore_sample_fraction * num_real)))
   ens = defenses.pore_ensemble(index, jax.random.key(seed), num_models=settings.pore_models,
                                num_samples=s, top_n_base=settings.pore_top_n_base)
   return ens, jnp.asarray(ens.counts, jnp.float32)
@@ -223,7 +224,8 @@ def defense_benchmark(dataset: Dataset, train: Interactions, test_interactions: 
       poisoning.default_filler_size(train)
   knowledge = knowledge_of(dataset, test_interactions, config)
   victim = config.victim()
-  num_steps = steps_per_epoch(int(train_index.num_valid), victim.batch_size)
+  num_steps = (None if victim.batch_size is None  # closed-form models: detect and pore only
+               else steps_per_epoch(int(train_index.num_valid), victim.batch_size))
   evaluator = metrics.make_evaluator(train_index, test_index, ks=config.ks,
                                      chunk_size=config.chunk_size)
   target_ev = metrics.make_target_evaluator(train_index, ks=config.ks,
@@ -294,7 +296,7 @@ def _pore_section(profiles, seeds, counts, budget_of, attacks, train_index, test
   the undefended cells' poisoned data."""
   steps = bar(len(seeds) * (1 + len(attacks) * len(counts)), "pore: ensembles", progress)
   for s in seeds:
-    ens, votes = _pore_votes(train_index, s, settings)
+    ens, votes = _pore_votes(train_index, s, settings, train_index.num_users)
     ev = evaluator.summarize(evaluator.raw(_VoteScores(), votes, train_index))
     ex = target_ev.summarize(target_ev.raw(_VoteScores(), votes, target_set, train_index))
     yield from _rows(ev, ex, ks, seed=s, **base)
@@ -311,7 +313,7 @@ def _pore_section(profiles, seeds, counts, budget_of, attacks, train_index, test
     for s in seeds:
       for count in counts:
         poisoned = inject(train_index, profiles[(attack, s, count)])
-        _, votes = _pore_votes(poisoned, s, settings)
+        _, votes = _pore_votes(poisoned, s, settings, train_index.num_users)
         ev = evaluator.summarize(evaluator.raw(_VoteScores(), votes, poisoned))
         ex = target_ev.summarize(target_ev.raw(_VoteScores(), votes, target_set, poisoned))
         yield from _rows(ev, ex, ks, attack=attack, budget=budget_of[count], num_fake=count,

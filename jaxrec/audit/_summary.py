@@ -351,19 +351,23 @@ def _benchmark_findings(rows: list[dict], ks: Iterable[int]) -> list[Finding]:
     hr0, hr1 = mean("none", "target_hr"), mean(d, "target_hr")
     if hr0 is None or hr1 is None:
       continue
+    base0, base1 = mean("none", "target_hr", clean=True), mean(d, "target_hr", clean=True)
     worse = [a for a in attacks if (mean(d, "target_hr", a) or 0.0) >= (
         mean("none", "target_hr", a) or 0.0)]
     n0, n1 = mean("none", "ndcg", clean=True), mean(d, "ndcg", clean=True)
     a0, a1 = mean("none", "arp", clean=True), mean(d, "arp", clean=True)
     c0, c1 = mean("none", "coverage", clean=True), mean(d, "coverage", clean=True)
-    pct = lambda new, old: 100 * (new - old) / old if old else 0.0  # noqa: E731
+    def pct(new, old):  # inf when only the new value is > 0
+      return 100 * (new - old) / old if old else (math.inf if new > 0 else 0.0)
+
     q = {"defense_target_hr_change_pct": pct(hr1, hr0),
          "defense_ndcg_change_pct": pct(n1 or 0.0, n0 or 0.0),
          "defense_arp_change_pct": pct(a1 or 0.0, a0 or 0.0)}
     verdict = (f"lower under all {len(attacks)} attacks" if not worse else
                f"NOT lower under {', '.join(worse)}")
     text = (f"defense {d}: attacked targets' HR@{k} {_f(hr1)} vs {_f(hr0)} undefended "
-            f"({q['defense_target_hr_change_pct']:+.0f}%, {verdict}); clean nDCG@{k} "
+            f"({q['defense_target_hr_change_pct']:+.0f}%, {verdict}; before the attack "
+            f"{_f(base1)} vs {_f(base0)}); clean nDCG@{k} "
             f"{_f(n1)} vs {_f(n0)} ({q['defense_ndcg_change_pct']:+.0f}%), coverage@{k} "
             f"{_f(c0)} -> {_f(c1)}, ARP@{k} {_f(a0)} -> {_f(a1)} "
             f"({q['defense_arp_change_pct']:+.0f}% popularity bias)")

@@ -163,7 +163,12 @@ def _weights_of(user_eps, params: MFParams, batch: BPRBatch) -> Array:
     return jnp.ones(batch.users.shape, jnp.float32)
   if callable(user_eps):
     return user_eps(params, batch)
-  return jnp.asarray(user_eps, jnp.float32)[batch.users]
+  w = jnp.asarray(user_eps, jnp.float32)
+  num_users = params.user_emb.shape[0]
+  if w.shape != (num_users,):  # static: a shorter array would be gathered clamped
+    raise ValueError(f"user_eps must hold one weight per user of the model, shape "
+                     f"({num_users},), got {w.shape}")
+  return w[batch.users]
 
 
 def user_apr_loss(params: MFParams, batch: BPRBatch, data: Any = None, *, model: MF,
@@ -189,7 +194,8 @@ def user_apr_loss(params: MFParams, batch: BPRBatch, data: Any = None, *, model:
     A scalar float32 to minimise.
 
   Raises:
-    ValueError: a negative or non-finite ``eps`` or ``lambda_`` (when concrete).
+    ValueError: a negative or non-finite ``eps`` or ``lambda_`` (when concrete); a ``user_eps``
+      array whose length is not the model's number of users (fake users included).
 
   Source:
     He et al., SIGIR 2018, Eq. (8) (with per-triple perturbations); Zhang et al., RecSys 2024,

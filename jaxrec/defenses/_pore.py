@@ -195,9 +195,10 @@ def pore_ensemble(train: PositiveIndex, key: PRNGKey | None = None, *,
       raise ValueError("num_models is required with key")
     t = _checks.integer("num_models", num_models, low=1)
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+      given = f"{type(key).__name__} {key!r}"
       key = jnp.asarray(key)
       if key.shape != (2,) or key.dtype != jnp.uint32:
-        raise ValueError(f"key must be a PRNG key (jax.random.key), got {key!r}")
+        raise ValueError(f"key must be a PRNG key (jax.random.key(seed)), got {given}")
     table = np.asarray(_draw(key, num_models=t, num_samples=s, num_users=num_users))
   else:
     if num_models is not None:

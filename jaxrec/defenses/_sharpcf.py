@@ -24,6 +24,7 @@ wrapped model, so every evaluator and attack scores a SharpCF victim as the plai
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, ClassVar
 
 import jax
@@ -116,8 +117,9 @@ def sharpcf(victim: Victim, *, lambda_: ArrayLike = 1.0, lag: int = 1, steps_per
   Args:
     victim: a trained-by-steps victim (an optimiser and a batch size; any model with ``score``).
     lambda_: trajectory weight ``>= 0`` (0: BPR exactly). lag: ``T``, epochs back, ``>= 1``.
-    steps_per_epoch: the victim's steps per epoch on its training data (e.g.
-      ``victim.steps(data)``, or the clean data's count in poisoned retraining).
+    steps_per_epoch: steps per epoch (e.g. ``victim.steps(data)``, or the clean data's count in
+      poisoned retraining); the returned victim trains exactly this many per epoch, the
+      period the snapshots roll at.
     warmup_epochs: epochs of the base loss first (the trajectory term's start epoch).
 
   Returns:
@@ -126,7 +128,10 @@ def sharpcf(victim: Victim, *, lambda_: ArrayLike = 1.0, lag: int = 1, steps_per
 
   Raises:
     ValueError: a victim without optimiser or batch size; a bad ``lambda_``, ``lag``,
-      ``steps_per_epoch`` or ``warmup_epochs``.
+      ``steps_per_epoch`` (or one that differs from the victim's own) or ``warmup_epochs``.
+
+  Warns:
+    UserWarning: ``num_epochs <= lag`` (the anchor stays the initial parameters).
 
   Source:
     Chen, Li, Lai, Yeh, Fan, Zheng, Das, Yang, RecSys 2023 (arXiv 2308.13541).
@@ -139,8 +144,17 @@ def sharpcf(victim: Victim, *, lambda_: ArrayLike = 1.0, lag: int = 1, steps_per
   _checks.integer("warmup_epochs", warmup_epochs, low=0)
   if not isinstance(victim.model, Model):
     raise ValueError("victim.model must implement jaxrec.models.Model")
+  steps_per_epoch = _checks.integer("steps_per_epoch", steps_per_epoch, low=1)
+  if victim.steps_per_epoch is not None and victim.steps_per_epoch != steps_per_epoch:
+    raise ValueError(f"steps_per_epoch={steps_per_epoch} differs from the victim's own "
+                     f"{victim.steps_per_epoch}: the snapshots would not roll once per epoch")
+  if victim.num_epochs <= lag:
+    warnings.warn(f"SharpCF with lag {lag} over {victim.num_epochs} epochs: the trajectory "
+                  "term pulls towards the initial parameters throughout (give more epochs "
+                  "than the lag)", stacklevel=2)
   model = TrajectoryModel(base=victim.model, lag=lag)
+  # the victim trains exactly steps_per_epoch steps per epoch: the period the snapshots roll at
   return victim.replace(
       model=model, tx=trajectory_snapshots(victim.tx, steps_per_epoch),
       loss=functools.partial(sharpcf_loss, model=model, lambda_=lambda_),
-      steps_per_epoch=victim.steps_per_epoch, warmup_epochs=warmup_epochs)
+      steps_per_epoch=steps_per_epoch, warmup_epochs=warmup_epochs)

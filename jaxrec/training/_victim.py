@@ -91,7 +91,7 @@ class Victim:
       raise ValueError(f"model must implement jaxrec.models.Model (init, loss, score, "
                        f"score_all, scoring, name), got {type(self.model).__name__}")
     _checks.integer("num_epochs", self.num_epochs, low=0)
-    _checks.integer("warmup_epochs", self.warmup_epochs, low=0)
+    _checks.integer("warmup_epochs", self.warmup_epochs, low=0, high=self.num_epochs)
     if self.batch_size is not None:
       _checks.integer("batch_size", self.batch_size, low=1)
     if self.steps_per_epoch is not None:

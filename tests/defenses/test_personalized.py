@@ -171,3 +171,15 @@ def test_bad_settings_are_refused(victim):
   with pytest.raises(ValueError, match="warmup_epochs"):
     training.Victim(models.mf(dim=2), optax.sgd(0.1), num_epochs=2, batch_size=4,
                     warmup_epochs=-1)
+  with pytest.raises(ValueError, match="warmup_epochs"):  # more warm-up than training
+    defenses.vat(victim, warmup_epochs=victim.num_epochs + 1)
+  with pytest.raises(ValueError, match="differs from the victim's own"):
+    defenses.sharpcf(victim.replace(steps_per_epoch=5), steps_per_epoch=3)
+  with pytest.warns(UserWarning, match="initial parameters"):
+    defenses.sharpcf(victim, lag=victim.num_epochs, steps_per_epoch=3)
+
+
+def test_user_eps_of_the_wrong_length_is_refused(params, victim, index):
+  batch = sample_bpr_triples(jax.random.key(4), index, 8)
+  with pytest.raises(ValueError, match=r"one weight per user of the model, shape \(30,\)"):
+    defenses.user_apr_loss(params, batch, model=victim.model, user_eps=jnp.ones((10,)))
