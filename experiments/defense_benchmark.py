@@ -80,6 +80,9 @@ def main(argv=None) -> int:
   p.add_argument("--epochs", type=int, default=30)
   p.add_argument("--attacks", nargs="+", default=list(PUSH_ATTACKS), choices=PUSH_ATTACKS)
   p.add_argument("--defenses", nargs="+", default=list(DEFENSES), choices=DEFENSES)
+  p.add_argument("--adv-eps", type=float, default=None,
+                 help="radius of APR, VAT and PamaCF (absolute, embedding units; default "
+                      "DefenseSettings': 0.5)")
   p.add_argument("--pore-models", type=int, default=50,
                  help="PORE's base models per ensemble (default 50)")
   p.add_argument("--pore-sample-fraction", type=float, default=0.02,
@@ -112,8 +115,10 @@ def main(argv=None) -> int:
       target_strategy="unpopular", defense=tuple(args.defenses), num_seeds=args.seeds)
   train, test, split, notes = prepare_split(dataset, config)
   train_idx, test_idx = index_interactions(train), relevant_index(test)
+  eps = {} if args.adv_eps is None else dict(apr_eps=args.adv_eps, vat_eps=args.adv_eps,
+                                             pamacf_eps=args.adv_eps)
   settings = DefenseSettings(pore_models=args.pore_models,
-                             pore_sample_fraction=args.pore_sample_fraction)
+                             pore_sample_fraction=args.pore_sample_fraction, **eps)
   t0 = time.perf_counter()
   rows: list[dict] = []
   status, error = "complete", None
