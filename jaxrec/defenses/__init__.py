@@ -67,7 +67,6 @@ from jaxrec.defenses._pore import pore_certify as pore_certify
 from jaxrec.defenses._pore import pore_ensemble as pore_ensemble
 from jaxrec.defenses._pore import pore_recommend as pore_recommend
 from jaxrec.defenses._profile_stats import profile_suspicion as profile_suspicion
-from jaxrec.defenses._sanitize import Sanitizer as Sanitizer
 from jaxrec.defenses._sanitize import detect_and_remove as detect_and_remove
 from jaxrec.defenses._sanitize import pca_suspicion_index as pca_suspicion_index
 from jaxrec.defenses._sanitize import profile_suspicion_index as profile_suspicion_index
@@ -77,7 +76,7 @@ from jaxrec.defenses._sharpcf import sharpcf as sharpcf
 from jaxrec.defenses._sharpcf import sharpcf_loss as sharpcf_loss
 
 __all__ = [
-    "PoreEnsemble", "Sanitizer", "TrajectoryModel", "adversarial_delta", "amr", "amr_loss", "apr",
+    "PoreEnsemble", "TrajectoryModel", "adversarial_delta", "amr", "amr_loss", "apr",
     "apr_loss", "detect_and_remove", "detection_metrics", "fit_apr_grid", "flag_top",
     "madry_adversary", "pamacf", "pamacf_weights", "pca_suspicion", "pca_suspicion_index",
     "pore_bound", "pore_certified_accuracy", "pore_certify", "pore_ensemble", "pore_recommend",
