@@ -83,12 +83,13 @@ def test_zero_layers_is_matrix_factorisation():
 
 
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-@pytest.mark.parametrize("chunk_size", [1, 3, 8192])
-def test_propagation_matches_dense_numpy(num_layers, chunk_size):
+@pytest.mark.parametrize("method,chunk_size", [("scatter", 1), ("scatter", 3),
+                                               ("scatter", 8192), ("csr", 8192)])
+def test_propagation_matches_dense_numpy(num_layers, method, chunk_size):
   params, graph = _params(), _graph()
   users, items = jax.jit(lightgcn.propagate, static_argnums=(2,),
-                         static_argnames=("chunk_size",))(params, graph, num_layers,
-                                                          chunk_size=chunk_size)
+                         static_argnames=("chunk_size", "method"))(
+                             params, graph, num_layers, chunk_size=chunk_size, method=method)
   ref_u, ref_i = _dense_reference(params, USERS, ITEMS, WEIGHTS, num_layers)
   np.testing.assert_allclose(users, ref_u, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(items, ref_i, rtol=1e-5, atol=1e-6)
@@ -107,7 +108,8 @@ def test_edge_norms_are_symmetric_normalisation():
   np.testing.assert_allclose(norms, expected, rtol=1e-6)
 
 
-def test_gradient_wrt_edge_weights_matches_finite_differences():
+@pytest.mark.parametrize("method", ["scatter", "csr"])
+def test_gradient_wrt_edge_weights_matches_finite_differences(method):
   with jax.enable_x64(True):
     params = _params(dtype=jnp.float64)
     # every node with positive degree (the normalisation is smooth there); user 3 gets a second
@@ -119,7 +121,7 @@ def test_gradient_wrt_edge_weights_matches_finite_differences():
 
     def f(w):
       users, items = lightgcn.propagate(params, _graph(w, fd_users, fd_items, jnp.float64), 2,
-                                         chunk_size=3)
+                                         chunk_size=3, method=method)
       return jnp.sum(jnp.sin(users) * cu) + jnp.sum(jnp.cos(items) * ci)
 
     f = jax.jit(f)
@@ -180,7 +182,7 @@ def test_objective_is_bpr_on_propagated_plus_l2_on_ego_embeddings():
   params, graph = _params(), _graph()
   batch = data.BPRBatch(jnp.array([0, 2, 1]), jnp.array([1, 3, 2]), jnp.array([4, 1, 0]))
   ref_u, ref_i = _dense_reference(params, USERS, ITEMS, WEIGHTS, 2)
-  u, i, j = map(np.asarray, batch)
+  u, i, j = map(np.asarray, batch[:3])
   margin = np.sum(ref_u[u] * ref_i[i], 1) - np.sum(ref_u[u] * ref_i[j], 1)
   p, q = np.asarray(params.user_emb, np.float64), np.asarray(params.item_emb, np.float64)
   l2 = 0.5 * (np.sum(p[u] ** 2) + np.sum(q[i] ** 2) + np.sum(q[j] ** 2))
@@ -190,6 +192,13 @@ def test_objective_is_bpr_on_propagated_plus_l2_on_ego_embeddings():
   np.testing.assert_allclose(
       _objective(params, batch, graph, num_layers=2, reg=0.0),
       losses.bpr(jnp.asarray(margin), jnp.zeros(3)), rtol=1e-5)
+  if "weights" in data.BPRBatch._fields:  # weighted triples (0: a rejected negative)
+    weighted = data.BPRBatch(*batch[:3], weights=jnp.array([1.0, 0.0, 0.5]))
+    w = np.array([1.0, 0.0, 0.5])
+    l2_rows = 0.5 * (np.sum(p[u] ** 2, 1) + np.sum(q[i] ** 2, 1) + np.sum(q[j] ** 2, 1))
+    np.testing.assert_allclose(
+        _objective(params, weighted, graph, num_layers=2, reg=0.3),
+        np.sum(w * (np.log1p(np.exp(-margin)) + 0.3 * l2_rows)), rtol=1e-5)
 
 
 def test_bad_arguments_raise():
@@ -199,6 +208,10 @@ def test_bad_arguments_raise():
     lightgcn.propagate(_params(), _graph(), -1)
   with pytest.raises(ValueError, match="chunk_size"):
     lightgcn.propagate(_params(), _graph(), 1, chunk_size=0)
+  with pytest.raises(ValueError, match="method"):
+    lightgcn.propagate(_params(), _graph(), 1, method="dense")
+  with pytest.raises(ValueError, match="method"):
+    models.lightgcn(method="bcoo")
   bigger = data.Graph(users=jnp.zeros(1, jnp.int32), items=jnp.zeros(1, jnp.int32),
                       weights=jnp.ones(1), num_users=NU + 1, num_items=NI)
   with pytest.raises(ValueError, match="graph"):
@@ -354,3 +367,97 @@ def test_victim_objective_and_scorer_match_the_model(toy_index):
     victim.model.score_all(state.params, idx, jnp.array([30]))
   out = jax.jit(lambda u: victim.model.score_all(state.params, idx, u))(jnp.array([30, -1]))
   assert np.isnan(np.asarray(out)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# The "csr" method against the "scatter" method (the implementation before it)
+
+# A shuffled graph: unsorted edges, a duplicate edge (user 2, item 3 twice: weights add), relaxed
+# weights, padding edges with one or both sentinel ids, user 3 isolated.
+G_USERS = np.array([2, 0, 1, NU, 2, 0, 1, 2, 0, NU])
+G_ITEMS = np.array([0, 1, 2, NI, 3, 0, 1, 3, 2, 1])
+G_WEIGHTS = np.array([1.0, 0.3, 1.0, 0.0, 0.6, 1.0, 0.5, 0.9, 0.2, 0.0])
+
+
+def _both(params, data, num_layers):
+  run = lambda method: jax.jit(lightgcn.propagate, static_argnums=(2,),  # noqa: E731
+                               static_argnames=("method",))(params, data, num_layers,
+                                                            method=method)
+  return run("scatter"), run("csr")
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_csr_equals_scatter_on_a_shuffled_weighted_graph(num_layers):
+  params, graph = _params(dim=4), _graph(G_WEIGHTS, G_USERS, G_ITEMS)
+  old, new = _both(params, graph, num_layers)
+  ref_u, ref_i = _dense_reference(params, G_USERS[G_WEIGHTS > 0], G_ITEMS[G_WEIGHTS > 0],
+                                  G_WEIGHTS[G_WEIGHTS > 0], num_layers)
+  for a, b, ref in zip(old, new, (ref_u, ref_i)):
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(b, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_csr_equals_scatter_on_a_padded_index_and_its_graph():
+  users = np.array([0, 0, 1, 1, 2, 2, 2])
+  items = np.array([0, 1, 1, 2, 0, 3, 4])
+  # rows 7.. are masked out (padding rows; the last two repeat edges that must not count)
+  index = data.build_index(np.append(users, [3, 3, 0, 1, 2]), np.append(items, [0, 4, 1, 1, 0]),
+                           num_users=NU, num_items=NI, valid=np.arange(12) < 7)
+  assert index.capacity == 12 and int(index.num_valid) == 7  # 5 padding rows
+  params = _params(dim=4)
+  ref = _dense_reference(params, users, items, np.ones(7), 3)
+  for d in (index, data.graph_from_index(index)):
+    old, new = _both(params, d, 3)
+    for a, b, r in zip(old, new, ref):
+      np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+      np.testing.assert_allclose(b, r, rtol=1e-5, atol=1e-6)
+
+
+def test_csr_gradients_equal_scatter_gradients():
+  params, graph = _params(dim=4), _graph(G_WEIGHTS, G_USERS, G_ITEMS)
+  cu = jax.random.normal(jax.random.key(3), (NU, 4))
+  ci = jax.random.normal(jax.random.key(4), (NI, 4))
+
+  def f(params, w, method):
+    users, items = lightgcn.propagate(params, graph.replace(weights=w), 3, method=method)
+    return jnp.sum(jnp.sin(users) * cu) + jnp.sum(jnp.cos(items) * ci)
+
+  grad = jax.jit(jax.grad(f, argnums=(0, 1)), static_argnums=2)
+  (gp_old, gw_old), (gp_new, gw_new) = (grad(params, graph.weights, m)
+                                        for m in ("scatter", "csr"))
+  assert np.all(np.abs(np.asarray(gw_new)[G_WEIGHTS > 0]) > 1e-4)  # not vacuous
+  np.testing.assert_allclose(gw_new, gw_old, rtol=1e-5, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(gp_old), jax.tree.leaves(gp_new)):
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_csr_vmaps_over_graphs_and_over_embeddings():
+  params, graph = _params(dim=4), _graph(G_WEIGHTS, G_USERS, G_ITEMS)
+  scales = jnp.array([[1.0], [0.5], [0.0]])  # the last graph: every weight 0
+  weights = scales * graph.weights[None, :]
+
+  def f(params, w):
+    users, items = lightgcn.propagate(params, graph.replace(weights=w), 2)
+    return jnp.sum(jnp.sin(users)) + jnp.sum(jnp.cos(items))
+
+  values, grads = jax.jit(jax.vmap(jax.value_and_grad(f, argnums=1), in_axes=(None, 0)))(
+      params, weights)
+  for k in range(3):
+    v, g = jax.value_and_grad(f, argnums=1)(params, weights[k])
+    np.testing.assert_allclose(values[k], v, rtol=1e-6)
+    np.testing.assert_allclose(grads[k], g, rtol=1e-5, atol=1e-7)
+  batched = jax.tree.map(lambda x: jnp.stack([x, 2 * x, -x]), params)
+  out = jax.jit(jax.vmap(lambda p: lightgcn.propagate(p, graph, 3)))(batched)
+  for k in range(3):
+    one = lightgcn.propagate(jax.tree.map(lambda x, k=k: x[k], batched), graph, 3,
+                             method="scatter")
+    for a, b in zip(out, one):
+      np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_rows", [NU, 2**30])  # packed single-key sort, argsort fallback
+def test_layout_sort_is_stable(num_rows):
+  keys = jnp.asarray(G_USERS, jnp.int32)
+  perm, sorted_keys = lightgcn._sort_by(keys, num_rows)
+  np.testing.assert_array_equal(perm, np.argsort(G_USERS, kind="stable"))
+  np.testing.assert_array_equal(sorted_keys, np.sort(G_USERS))
