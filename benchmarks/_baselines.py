@@ -1,7 +1,8 @@
-"""Baseline BPR-MF trainers for the benchmarks: a plain PyTorch loop and the implicit library.
+"""Baseline trainers for the benchmarks: PyTorch BPR-MF and LightGCN loops, the implicit library.
 
 ``benchmarks/bpr_epoch.py`` times jaxrec's BPR-MF epoch against these in the same process and
-reports ratios (these 2-core machines are noisy; absolute seconds move between runs). Every
+reports ratios (``benchmarks/lightgcn_epoch.py`` likewise for LightGCN, against
+:func:`torch_lightgcn_epoch_times`) (these 2-core machines are noisy; absolute seconds move between runs). Every
 trainer times whole epochs, sampling included, and returns::
 
   {"epoch_s": [seconds per timed epoch], "median_s": ..., "first_epoch_s": ..., "final_loss": ...}
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["bpr_sample_loss", "implicit_bpr_epoch_times", "load_ml100k", "load_ml1m",
-           "torch_bpr_epoch_times", "torch_pgd_step_times"]
+           "torch_bpr_epoch_times", "torch_lightgcn_epoch_times", "torch_pgd_step_times"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -305,6 +306,123 @@ def torch_pgd_step_times(users, items, negs, num_users, num_items, *, dim=64, ep
     return {"step_s": times, "median_s": statistics.median(times)}
   finally:
     torch.set_num_threads(prev)
+
+
+def torch_lightgcn_epoch_times(users, items, num_users, num_items, *, dim=64, num_layers=3,
+                               batch_size=2048, lr=1e-3, reg=1e-4, repeats=3, warmup=1,
+                               max_steps=None, seed=0, threads=2):
+  """Epoch times of a PyTorch LightGCN written the reference implementation's way.
+
+  Follows gusye1234/LightGCN-PyTorch (``code/model.py``, ``LightGCN.computer`` and
+  ``bpr_loss``), the PyTorch port the LightGCN paper (He et al., SIGIR 2020) links: the
+  ``(U + I) x (U + I)`` normalised adjacency ``D^-1/2 A D^-1/2`` as a coalesced
+  ``torch.sparse_coo_tensor`` (``d^-1/2 = 0`` for degree 0), built once; every step propagates
+  all layers with ``torch.sparse.mm(graph, all_emb)``, averages layers 0..L, and takes
+  ``mean softplus(x_uj - x_ui) + reg * 1/2 (|e_u^0|^2 + |e_i^0|^2 + |e_j^0|^2) / B`` with Adam
+  (``lr`` 1e-3, ``reg`` 1e-4 and batch 2048 are the reference's defaults); embeddings start from
+  N(0, 0.1^2). One epoch is ``ceil(N / batch_size)`` steps over ``N`` (= interactions) triples
+  drawn as :func:`torch_bpr_epoch_times` draws them (positive pairs uniformly with replacement,
+  exact uniform negatives; the reference draws a user first, then one of its positives).
+
+  With ``max_steps`` below the epoch's step count only the first ``max_steps`` steps of each
+  epoch are run and timed, and the epoch is reported as ``seconds * steps_per_epoch /
+  max_steps`` (every step propagates the whole graph, so steps cost the same; sampling of the
+  whole epoch is included once, unscaled).
+
+  Args:
+    users, items: ``(N,)`` 0-based int arrays of positive pairs (duplicates count once in the
+      graph).
+    num_users, num_items: table sizes.
+    dim, num_layers: embedding size and propagation layers (64 and 3 in the paper).
+    batch_size, lr, reg: as above.
+    repeats: timed epochs. warmup: untimed epochs run first.
+    max_steps: steps timed per epoch (``None``: all).
+    seed: seeds the initialisation and the sampler.
+    threads: ``torch.set_num_threads`` for the run (restored afterwards).
+
+  Returns:
+    The dict described in the module docstring (``epoch_s`` extrapolated as above; ``final_loss``
+    from the propagated embeddings), plus ``step_s`` (median seconds per step),
+    ``steps_per_epoch``, ``steps_timed``, ``setup_s`` (building the graph) and ``train_loss``
+    (mean BPR term of the last epoch's timed steps), or ``None`` without PyTorch.
+  """
+  try:
+    import torch
+    import torch.nn.functional as F
+  except ImportError:
+    print("torch_lightgcn_epoch_times: PyTorch is not installed; skipped")
+    return None
+  _check_sampleable(users, items, num_items)
+  prev_threads = torch.get_num_threads()
+  torch.set_num_threads(threads)
+  try:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    u_all = torch.as_tensor(np.asarray(users, np.int64))
+    i_all = torch.as_tensor(np.asarray(items, np.int64))
+    n = u_all.numel()
+    keys = torch.unique(u_all * num_items + i_all)  # sorted
+    t0 = time.perf_counter()
+    ru, ri = keys // num_items, keys % num_items  # unique pairs
+    idx = torch.stack([torch.cat([ru, ri + num_users]), torch.cat([ri + num_users, ru])])
+    deg = torch.bincount(idx[0], minlength=num_users + num_items).float()
+    inv = torch.where(deg > 0, deg.clamp_min(1).pow(-0.5), torch.zeros_like(deg))
+    graph = torch.sparse_coo_tensor(idx, inv[idx[0]] * inv[idx[1]],
+                                    (num_users + num_items,) * 2).coalesce()
+    setup_s = time.perf_counter() - t0
+    user_emb = torch.nn.Embedding(num_users, dim)
+    item_emb = torch.nn.Embedding(num_items, dim)
+    torch.nn.init.normal_(user_emb.weight, std=0.1)
+    torch.nn.init.normal_(item_emb.weight, std=0.1)
+    opt = torch.optim.Adam([user_emb.weight, item_emb.weight], lr=lr)
+
+    def computer():
+      all_emb = torch.cat([user_emb.weight, item_emb.weight])
+      embs = [all_emb]
+      for _ in range(num_layers):
+        all_emb = torch.sparse.mm(graph, all_emb)
+        embs.append(all_emb)
+      out = torch.mean(torch.stack(embs, dim=1), dim=1)
+      return torch.split(out, [num_users, num_items])
+
+    steps_per_epoch = -(-n // batch_size)
+    steps = steps_per_epoch if max_steps is None else max(1, min(max_steps, steps_per_epoch))
+
+    def epoch():
+      su, sp, sn = _torch_sample_epoch(torch, gen, u_all, i_all, keys, num_items)
+      total, t_steps = 0.0, time.perf_counter()
+      for s in range(0, steps * batch_size, batch_size):
+        bu, bp, bn = su[s:s + batch_size], sp[s:s + batch_size], sn[s:s + batch_size]
+        all_users, all_items = computer()
+        eu, ei, ej = all_users[bu], all_items[bp], all_items[bn]
+        u0, i0, j0 = user_emb(bu), item_emb(bp), item_emb(bn)
+        reg_loss = 0.5 * (u0.norm(2).pow(2) + i0.norm(2).pow(2) + j0.norm(2).pow(2)) / len(bu)
+        bpr = torch.mean(F.softplus((eu * ej).sum(1) - (eu * ei).sum(1)))
+        loss = bpr + reg * reg_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += bpr.item()
+      return total / steps, time.perf_counter() - t_steps
+
+    times, step_times, first, train_loss = [], [], None, None
+    for e in range(warmup + repeats):
+      t0 = time.perf_counter()
+      train_loss, steps_s = epoch()
+      sample_s = time.perf_counter() - t0 - steps_s
+      dt = sample_s + steps_s * steps_per_epoch / steps
+      first = dt if first is None else first
+      if e >= warmup:
+        times.append(dt)
+        step_times.append(steps_s / steps)
+    with torch.no_grad():
+      fu, fi = computer()
+    final = bpr_sample_loss(fu.numpy(), fi.numpy(), None, users, items, num_items)
+    return _summary(times, first, final, train_loss=train_loss,
+                    step_s=statistics.median(step_times), steps_per_epoch=steps_per_epoch,
+                    steps_timed=steps, setup_s=setup_s)
+  finally:
+    torch.set_num_threads(prev_threads)
 
 
 # ---------------------------------------------------------------------------------------------
