@@ -16,10 +16,14 @@ Subpackages:
   robustness  sub-datasets attacked and robustness regressed on their characteristics
 
 ``checked(fn)`` runs jaxrec's value checks inside ``jit`` (see ``docs/validation.md``).
+``enable_compilation_cache()`` turns on JAX's persistent compilation cache (in the user cache
+folder ``~/.cache/jaxrec/xla``; importing jaxrec does not: the ``jaxrec`` command line does,
+unless ``--no-compile-cache`` or ``JAXREC_COMPILE_CACHE=0``).
 """
 
 __version__ = "0.2.0"
 
+from jaxrec._cache import enable_compilation_cache as enable_compilation_cache
 from jaxrec._checks import checked as checked
 from jaxrec import attacks as attacks
 from jaxrec import audit as audit
@@ -34,5 +38,6 @@ from jaxrec import report as report
 from jaxrec import robustness as robustness
 from jaxrec import training as training
 
-__all__ = ["attacks", "audit", "checked", "data", "defenses", "experiment", "losses", "metrics",
-           "models", "optim", "report", "robustness", "training", "__version__"]
+__all__ = ["attacks", "audit", "checked", "data", "defenses", "enable_compilation_cache",
+           "experiment", "losses", "metrics", "models", "optim", "report", "robustness", "training",
+           "__version__"]

@@ -11,6 +11,10 @@ from jaxrec import data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Tests never write JAX's compilation cache into the home folder: the CLI's cache stays off
+# (tests of the cache pass a tmp folder explicitly or set this variable in a subprocess).
+os.environ["JAXREC_COMPILE_CACHE"] = "0"
+
 # Implicit rank promotion ((B,) against (B, 1)) is a classic silent BPR bug: make it an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

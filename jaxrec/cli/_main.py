@@ -52,6 +52,27 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                  help="keep only ratings >= THRESHOLD as positive feedback (drop the rest)")
 
 
+def _add_cache_arg(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--no-compile-cache", action="store_true",
+                 help="do not use JAX's persistent compilation cache (default: compiled programs "
+                      "are kept in $XDG_CACHE_HOME/jaxrec/xla or ~/.cache/jaxrec/xla, or in "
+                      "$JAX_COMPILATION_CACHE_DIR when set, so the next run skips compiling "
+                      "them; JAXREC_COMPILE_CACHE=0 also turns it off, =DIR moves it)")
+
+
+def _enable_cache(args) -> None:
+  """Turns on the persistent compilation cache (:func:`jaxrec.enable_compilation_cache`) unless
+  ``--no-compile-cache``; a folder that cannot be created leaves the cache off, with a note on
+  stderr (the cache only saves time)."""
+  if getattr(args, "no_compile_cache", False):
+    return
+  from jaxrec._cache import enable_compilation_cache  # pylint: disable=import-outside-toplevel
+  try:
+    enable_compilation_cache()
+  except OSError as e:
+    print(f"jaxrec {args.command}: note: compilation cache off ({e})", file=sys.stderr)
+
+
 def _add_image_args(p: argparse.ArgumentParser):
   """The item-content data options (recorded with the data options; all three or none);
   returns their group."""
@@ -227,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
                                  "DIR/report.json, DIR/report.md and a summary table to the "
                                  "terminal.")
   _add_data_args(a)
+  _add_cache_arg(a)
   content = _add_image_args(a)
   content.add_argument(
       "--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
@@ -345,6 +367,7 @@ def _parser() -> argparse.ArgumentParser:
                   "characteristics (Deldjoo et al., SIGIR 2020). Writes DIR/report.json, "
                   "DIR/report.md and DIR/characteristics.png. See docs/characteristics.md.")
   _add_data_args(c)
+  _add_cache_arg(c)
   sd = StudyConfig()
   cm = c.add_argument_group("victim (trained on each sub-dataset whole; no test split)")
   cm.add_argument("--model", choices=MODELS, default=sd.model,
@@ -392,12 +415,14 @@ def _parser() -> argparse.ArgumentParser:
                      description="Print size, shape, density, Gini of user and item degrees "
                                  "and rating spread (Deldjoo et al., SIGIR 2020).")
   _add_data_args(s)
+  _add_cache_arg(s)
   s.add_argument("--json", action="store_true", help="print JSON instead of a table")
   return p
 
 
 # options that may be given with ``jaxrec audit --config`` (they change no number of the audit)
-_WITH_CONFIG = frozenset({"config", "out", "overwrite", "no_progress", "fail_on", "verbose"})
+_WITH_CONFIG = frozenset({"config", "out", "overwrite", "no_progress", "fail_on", "verbose",
+                          "no_compile_cache"})
 
 
 def _audit(args) -> int:
@@ -527,7 +552,8 @@ def _rerun(args):
     raise ValueError(
         f"--config re-runs the audit recorded in {args.config} (its settings and data); "
         f"{', '.join('--' + d.replace('_', '-') for d in extra)} cannot be combined with it "
-        "(only --out, --overwrite, --no-progress, --fail-on, --verbose can)")
+        "(only --out, --overwrite, --no-progress, --fail-on, --verbose, --no-compile-cache "
+        "can)")
   old = load_report(args.config)
   config, options = rerun_settings(old)
   unknown = sorted(set(options) - set(_data_options()))
@@ -629,6 +655,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   message names the problem, the file and line for data files, and where the results went); 1
   any other failure (e.g. training diverged: a partial report is written); 130 interrupted
   (Ctrl-C: a partial report is written, never over a complete one).
+
+  Every command turns on JAX's persistent compilation cache
+  (:func:`jaxrec.enable_compilation_cache`: ``~/.cache/jaxrec/xla`` by default) unless
+  ``--no-compile-cache`` or ``JAXREC_COMPILE_CACHE=0``.
   """
   parser = _parser()
   from_command_line = argv is None
@@ -637,6 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args.argv = ["jaxrec", *argv]
   if args.command == "audit" and args.config is not None:
     args.given = _given(parser, argv)
+  _enable_cache(args)
   try:
     run = {"audit": _audit, "characteristics": _characteristics, "stats": _stats}
     return run[args.command](args)

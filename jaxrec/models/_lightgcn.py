@@ -28,7 +28,6 @@ from typing import Any, ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 from flax import struct
-from jax.experimental import sparse
 
 from jaxrec import _checks, losses
 from jaxrec.data._graph import Graph, as_graph, graph_degrees
@@ -420,6 +419,8 @@ def _spmm(vals: Array, cols: Array, indptr: Array, x: Array) -> Array:
   num_rows = indptr.shape[0] - 1
   if vals.shape[0] == 0:
     return jnp.zeros((num_rows, x.shape[1]), x.dtype)
+  # imported here: jax.experimental.sparse loads scipy.sparse (0.2 s), not on import jaxrec
+  from jax.experimental import sparse  # pylint: disable=import-outside-toplevel
   mat = sparse.BCSR((vals.astype(x.dtype), cols, indptr), shape=(num_rows, x.shape[0]))
   return sparse.bcsr_dot_general(mat, x, dimension_numbers=(((1,), (0,)), ((), ())))
 
