@@ -12,11 +12,12 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from jaxrec import _checks, losses
+from jaxrec import _checks
+from jaxrec.attacks.evasion._bpr_grad import LAYOUTS, bpr_sum
 from jaxrec.attacks.evasion._recipes import pgd
 from jaxrec.data._index import PositiveIndex
 from jaxrec.data._sampling import BPRBatch, sample_negatives
-from jaxrec.models._mf import MFParams, rowdot
+from jaxrec.models._mf import MFParams
 from jaxrec.optim import random_start, run
 from jaxrec.typing import Array, ArrayLike, PRNGKey
 
@@ -44,27 +45,37 @@ def perturb(params: MFParams, delta: EmbeddingDelta) -> MFParams:
 
 
 def bpr_of_perturbed(delta: EmbeddingDelta, params: MFParams, batch: BPRBatch,
-                     weights: ArrayLike | None = None) -> Array:
+                     weights: ArrayLike | None = None, *, layout: str = "auto") -> Array:
   """BPR loss (summed, no regulariser) of the perturbed model on ``batch``: the quantity the
   adversary of He et al. (SIGIR 2018, Eq. 6) maximises.
 
+  Its gradient (with respect to ``delta``, ``params`` and ``weights``) is the closed-form
+  per-row sum of :mod:`jaxrec.attacks.evasion._bpr_grad`, which never materialises the
+  per-triple embedding rows that reverse-mode autodiff of the per-triple formula keeps; value
+  and derivatives equal that formula's up to float32 rounding. ``layout`` picks the
+  computation: ``"auto"`` (dense scores and a ``(U, I)`` coefficient matrix when the triples
+  are dense enough and ``U * I <= 2**25``, else chunked segment sums), ``"sparse"``,
+  ``"dense"``, or ``"autodiff"`` (the per-triple formula differentiated by JAX, as in 0.2).
+
   Args:
-    delta: the perturbation. params: the model. batch: ``(N,)`` in-range triples.
+    delta: the perturbation, ``user (U, D)``, ``item (I, D)`` float32.
+    params: the model (``user_emb (U, D)``, ``item_emb (I, D)``, ``item_bias (I,)`` float32).
+    batch: ``(N,) int32`` in-range triples (only ``users, pos_items, neg_items`` are read).
     weights: optional ``(N,)`` float weights (0 for padding triples).
+    layout: ``"auto"``, ``"sparse"``, ``"dense"`` or ``"autodiff"`` (static).
 
   Returns:
     A scalar float32.
 
   Raises:
-    Nothing (jittable).
+    ValueError: an unknown ``layout``.
 
   Source:
     He, He, Du, Chua, "Adversarial Personalized Ranking for Recommendation", SIGIR 2018, Eq. (6).
   """
   p = perturb(params, delta)
-  u, i, j = batch
-  x = rowdot(p.user_emb[u], p.item_emb[i] - p.item_emb[j]) + p.item_bias[i] - p.item_bias[j]
-  return losses.bpr(x, jnp.zeros_like(x), weights)
+  return bpr_sum(p.user_emb, p.item_emb, p.item_bias, batch[0], batch[1], batch[2], weights,
+                 layout=layout)
 
 
 def attack_triples(key: PRNGKey, index: PositiveIndex) -> tuple[BPRBatch, Array]:
@@ -90,7 +101,8 @@ def attack_triples(key: PRNGKey, index: PositiveIndex) -> tuple[BPRBatch, Array]
 def perturb_embeddings(key: PRNGKey, params: MFParams, batch: BPRBatch, weights: ArrayLike, *,
                        eps: ArrayLike, num_steps: int = 1, step_size: ArrayLike | None = None,
                        norm: str = "l2", axis: int | None = -1, direction: str | None = None,
-                       random_init: bool = False) -> tuple[MFParams, EmbeddingDelta]:
+                       random_init: bool = False,
+                       layout: str = "auto") -> tuple[MFParams, EmbeddingDelta]:
   """FGSM / BIM / PGD on BPR-MF's factors: the perturbed model and the perturbation.
 
   Threat model: white-box, test time (the model is not retrained). The attacker maximises the
@@ -113,24 +125,29 @@ def perturb_embeddings(key: PRNGKey, params: MFParams, batch: BPRBatch, weights:
     step_size: step length; default ``eps`` for one step, ``2.5 * eps / num_steps`` otherwise.
     norm, axis, direction: as :func:`jaxrec.attacks.pgd`.
     random_init: start from a uniform point of the ball (PGD) instead of 0 (FGSM/BIM).
+    layout: how the loss's gradient is computed (:func:`bpr_of_perturbed`): ``"auto"``
+      (default), ``"sparse"``, ``"dense"``, or ``"autodiff"`` (0.2's reverse-mode autodiff of
+      the per-triple formula; the same result up to float32 rounding, several times slower:
+      ``benchmarks/pgd_step.py``).
 
   Returns:
     ``(perturbed_params, delta)``.
 
   Raises:
     ValueError: ``num_steps < 1``; a negative or non-finite ``eps`` or ``step_size``; bad
-      ``norm``, ``axis`` or ``direction`` (:func:`pgd`).
+      ``norm``, ``axis`` or ``direction`` (:func:`pgd`); an unknown ``layout``.
 
   Source:
     He et al., SIGIR 2018, Eq. (6) (FGSM); Anelli et al., FLAIRS 2021 (BIM/PGD on embeddings);
     Madry et al., ICLR 2018 (step rule, random start).
   """
   num_steps = _checks.integer("num_steps", num_steps, low=1)
+  _checks.choice("layout", layout, LAYOUTS)
   if step_size is None:
     step_size = eps if num_steps == 1 else 2.5 * eps / num_steps
   zeros = EmbeddingDelta(jnp.zeros_like(params.user_emb), jnp.zeros_like(params.item_emb))
   delta0 = random_start(key, zeros, eps, norm=norm, axis=axis) if random_init else zeros
   tx = pgd(eps, step_size, norm=norm, axis=axis, direction=direction)
-  loss = lambda d, args: -bpr_of_perturbed(d, *args)  # noqa: E731  (minimise -BPR)
+  loss = lambda d, args: -bpr_of_perturbed(d, *args, layout=layout)  # noqa: E731  (minimise -BPR)
   delta = run(tx, loss, delta0, (params, batch, weights), num_steps=num_steps).x
   return perturb(params, delta), delta
