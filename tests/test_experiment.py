@@ -81,4 +81,25 @@ def test_bad_grids():
 
 
 def test_default_lanes_by_backend():
-  assert experiment.default_lanes() == (2 if jax.default_backend() == "cpu" else None)
+  assert experiment.default_lanes() == (1 if jax.default_backend() == "cpu" else None)
+
+
+@pytest.mark.parametrize("lanes,vectorize,batched", [(1, True, False), (None, False, False),
+                                                     (2, True, True)])
+def test_one_lane_runs_the_loops_unbatched_program(lanes, vectorize, batched):
+  """One lane is the loop itself (no vmap of size 1), so a default CPU grid is the loop."""
+  vmapped = []
+
+  @jax.custom_batching.custom_vmap
+  def double(x):
+    return 2 * x
+
+  @double.def_vmap
+  def _(axis_size, in_batched, x):  # runs only when vmap reaches it
+    vmapped.append(axis_size)
+    return 2 * x, in_batched[0]
+
+  out = experiment.execute(lambda cell, _: double(cell[1]), CELLS, None, lanes=lanes,
+                           vectorize=vectorize)
+  assert vmapped == ([2] if batched else [])
+  np.testing.assert_allclose(np.stack(out), 2 * np.stack([c[1] for c in CELLS]))

@@ -405,7 +405,7 @@ def _parser() -> argparse.ArgumentParser:
   cs.add_argument("--learned-steps", type=int, default=sd.learned_steps,
                   help=f"outer steps of revadv (default {sd.learned_steps})")
   cs.add_argument("--lanes", type=int, default=None,
-                  help="sub-datasets per vmapped program (default: 2 on CPU, all on GPU)")
+                  help="sub-datasets per vmapped program (default: 1 on CPU, a loop; all on GPU)")
   cs.add_argument("--seed", type=int, default=sd.seed, help="seed of sampling, training, attacks")
   cs.add_argument("--out", default="jaxrec-characteristics", metavar="DIR",
                   help="output folder (default ./jaxrec-characteristics)")

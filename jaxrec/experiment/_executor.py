@@ -25,13 +25,25 @@ __all__ = ["default_lanes", "execute", "product"]
 
 
 def default_lanes() -> int | None:
-  """Cells per vmapped program by backend: 2 on CPU, all cells (``None``) on accelerators.
+  """Cells per vmapped program by backend: 1 on CPU (the cells run as a loop of one compiled
+  program), all cells (``None``) on accelerators.
 
-  On CPU the retrainings are memory-bound and vmapping many of them multiplies the working set.
-  Measured on MovieLens-100K (20 poisoning cells of one attack, 30 epochs each, 2 cores, jax
-  0.10.2): one program of 20 lanes 19.1 s, groups of 10 16.4 s, groups of 4 12.8 s, groups of 2
-  10.3 s, a Python loop 11.8 s (``benchmarks/poison_grid.py``). On an accelerator one program
-  over every cell fills the device.
+  On CPU a retraining is bound by gathers and scatters, and vmapping several of them does the
+  same work on a working set ``lanes`` times larger: no lane count beat the loop reliably, so the
+  default grid is the loop and never slower than it. Measured with ``benchmarks/poison_grid.py``
+  on MovieLens-100K (20 poisoning cells of one attack, BPR-MF 30 epochs each, 2 shared cores,
+  jax 0.10.2; run time, compile apart, loop / lanes):
+
+  - 2026-11-30, random: 1 lane 10.7 s, 2 lanes 10.3 s, 4 lanes 12.8 s, 10 lanes 16.4 s,
+    20 lanes 19.1 s, loop 11.8 s;
+  - 2026-12-06, random, load average 7.5-8.6: 1 lane 64.5 s (1.16x), 2 lanes 66.6 s (1.12x),
+    4 lanes 85.7 s (0.87x), loop 74.5 s;
+  - 2026-12-06, bandwagon, load average 8.9-11.0: 2 lanes 110.5 s (0.64x), 1 lane 83.4 s
+    (0.85x), loop 71.0 s.
+
+  One lane is the loop's own program (:func:`execute` runs the unbatched ``fn``), so its ratios
+  show the noise of these machines (0.85x to 1.16x); 2 lanes gained at most 4% over one lane and
+  lost 32% under load. On an accelerator one program over every cell fills the device.
 
   Raises:
     Nothing.
@@ -39,7 +51,7 @@ def default_lanes() -> int | None:
   Source:
     jaxrec (measured).
   """
-  return 2 if jax.default_backend() == "cpu" else None
+  return 1 if jax.default_backend() == "cpu" else None
 
 
 def product(**axes: Sequence) -> list[dict[str, Any]]:
@@ -75,15 +87,16 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
 
   With ``vectorize`` (default) the cells run in groups of ``lanes`` as one
   ``jit(vmap(fn, in_axes=(0, None)))`` program per group, compiled once (the last group padded by
-  repeating its last cell; the padding's outputs are dropped); without, the same jitted ``fn``
-  runs cell by cell (for comparison: both give the same numbers). Compilation is timed apart
+  repeating its last cell; the padding's outputs are dropped); without, or with one lane, the
+  same jitted ``fn`` runs cell by cell, unbatched (both give the same numbers). Compilation is timed apart
   from execution.
 
   Args:
     fn: ``fn(cell, shared) -> pytree of arrays``; traceable (it runs under ``jit``/``vmap``).
     cells: the cells, pytrees of arrays (or numbers) of one structure and equal shapes.
     shared: what every cell reads (data, evaluators), passed unbatched.
-    lanes: cells per program; default :func:`default_lanes` (all cells when ``None``).
+    lanes: cells per program; default :func:`default_lanes` (1 on CPU: a loop; all cells on
+      accelerators).
     vectorize: vmap the cells (default) or loop over them.
     timings: if a dict, filled with ``compile_s`` (tracing and XLA compilation), ``run_s``
       (executing the compiled programs, device-to-host copies included), ``programs`` (compiled
@@ -127,7 +140,7 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
     return out
 
   outs: list[Any] = []
-  if vectorize:
+  if vectorize and size > 1:  # one lane is the loop: the unbatched program, no vmap of size 1
     batched = jax.vmap(fn, in_axes=(0, None))
     for start in range(0, len(cells), size):
       group = list(cells[start:start + size])
