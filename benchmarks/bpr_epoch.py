@@ -8,7 +8,12 @@ For each dataset (MovieLens-100K and the MovieLens-1M ratings in ../shared/data)
 times one epoch (as many sampled triples as training pairs, sampling included) of
 
 * jaxrec: ``training.epoch`` jitted, with the audit's defaults (Adagrad, batch 4096) and with
-  SGD, compile time measured separately (``jit(...).lower(...).compile()``);
+  SGD, compile time measured separately (``jit(...).lower(...).compile()``), each in two forms:
+  ``row-sparse`` (the library's path since 0.3: ``optim.sparse_adagrad`` / ``sparse_sgd`` on
+  BPR-MF's closed-form row gradients, negatives by rejection from the index's bitmap) and
+  ``dense`` (0.2's path, kept as the in-process baseline: ``optax.adagrad`` / ``optax.sgd`` on
+  autodiff's dense table gradients, exact negatives by binary search, i.e. the index without
+  its bitmap);
 * torch: a plain mini-batch PyTorch BPR (Adam, batch 4096, 2 threads), the typical research code;
 * implicit: the multi-threaded C++ BPR of the ``implicit`` library (2 threads, its own sampler);
 
@@ -34,6 +39,7 @@ import time
 from pathlib import Path
 
 import jax
+import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _baselines  # noqa: E402  pylint: disable=wrong-import-position
@@ -81,10 +87,16 @@ def _cuda_available() -> bool:
     return False
 
 
-def time_jaxrec(users, items, num_users, num_items, *, optimizer, batch_size, repeats):
-  """Median seconds of a jitted ``training.epoch`` and its compile time."""
+def time_jaxrec(users, items, num_users, num_items, *, optimizer, batch_size, repeats,
+                path="row-sparse"):
+  """Median seconds of a jitted ``training.epoch`` and its compile time (``path``: "row-sparse"
+  or "dense", see the module docstring)."""
   index = data.build_index(users, items, num_users=num_users, num_items=num_items)
   tx = audit.make_optimizer(optimizer, 0.05)  # Adagrad starts its accumulator at 0.1
+  if path == "dense":
+    index = index.replace(bitmap=None)
+    tx = (optax.adagrad(0.05, initial_accumulator_value=0.1) if optimizer == "adagrad"
+          else optax.sgd(0.05))
   victim = training.Victim(models.mf(dim=DIM, reg=0.01), tx, num_epochs=1,
                            batch_size=batch_size)
   state = training.init_state(victim, index, jax.random.key(0))
@@ -120,11 +132,13 @@ def main(argv=None) -> int:
       continue
     print(f"\n{name}: {nu} users, {ni} items, {len(users)} pairs")
     jax_runs, base = {}, {}
-    configs = [("adagrad", 4096), ("sgd", 4096)]
+    configs = [("adagrad", 4096, "row-sparse"), ("sgd", 4096, "row-sparse"),
+               ("adagrad", 4096, "dense"), ("sgd", 4096, "dense")]
     with OtherLoad() as load1:
-      for opt, bs in configs:
-        jax_runs[(opt, bs, 1)] = time_jaxrec(users, items, nu, ni, optimizer=opt, batch_size=bs,
-                                             repeats=args.repeats)
+      for opt, bs, path in configs:
+        jax_runs[(opt, bs, path, 1)] = time_jaxrec(users, items, nu, ni, optimizer=opt,
+                                                   batch_size=bs, repeats=args.repeats,
+                                                   path=path)
     with OtherLoad() as load2:
       base["implicit"] = _baselines.implicit_bpr_epoch_times(
           users, items, nu, ni, dim=DIM, repeats=args.repeats, threads=2)
@@ -135,9 +149,10 @@ def main(argv=None) -> int:
             users, items, nu, ni, dim=DIM, batch_size=4096, repeats=args.repeats,
             device="cuda")
     with OtherLoad() as load3:
-      for opt, bs in configs:
-        jax_runs[(opt, bs, 2)] = time_jaxrec(users, items, nu, ni, optimizer=opt, batch_size=bs,
-                                             repeats=args.repeats)
+      for opt, bs, path in configs:
+        jax_runs[(opt, bs, path, 2)] = time_jaxrec(users, items, nu, ni, optimizer=opt,
+                                                   batch_size=bs, repeats=args.repeats,
+                                                   path=path)
     print(f"  CPU used by other processes: {load1.fraction:.0%} / {load2.fraction:.0%} / "
           f"{load3.fraction:.0%} of the machine during the jaxrec / baseline / jaxrec blocks")
     for b, r in base.items():
@@ -145,10 +160,11 @@ def main(argv=None) -> int:
         print(f"  {b:26s} epoch {1e3 * r['median_s']:8.1f} ms")
         rows.append(report.make_row(model=b, metric="epoch_ms", value=1e3 * r["median_s"],
                                     dataset=name))
-    for opt, bs in configs:
-      runs = [jax_runs[(opt, bs, 1)], jax_runs[(opt, bs, 2)]]
-      med = statistics.median(runs[0]["epoch_s"] + runs[1]["epoch_s"])
-      label = f"jaxrec-{opt}-b{bs}"
+    medians = {}
+    for opt, bs, path in configs:
+      runs = [jax_runs[(opt, bs, path, 1)], jax_runs[(opt, bs, path, 2)]]
+      med = medians[(opt, path)] = statistics.median(runs[0]["epoch_s"] + runs[1]["epoch_s"])
+      label = f"jaxrec-{opt}-b{bs}-{path}"
       ratios = "  ".join(f"{med / r['median_s']:5.2f}x vs {b}" for b, r in base.items() if r)
       print(f"  {label:26s} epoch {1e3 * med:8.1f} ms  (blocks {1e3 * runs[0]['median_s']:.1f} "
             f"/ {1e3 * runs[1]['median_s']:.1f})  compile {runs[0]['compile_s']:.2f} s  {ratios}")
@@ -159,6 +175,11 @@ def main(argv=None) -> int:
         if r:
           rows.append(report.make_row(model=label, metric=f"ratio_vs_{b}",
                                       value=med / r["median_s"], dataset=name))
+    for opt in ("adagrad", "sgd"):
+      r = medians[(opt, "row-sparse")] / medians[(opt, "dense")]
+      print(f"  jaxrec-{opt} row-sparse / dense: {r:5.2f}x")
+      rows.append(report.make_row(model=f"jaxrec-{opt}-b4096-row-sparse",
+                                  metric="ratio_vs_dense", value=r, dataset=name))
   if args.out:
     rep = report.build_report(dataset={"name": ",".join(args.datasets)},
                               config={"benchmark": "bpr_epoch", "dim": DIM,

@@ -70,8 +70,68 @@ def test_triples_come_from_valid_rows():
   pairs = set(zip(np.asarray(b.users).tolist(), np.asarray(b.pos_items).tolist()))
   assert pairs == {(0, 0), (0, 1), (1, 2), (2, 3), (2, 0)}
   pos = _positives(users[valid], items[valid])
-  for u, j in zip(np.asarray(b.users), np.asarray(b.neg_items)):
+  w = np.asarray(b.weights)
+  for u, j, wt in zip(np.asarray(b.users), np.asarray(b.neg_items), w):
+    # with a bitmap a triple whose negative (after one redraw) is a positive is rejected:
+    # weight 0; accepted ones carry 1 / (1 - (d_u / I)^2)
+    d = len(pos[int(u)])
+    assert 0 <= j < 5
+    assert wt == pytest.approx(0.0 if j in pos[int(u)] else 1.0 / (1.0 - (d / 5) ** 2), rel=1e-6)
+  # exact sampling (no bitmap): every negative valid, no weights
+  exact = data.sample_bpr_triples(jax.random.key(0), idx.replace(bitmap=None), 4000)
+  assert exact.weights is None
+  for u, j in zip(np.asarray(exact.users), np.asarray(exact.neg_items)):
     assert j not in pos[int(u)] and 0 <= j < 5
+
+
+def test_bitmap_and_contains_match_the_positives():
+  rng = np.random.default_rng(3)
+  users, items = rng.integers(0, 7, 40), rng.integers(0, 70, 40)  # 70 items: 3 words a row
+  valid = rng.random(40) < 0.8
+  idx = data.build_index(users, items, num_users=7, num_items=70, valid=valid)
+  dense = np.zeros((7, 70), bool)
+  dense[users[valid], items[valid]] = True
+  assert idx.bitmap.shape == (7 * 3,) and idx.bitmap.dtype == jnp.uint32
+  uu = jnp.repeat(jnp.arange(7), 70)
+  ii = jnp.tile(jnp.arange(70), 7)
+  np.testing.assert_array_equal(np.asarray(idx.contains(uu, ii)).reshape(7, 70), dense)
+  # the binary-search fallback (no bitmap) answers the same
+  np.testing.assert_array_equal(
+      np.asarray(idx.replace(bitmap=None).contains(uu, ii)).reshape(7, 70), dense)
+  # above the size limit no bitmap is kept
+  big = data.build_index([0], [0], num_users=1 << 15, num_items=1 << 14)
+  assert big.bitmap is None and bool(big.contains(jnp.array([0]), jnp.array([0]))[0])
+
+
+def test_rejection_sampling_is_uniform_over_non_positives():
+  rng = np.random.default_rng(0)
+  num_users, num_items = 4, 9
+  users = rng.integers(0, num_users, 14)
+  items = rng.integers(0, num_items, 14)
+  idx = data.build_index(users, items, num_users=num_users, num_items=num_items)
+  pos = _positives(users, items)
+  b = jax.jit(data.sample_bpr_triples, static_argnums=2)(jax.random.key(5), idx, 200_000)
+  u, j, w = (np.asarray(x) for x in (b.users, b.neg_items, b.weights))
+  for user in range(num_users):
+    mine = (u == user)
+    allowed = [i for i in range(num_items) if i not in pos.get(user, set())]
+    # rejected exactly when the negative is a positive
+    np.testing.assert_array_equal(w[mine] == 0.0, np.isin(j[mine], list(pos.get(user, ()))))
+    counts = np.bincount(j[mine & (w > 0)], minlength=num_items)[allowed]
+    expected = counts.sum() / len(allowed)
+    sd = np.sqrt(expected * (1 - 1 / len(allowed)))
+    assert np.all(np.abs(counts - expected) < 5 * sd), (user, counts)
+    # importance weights: a user's accepted weight adds up to its number of draws, as with exact
+    # sampling (where every draw counts 1), within 5 standard errors
+    share = len(pos.get(user, ())) / num_items
+    r = share ** 2
+    n = mine.sum()
+    se = np.sqrt(n * r / (1 - r))  # sd of the sum of n weights 0 or 1 / (1 - r)
+    assert abs(w[mine].sum() - n) < 5 * se + 1e-6, (user, w[mine].sum(), n)
+  # the rejected share: each user rejected with probability (d_u / I)^2, users drawn by degree
+  deg = np.asarray(idx.degrees())
+  expected_rejected = np.sum(deg * (deg / num_items) ** 2) / deg.sum()
+  assert abs((w == 0).mean() - expected_rejected) < 0.01
 
 
 def test_same_key_same_triples():

@@ -14,7 +14,7 @@ import dataclasses
 
 import optax
 
-from jaxrec import _checks, models
+from jaxrec import _checks, models, optim
 from jaxrec.attacks import poisoning
 from jaxrec.training import Victim
 
@@ -106,6 +106,10 @@ def model_defaults(name: str) -> ModelDefaults:
 def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
   """The optax optimiser ``name`` (Adagrad starts its accumulator at 0.1, as Keras).
 
+  ``"adagrad"`` and ``"sgd"`` are the row-sparse :func:`jaxrec.optim.sparse_adagrad` and
+  :func:`jaxrec.optim.sparse_sgd`: on models with the row-sparse protocol (BPR-MF) each step
+  touches only the batch's rows; on the others they are exactly optax's ``adagrad`` / ``sgd``.
+
   Raises:
     ValueError: an unknown name; a non-positive or non-finite learning rate.
 
@@ -114,9 +118,9 @@ def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
   """
   _checks.real("lr", lr, low=0.0, low_open=True)
   if name == "adagrad":
-    return optax.adagrad(lr, initial_accumulator_value=0.1)
+    return optim.sparse_adagrad(lr, initial_accumulator_value=0.1)
   if name == "sgd":
-    return optax.sgd(lr)
+    return optim.sparse_sgd(lr)
   if name == "adam":
     return optax.adam(lr)
   raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")

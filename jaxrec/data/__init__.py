@@ -11,6 +11,7 @@ from jaxrec.data._graph import graph_degrees as graph_degrees
 from jaxrec.data._graph import graph_from_index as graph_from_index
 from jaxrec.data._graph import make_graph as make_graph
 from jaxrec.data._graph import user_rows as user_rows
+from jaxrec.data._index import BITMAP_MAX_BITS as BITMAP_MAX_BITS
 from jaxrec.data._index import PositiveIndex as PositiveIndex
 from jaxrec.data._index import build_index as build_index
 from jaxrec.data._index import dense_matrix as dense_matrix
@@ -66,6 +67,7 @@ __all__ = [
     "index_from_dense",
     "make_graph",
     "user_rows",
+    "BITMAP_MAX_BITS",
     "PositiveIndex",
     "build_index",
     "check_sampleable",

@@ -71,7 +71,7 @@ def adversarial_delta(params: MFParams, batch: BPRBatch, *, eps: ArrayLike, num_
   zeros = EmbeddingDelta(jnp.zeros_like(params.user_emb), jnp.zeros_like(params.item_emb))
   loss = lambda d, args: -bpr_of_perturbed(d, *args)  # noqa: E731
   delta = run(pgd(eps, step_size, norm=norm, axis=axis), loss, zeros,
-              (jax.lax.stop_gradient(params), batch), num_steps=num_steps).x
+              (jax.lax.stop_gradient(params), batch, batch.weights), num_steps=num_steps).x
   return jax.lax.stop_gradient(delta)
 
 
@@ -108,7 +108,7 @@ def apr_loss(params: MFParams, batch: BPRBatch, data: Any = None, *, model: MF,
   clean = model.loss(params, batch, data)
   delta = adversarial_delta(params, batch, eps=eps, num_steps=num_steps, step_size=step_size,
                             norm=norm, axis=axis)
-  return clean + lambda_ * bpr_of_perturbed(delta, params, batch)
+  return clean + lambda_ * bpr_of_perturbed(delta, params, batch, batch.weights)
 
 
 def apr(victim: Victim, *, eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0, num_steps: int = 1,

@@ -62,9 +62,9 @@ def amr_loss(params: VBPRParams, batch: BPRBatch, data: Any, *, model: VBPR,
   clean = model.loss(params, batch, data)
   frozen = jax.lax.stop_gradient(params)
   adv, _ = perturb_features(feature_bpr_loss, jax.lax.stop_gradient(data.features),
-                            (model, frozen, batch, None), eps=eps, num_steps=num_steps)
+                            (model, frozen, batch, batch.weights), eps=eps, num_steps=num_steps)
   x_ui, x_uj = model.pair_scores(params, jax.lax.stop_gradient(adv), batch)
-  return clean + lambda_ * losses.bpr(x_ui, x_uj)
+  return clean + lambda_ * losses.bpr(x_ui, x_uj, batch.weights)
 
 
 def amr(victim: Victim, *, eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0,

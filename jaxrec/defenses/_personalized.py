@@ -65,7 +65,7 @@ def _unit_rows(x: Array) -> Array:
 
 def _margins(params: MFParams, batch: BPRBatch, rows=None) -> Array:
   """``(B,)`` BPR margins ``s(u, i) - s(u, j)`` from gathered rows (default: the params')."""
-  u, i, j = batch
+  u, i, j = batch[:3]
   pu, qi, qj = rows if rows is not None else (params.user_emb[u], params.item_emb[i],
                                               params.item_emb[j])
   return rowdot(pu, qi - qj) + params.item_bias[i] - params.item_bias[j]
@@ -92,10 +92,10 @@ def triple_delta(params: MFParams, batch: BPRBatch, radius: ArrayLike
     He, He, Du, Chua, SIGIR 2018, Eq. (6) (FGSM with L2 normalisation), applied per triple as in
     Zhang et al.'s VAT / PamaCF code.
   """
-  u, i, j = batch
+  u, i, j = batch[:3]
   rows = jax.lax.stop_gradient((params.user_emb[u], params.item_emb[i], params.item_emb[j]))
   params = jax.lax.stop_gradient(params)
-  grads = jax.grad(lambda r: losses.bpr(_margins(params, batch, r), 0.0))(rows)
+  grads = jax.grad(lambda r: losses.bpr(_margins(params, batch, r), 0.0, batch.weights))(rows)
   r = jnp.broadcast_to(jnp.asarray(radius, jnp.float32), u.shape)[:, None]
   return tuple(jax.lax.stop_gradient(r * _unit_rows(g)) for g in grads)
 
@@ -124,9 +124,10 @@ def vat_weights(params: MFParams, batch: BPRBatch, *, user_lambda: ArrayLike = 2
   params = jax.lax.stop_gradient(params)
   u = batch.users
   num_users = params.user_emb.shape[0]
-  per_triple = -jax.nn.log_sigmoid(_margins(params, batch))
+  w = jnp.ones(u.shape, jnp.float32) if batch.weights is None else batch.weights
+  per_triple = -jax.nn.log_sigmoid(_margins(params, batch)) * w
   per_user = jax.ops.segment_sum(per_triple, u, num_segments=num_users)
-  present = jax.ops.segment_sum(jnp.ones_like(per_triple), u, num_segments=num_users) > 0
+  present = jax.ops.segment_sum(w, u, num_segments=num_users) > 0
   mean = jnp.sum(jnp.where(present, per_user, 0.0)) / jnp.maximum(jnp.sum(present), 1)
   return jax.lax.stop_gradient(
       user_lambda * jax.nn.sigmoid(mean / (per_user[u] + 1e-9) - 1.0))
@@ -154,8 +155,9 @@ def pamacf_weights(params: MFParams, batch: BPRBatch, *, user_lambda: ArrayLike 
   """
   p = jax.lax.stop_gradient(params.user_emb[batch.users])
   w = jnp.sum(p * p, axis=-1)
-  return jax.lax.stop_gradient(
-      user_lambda * jax.nn.sigmoid(w / (jnp.mean(w) + 1e-9) - 1.0))
+  mean = (jnp.mean(w) if batch.weights is None else
+          jnp.sum(batch.weights * w) / jnp.maximum(jnp.sum(batch.weights), 1.0))
+  return jax.lax.stop_gradient(user_lambda * jax.nn.sigmoid(w / (mean + 1e-9) - 1.0))
 
 
 def _weights_of(user_eps, params: MFParams, batch: BPRBatch) -> Array:
@@ -205,9 +207,9 @@ def user_apr_loss(params: MFParams, batch: BPRBatch, data: Any = None, *, model:
   _checks.real("lambda_", lambda_, low=0.0)
   clean = model.loss(params, batch, data)
   du, di, dj = triple_delta(params, batch, eps * _weights_of(user_eps, params, batch))
-  u, i, j = batch
+  u, i, j = batch[:3]
   rows = (params.user_emb[u] + du, params.item_emb[i] + di, params.item_emb[j] + dj)
-  return clean + lambda_ * losses.bpr(_margins(params, batch, rows), 0.0)
+  return clean + lambda_ * losses.bpr(_margins(params, batch, rows), 0.0, batch.weights)
 
 
 def user_apr(victim: Victim, *, eps: ArrayLike = 0.5, lambda_: ArrayLike = 1.0,

@@ -107,7 +107,8 @@ def sharpcf_loss(params: TrajectoryParams, batch: Any, data: Any, *, model: Traj
   anchor = jax.lax.stop_gradient(jax.tree.map(lambda s: s[0], params.snapshots))
   u, i = batch[0], batch[1]
   gap = base.score(params.params, data, u, i) - base.score(anchor, data, u, i)
-  return clean + lambda_ * jnp.sum(gap * gap)
+  w = 1.0 if batch.weights is None else batch.weights  # rejected triples: weight 0
+  return clean + lambda_ * jnp.sum(w * gap * gap)
 
 
 def sharpcf(victim: Victim, *, lambda_: ArrayLike = 1.0, lag: int = 1, steps_per_epoch: int,

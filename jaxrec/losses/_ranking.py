@@ -36,13 +36,23 @@ def bpr(pos_scores: ArrayLike, neg_scores: ArrayLike, weights: ArrayLike | None 
   return jnp.sum(losses)
 
 
-def l2(*arrays: ArrayLike) -> Array:
+def l2(*arrays: ArrayLike, weights: ArrayLike | None = None) -> Array:
   """Half the squared L2 norm of all arrays together: ``0.5 * sum(x ** 2)``.
 
   With a coefficient ``reg`` the gradient is ``reg * x``, the weight-decay step of LearnBPR
   (``lambda_Theta * Theta``, Rendle et al. 2009, Fig. 4) and of ``tf.nn.l2_loss``.
 
+  Args:
+    *arrays: arrays of any shape; with ``weights``, each ``(B, ...)``: the rows a batch of
+      ``B`` triples touches.
+    weights: optional ``(B,) float`` per-row weights (a batch's triple weights,
+      :class:`jaxrec.data.BPRBatch`): ``0.5 * sum_b w_b * sum(x_b ** 2)``.
+
   Returns:
     A scalar float (0.0 for no arrays).
   """
-  return sum((0.5 * jnp.sum(jnp.square(jnp.asarray(a))) for a in arrays), jnp.float32(0.0))
+  if weights is None:
+    return sum((0.5 * jnp.sum(jnp.square(jnp.asarray(a))) for a in arrays), jnp.float32(0.0))
+  w = jnp.asarray(weights)
+  return sum((0.5 * jnp.sum(w.reshape(w.shape + (1,) * (jnp.ndim(a) - 1)) * jnp.square(a))
+              for a in arrays), jnp.float32(0.0))

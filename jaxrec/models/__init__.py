@@ -16,6 +16,8 @@ from jaxrec.models._als import ALS as ALS
 from jaxrec.models._als import als as als
 from jaxrec.models._als import als_sweep as als_sweep
 from jaxrec.models._base import Model as Model
+from jaxrec.models._base import RowSparseModel as RowSparseModel
+from jaxrec.models._base import gather_rows as gather_rows
 from jaxrec.models._cnn import ConvNet as ConvNet
 from jaxrec.models._cnn import Extractor as Extractor
 from jaxrec.models._cnn import extractor as extractor
@@ -55,6 +57,7 @@ __all__ = [
     "load_extractor", "save_extractor", "vbpr",
     "ALS", "EASE", "EASEParams", "ItemKNN", "ItemKNNParams", "LFM", "LightGCN",
     "LightGCNParams", "MF", "MFParams", "Model", "NeuMF", "NeuMFParams", "Popularity",
-    "PopularityParams", "als", "als_sweep", "ease", "item_gram", "itemknn", "lfm", "lightgcn",
+    "PopularityParams", "RowSparseModel", "als", "als_sweep", "ease", "gather_rows",
+    "item_gram", "itemknn", "lfm", "lightgcn",
     "mf", "neumf", "popularity", "propagate", "weighted_mse",
 ]

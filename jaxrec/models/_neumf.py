@@ -171,11 +171,11 @@ class NeuMF:
       He et al., WWW 2017, Eq. (11)-(12) scored; Rendle et al., "BPR", UAI 2009, Eq. (6) loss.
     """
     del data
-    u, i, j = batch
+    u, i, j = batch[:3]
     rows = (params.gmf_user[u], params.gmf_item[i], params.gmf_item[j],
             params.mlp_user[u], params.mlp_item[i], params.mlp_item[j])
-    return (losses.bpr(_pair_scores(params, u, i), _pair_scores(params, u, j))
-            + self.reg * losses.l2(*rows))
+    return (losses.bpr(_pair_scores(params, u, i), _pair_scores(params, u, j), batch.weights)
+            + self.reg * losses.l2(*rows, weights=batch.weights))
 
   def score(self, params: NeuMFParams, data: Any, users: ArrayLike, items: ArrayLike
             ) -> Array:

@@ -147,7 +147,7 @@ class VBPR:
   def pair_scores(self, params: VBPRParams, features: Array, batch: BPRBatch
                   ) -> tuple[Array, Array]:
     """``(s(u, i), s(u, j))`` of in-range triples with item features ``(I, F)`` (no checks)."""
-    u, i, j = batch
+    u, i, j = batch[:3]
 
     def s(items):
       f = features[items]
@@ -167,11 +167,12 @@ class VBPR:
 
   def loss_with_features(self, params: VBPRParams, batch: BPRBatch, features: Array) -> Array:
     """:meth:`loss` with the item features given directly (AMR perturbs them)."""
-    u, i, j = batch
+    u, i, j = batch[:3]
     x_ui, x_uj = self.pair_scores(params, features, batch)
-    return (losses.bpr(x_ui, x_uj)
+    return (losses.bpr(x_ui, x_uj, batch.weights)
             + self.reg * losses.l2(params.user_emb[u], params.user_visual[u],
-                                   params.item_emb[i], params.item_emb[j])
+                                   params.item_emb[i], params.item_emb[j],
+                                   weights=batch.weights)
             + self.reg_visual * losses.l2(params.proj, params.visual_bias))
 
   def scoring(self, params: VBPRParams, data: ContentData) -> tuple[MF, MFParams]:

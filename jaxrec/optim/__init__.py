@@ -7,6 +7,9 @@ transforms and projections it steps with.
   :func:`project` (any projection as the last link), :func:`random_start`, :func:`tree_norms`,
   :func:`trajectory_snapshots` (an optimiser that also rolls past snapshots of the parameters,
   :class:`TrajectoryParams`: SharpCF's anchor).
+* Row-sparse training (each step touches only the rows a minibatch gathers): :class:`Rows`
+  gradients, :func:`sparse_sgd` and :func:`sparse_adagrad` (optax transforms, dense leaves as
+  optax's), :func:`apply_updates` (scatter-adds Rows updates; :func:`run` uses it).
 * Projections (budgets live here): :func:`project_l2_ball`, :func:`project_linf_ball`,
   :func:`project_box`, :func:`project_top_m`, :func:`project_threshold`, and
   :func:`straight_through` for straight-through estimators of them.
@@ -19,6 +22,12 @@ from jaxrec.optim._projections import project_threshold as project_threshold
 from jaxrec.optim._projections import project_top_m as project_top_m
 from jaxrec.optim._projections import straight_through as straight_through
 from jaxrec.optim._run import RunResult as RunResult
+from jaxrec.optim._sparse import Rows as Rows
+from jaxrec.optim._sparse import RowSparseTransformation as RowSparseTransformation
+from jaxrec.optim._sparse import apply_updates as apply_updates
+from jaxrec.optim._sparse import is_rows as is_rows
+from jaxrec.optim._sparse import sparse_adagrad as sparse_adagrad
+from jaxrec.optim._sparse import sparse_sgd as sparse_sgd
 from jaxrec.optim._run import run as run
 from jaxrec.optim._transforms import NORMS as NORMS
 from jaxrec.optim._transforms import TrajectoryParams as TrajectoryParams
@@ -30,7 +39,8 @@ from jaxrec.optim._transforms import trajectory_snapshots as trajectory_snapshot
 from jaxrec.optim._transforms import tree_norms as tree_norms
 
 __all__ = [
-    "NORMS", "RunResult", "TrajectoryParams", "normalize", "project", "project_box",
-    "project_l2_ball", "project_linf_ball", "project_threshold", "project_top_m",
-    "random_start", "run", "sign", "straight_through", "trajectory_snapshots", "tree_norms",
+    "NORMS", "RowSparseTransformation", "Rows", "RunResult", "TrajectoryParams",
+    "apply_updates", "is_rows", "normalize", "project", "project_box", "project_l2_ball",
+    "project_linf_ball", "project_threshold", "project_top_m", "random_start", "run", "sign",
+    "sparse_adagrad", "sparse_sgd", "straight_through", "trajectory_snapshots", "tree_norms",
 ]

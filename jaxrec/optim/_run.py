@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrec import _checks
+from jaxrec.optim._sparse import apply_updates
 from jaxrec.typing import Array, PRNGKey
 
 __all__ = ["RunResult", "run"]
@@ -45,7 +46,8 @@ class RunResult(NamedTuple):
 
 def run(tx: optax.GradientTransformation, loss: Callable[..., Any], x0: Any, args: Any, *,
         num_steps: int, key: PRNGKey | None = None, opt_state: Any = None,
-        has_aux: bool = False, remat: bool = False) -> RunResult:
+        has_aux: bool = False, remat: bool = False,
+        value_and_grad: Callable[..., Any] | None = None) -> RunResult:
   """Minimises ``loss`` over ``x`` by ``num_steps`` steps of the optax transform ``tx``.
 
   One ``lax.scan`` with a static number of steps: jittable, vmappable (build ``tx`` inside the
@@ -81,6 +83,12 @@ def run(tx: optax.GradientTransformation, loss: Callable[..., Any], x0: Any, arg
       through the run stores ``O(sqrt(num_steps))`` iterates instead of every step's
       intermediates, for about one extra forward pass (Griewank and Walther, "Evaluating
       Derivatives", 2nd ed., SIAM 2008, Ch. 12).
+    value_and_grad: optional gradient oracle called as ``loss`` is (``(x, args[, key_t])``),
+      returning ``(value, grads)`` (``((value, aux), grads)`` with ``has_aux``) in place of
+      ``jax.value_and_grad(loss)``: e.g. row-sparse gradients (:class:`jaxrec.optim.Rows`
+      leaves) for a :func:`jaxrec.optim.sparse_adagrad` step, which :func:`jaxrec.optim.
+      apply_updates` scatter-adds. It must be the gradient of ``loss`` (``loss`` is still used
+      for nothing else; the caller vouches for the pair).
 
   Returns:
     A :class:`RunResult` ``(x, values, opt_state, key, aux)``.
@@ -96,9 +104,10 @@ def run(tx: optax.GradientTransformation, loss: Callable[..., Any], x0: Any, arg
   if opt_state is None:
     zero = jax.tree.map(jnp.zeros_like, x0)
     start, _ = tx.update(zero, tx.init(x0), x0)
-    x0 = optax.apply_updates(x0, start)
+    x0 = apply_updates(x0, start)
     opt_state = tx.init(x0)
-  value_and_grad = jax.value_and_grad(loss, has_aux=has_aux)
+  if value_and_grad is None:
+    value_and_grad = jax.value_and_grad(loss, has_aux=has_aux)
 
   def step(carry, _):
     x, state, k = carry
@@ -109,7 +118,7 @@ def run(tx: optax.GradientTransformation, loss: Callable[..., Any], x0: Any, arg
     out, grads = value_and_grad(x, args, *extra)
     updates, state = tx.update(grads, state, x)
     value, aux = out if has_aux else (out, None)
-    return (optax.apply_updates(x, updates), state, k), (value, aux)
+    return (apply_updates(x, updates), state, k), (value, aux)
 
   def steps(carry, length):
     return jax.lax.scan(step, carry, length=length)

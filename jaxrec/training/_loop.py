@@ -26,7 +26,9 @@ import numpy as np
 from jaxrec import _checks
 from jaxrec.data._index import PositiveIndex
 from jaxrec.data._sampling import check_sampleable
+from jaxrec.models._base import RowSparseModel, gather_rows
 from jaxrec.optim._run import run
+from jaxrec.optim._sparse import Rows, RowSparseTransformation
 from jaxrec.training._victim import Victim, positives_of
 from jaxrec.typing import Array, Params, PRNGKey
 
@@ -95,8 +97,37 @@ def epoch(victim: Victim, state: TrainState, data: Any, *, num_steps: int | None
     return victim.objective(params, victim.sample(key, data), data)
 
   result = run(victim.tx, loss, state.params, data, num_steps=num_steps, key=state.key,
-               opt_state=state.opt_state, remat=victim.remat)
+               opt_state=state.opt_state, remat=victim.remat,
+               value_and_grad=_row_sparse_oracle(victim))
   return TrainState(result.x, result.opt_state, result.key), result.values
+
+
+def _row_sparse_oracle(victim: Victim) -> Callable[..., Any] | None:
+  """The row-sparse ``value_and_grad`` of a step, or ``None`` for autodiff's dense one.
+
+  Row-sparse when the victim trains with its model's own loss (no defense objective), the model
+  has the row-sparse protocol (:class:`jaxrec.models.RowSparseModel`), the optimiser accepts
+  :class:`jaxrec.optim.Rows` (:class:`jaxrec.optim.RowSparseTransformation`) and reverse mode
+  does not run through training (``remat``: unrolled bilevel problems want dense gradients).
+  The gradient of :meth:`loss_on_rows` with respect to the gathered rows (the model's closed
+  form ``value_and_grad_on_rows`` where it has one, else autodiff), paired with their ids, *is*
+  the loss's gradient; the optimiser then never touches untouched rows.
+  """
+  model = victim.model
+  if (victim.loss is not None or victim.remat or not isinstance(model, RowSparseModel)
+      or not isinstance(victim.tx, RowSparseTransformation)):
+    return None
+
+  on_rows = getattr(model, "value_and_grad_on_rows", None) or jax.value_and_grad(
+      model.loss_on_rows)
+
+  def value_and_grad(params, data, key):
+    batch = victim.sample(key, data)
+    index = model.touched_rows(batch)
+    value, grads = on_rows(gather_rows(params, index), batch, data)
+    return value, jax.tree.map(Rows, index, grads)
+
+  return value_and_grad
 
 
 def _schedule(victim: Victim, data: Any, num_epochs, num_steps) -> tuple[int, int, int]:
