@@ -24,11 +24,13 @@ Two layouts avoid them:
   matmuls). Work ``O(U I D)``, memory one ``(U, I)`` float32 buffer besides the scores.
 
 ``"auto"`` picks dense when the ``(U, I)`` buffer is at most :data:`DENSE_MAX_CELLS` cells and
-the triples cover at least :data:`DENSE_MIN_DENSITY` of them, sparse otherwise. Both bounds
-come from ``benchmarks/pgd_step.py`` on the 2-core CPU: at MovieLens-1M size (6,040 x 3,706)
-sparse won at density 4.5% (10^6 triples) and dense at 13% (3 x 10^6); at MovieLens-100K size
-(943 x 1,682) dense won at 6.3%; for the mini-batches of APR (4,096 triples) dense is
-hopeless (it computes every score). Under ``vmap`` the dense buffers are per lane.
+the triples cover at least :data:`DENSE_MIN_DENSITY` of them, sparse otherwise. The density
+bound is a crossover measured on the 2-core CPU (gradient alone, layouts timed in turn on a
+shared machine, so only roughly): at MovieLens-1M size (6,040 x 3,706) sparse won at density
+4.5% (10^6 triples; ``benchmarks/pgd_step.py`` times this case) and dense at 13% (3 x 10^6
+random triples); at MovieLens-100K size (943 x 1,682) dense won at 6.3%; for the mini-batches
+of APR (4,096 triples) dense is hopeless (it computes every score). The cell bound caps the
+dense layout's memory; under ``vmap`` its buffers are per lane.
 
 The loss is a ``jax.custom_jvp``: its value and every derivative (with respect to the factors,
 the biases and the weights; forward and reverse mode; higher orders through the rule's own
@@ -66,7 +68,7 @@ def choose_layout(num_users: int, num_items: int, num_triples: int) -> str:
     Nothing.
 
   Source:
-    jaxrec (bounds measured with ``benchmarks/pgd_step.py``).
+    jaxrec (the crossover measured on a 2-core CPU: module docstring).
   """
   cells = num_users * num_items
   dense = 0 < cells <= DENSE_MAX_CELLS and num_triples >= DENSE_MIN_DENSITY * cells
