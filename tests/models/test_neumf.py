@@ -191,7 +191,7 @@ def test_objective_is_bpr_plus_l2_on_the_batch_rows():
   # user 2 and item 1 appear twice: their rows are regularised once per triple
   batch = data.BPRBatch(jnp.array([2, 0, 2, 5]), jnp.array([1, 4, 3, 1]),
                         jnp.array([0, 8, 6, 7]))
-  u, i, j = map(np.asarray, batch)
+  u, i, j = map(np.asarray, batch[:3])
   pos, _ = _reference_scores(params, u, i)
   neg, _ = _reference_scores(params, u, j)
   l2 = 0.5 * sum(np.sum(_f64(table)[rows] ** 2) for table, rows in (
