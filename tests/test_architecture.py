@@ -17,8 +17,10 @@ from jaxrec import models, training
 from jaxrec.attacks import evasion, poisoning
 
 PACKAGE = Path(jaxrec.__file__).resolve().parent
-# The driver, and the one transform that turns a projection into an update.
-DRIVER_FILES = {PACKAGE / "optim" / "_run.py", PACKAGE / "optim" / "_transforms.py"}
+# The driver, the one transform that turns a projection into an update, and the row-sparse
+# optimisers with the apply_updates the driver calls.
+DRIVER_FILES = {PACKAGE / "optim" / "_run.py", PACKAGE / "optim" / "_transforms.py",
+                PACKAGE / "optim" / "_sparse.py"}
 STEP_PATTERNS = (r"apply_updates\(", r"\btx\.update\(", r"\.update\(\s*grads?\b",
                  r"scale_by_adam\(", r"\bp\s*-\s*lr\s*\*")
 
