@@ -186,8 +186,8 @@ def main(argv=None) -> int:
       folder = Path(tmp) / f"cache{r}"
       for mode in args.modes:
         env = "0" if mode == "off" else str(folder)
-        if mode == "warm" and "cold" not in args.modes and r == 0:
-          _run_child(args.attack, args.epochs, env)  # fill the folder first
+        if mode == "warm" and "cold" not in args.modes:
+          _run_child(args.attack, args.epochs, env)  # fill this repeat's folder first
         runs[mode].append(_run_child(args.attack, args.epochs, env))
         print(f"  run {r + 1} {mode:4s}: {runs[mode][-1]['wall']:.2f} s (load {_load()})",
               flush=True)
