@@ -15,7 +15,7 @@ shape. 64 factors, N(0, 0.1^2) factors and item biases.
 
 Layouts (``jaxrec.attacks.evasion._bpr_grad``): ``sparse`` (closed-form per-row sums over chunks
 of triples), ``dense`` (scores and coefficients as ``(U, I)`` matrices, three matmuls),
-``auto`` (the size rule: sparse at this density), ``autodiff`` (reverse-mode autodiff of the
+``auto`` (the size rule: dense at this density), ``autodiff`` (reverse-mode autodiff of the
 per-triple formula: the 0.2 step, the baseline). Each is compiled first (``compile_s``, apart),
 run once to warm up, then the layouts are timed in turn, ``--repeats`` rounds (interleaved, so
 a change of machine load hits every layout alike); medians. Every layout's perturbation is

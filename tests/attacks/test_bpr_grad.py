@@ -117,8 +117,8 @@ def test_perturb_embeddings_unchanged(layout, chunks):
 
 
 def test_auto_layout_rule():
-  assert choose_layout(6040, 3706, 1_000_209) == "sparse"  # MovieLens-1M: density 4.5%
-  assert choose_layout(6040, 3706, 3_000_000) == "dense"  # 13%
+  assert choose_layout(6040, 3706, 1_000_209) == "dense"  # MovieLens-1M: density 4.5%
+  assert choose_layout(6040, 3706, 500_000) == "sparse"  # 2.2%
   assert choose_layout(943, 1682, 100_000) == "dense"  # MovieLens-100K: 6.3%
   assert choose_layout(943, 1682, 4096) == "sparse"  # an APR mini-batch
   assert choose_layout(20_000, 20_000, 10 ** 8) == "sparse"  # (U, I) over the memory bound

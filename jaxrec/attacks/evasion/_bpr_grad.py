@@ -25,12 +25,15 @@ Two layouts avoid them:
 
 ``"auto"`` picks dense when the ``(U, I)`` buffer is at most :data:`DENSE_MAX_CELLS` cells and
 the triples cover at least :data:`DENSE_MIN_DENSITY` of them, sparse otherwise. The density
-bound is a crossover measured on the 2-core CPU (gradient alone, layouts timed in turn on a
-shared machine, so only roughly): at MovieLens-1M size (6,040 x 3,706) sparse won at density
-4.5% (10^6 triples; ``benchmarks/pgd_step.py`` times this case) and dense at 13% (3 x 10^6
-random triples); at MovieLens-100K size (943 x 1,682) dense won at 6.3%; for the mini-batches
-of APR (4,096 triples) dense is hopeless (it computes every score). The cell bound caps the
-dense layout's memory; under ``vmap`` its buffers are per lane.
+bound is a crossover measured on the 2-core CPU with ``benchmarks/pgd_step.py`` (one whole
+PGD step, layouts timed in turn on a shared machine, so roughly): at MovieLens-1M size
+(6,040 x 3,706, density 4.5%, 10^6 triples) dense took 186-209 ms against 248-297 ms for
+sparse and 680-720 ms for autodiff, with other processes using half the machine; sparse costs
+about 0.25 us per triple there and dense about 190 ms whatever the triples, so they cross near
+density 1/32. At MovieLens-100K size (943 x 1,682, 6.3%) dense won too; for the mini-batches of
+APR (4,096 triples) dense is hopeless (it computes every score). Under heavier load (other
+processes using 75-80% of the machine) sparse won at MovieLens-1M size: the rule is a rough
+one. The cell bound caps the dense layout's memory; under ``vmap`` its buffers are per lane.
 
 The loss is a ``jax.custom_jvp``: its value and every derivative (with respect to the factors,
 the biases and the weights; forward and reverse mode; higher orders through the rule's own
@@ -53,7 +56,7 @@ __all__ = ["DENSE_MAX_CELLS", "DENSE_MIN_DENSITY", "LAYOUTS", "bpr_sum", "choose
 
 LAYOUTS = ("auto", "sparse", "dense", "autodiff")
 DENSE_MAX_CELLS = 2 ** 25  # a (U, I) float32 buffer of at most 128 MiB
-DENSE_MIN_DENSITY = 1 / 16  # triples per (user, item) cell
+DENSE_MIN_DENSITY = 1 / 32  # triples per (user, item) cell
 _CHUNK_ELEMENTS = 2 ** 19  # rows gathered per chunk of the sparse layout: 2 MiB of float32
 _MIN_CHUNK = 256  # triples per chunk at least (wide factors)
 
