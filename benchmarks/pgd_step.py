@@ -18,8 +18,10 @@ of triples), ``dense`` (scores and coefficients as ``(U, I)`` matrices, three ma
 ``auto`` (the size rule: dense at this density), ``autodiff`` (reverse-mode autodiff of the
 per-triple formula: the 0.2 step, the baseline). Each is compiled first (``compile_s``, apart),
 run once to warm up, then the layouts are timed in turn, ``--repeats`` rounds (interleaved, so
-a change of machine load hits every layout alike); medians. Every layout's perturbation is
-checked against autodiff's (allclose). The PyTorch baseline is
+a change of machine load hits every layout alike); medians. ``auto`` compiles to the same
+program as the layout it picks, yet it has measured up to 1.3x slower than its twin: it runs
+first in each round, right after autodiff's 1 GB of temporaries (the likely cause, untested).
+Every layout's perturbation is checked against autodiff's (allclose). The PyTorch baseline is
 ``_baselines.torch_pgd_step_times`` (2 threads; the same triples, no biases), skipped without
 PyTorch.
 
@@ -150,7 +152,8 @@ def main(argv=None) -> int:
       line += f"  {r:5.2f}x torch"
       rows.append(report.make_row(model="bpr-mf", attack="pgd", metric="ratio_vs_torch-cpu",
                                   value=r, impl=f"jaxrec-{layout}"))
-    kind = "dense" if layout == "dense" else "sparse"
+    kind = _bpr_grad.choose_layout(nu, ni, len(w)) if layout == "auto" else layout
+    kind = "dense" if kind == "dense" else "sparse"
     line += f"  {med[layout] / floors[kind]:6.1f}x its floor"
     print(line)
   print(f"  CPU used by other processes while jaxrec ran: {load.fraction:.0%} of the machine; "
