@@ -39,7 +39,9 @@ def default_lanes() -> int | None:
   - 2026-12-06, random, load average 7.5-8.6: 1 lane 64.5 s (1.16x), 2 lanes 66.6 s (1.12x),
     4 lanes 85.7 s (0.87x), loop 74.5 s;
   - 2026-12-06, bandwagon, load average 8.9-11.0: 2 lanes 110.5 s (0.64x), 1 lane 83.4 s
-    (0.85x), loop 71.0 s.
+    (0.85x), loop 71.0 s;
+  - 2026-12-06, random, load 0.1 rising to 3.5 during the loop: 1 lane 13.6 s, 2 lanes 16.1 s,
+    4 lanes 32.9 s, loop 24.2 s.
 
   One lane is the loop's own program (:func:`execute` runs the unbatched ``fn``), so its ratios
   show the noise of these machines (0.85x to 1.16x); 2 lanes gained at most 4% over one lane and
