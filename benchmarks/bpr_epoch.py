@@ -9,11 +9,10 @@ times one epoch (as many sampled triples as training pairs, sampling included) o
 
 * jaxrec: ``training.epoch`` jitted, with the audit's defaults (Adagrad, batch 4096) and with
   SGD, compile time measured separately (``jit(...).lower(...).compile()``), each in two forms:
-  ``row-sparse`` (the library's path since 0.3: ``optim.sparse_adagrad`` / ``sparse_sgd`` on
-  BPR-MF's closed-form row gradients, negatives by rejection from the index's bitmap) and
-  ``dense`` (0.2's path, kept as the in-process baseline: ``optax.adagrad`` / ``optax.sgd`` on
-  autodiff's dense table gradients, exact negatives by binary search, i.e. the index without
-  its bitmap);
+  ``row-sparse`` (0.3's opt-in fast path: ``optim.sparse_adagrad`` / ``sparse_sgd`` on
+  BPR-MF's closed-form row gradients, ``sample_bpr_triples(negatives="rejection")``) and
+  ``dense`` (``optax.adagrad`` / ``optax.sgd`` on autodiff's dense table gradients, exact
+  negatives by binary search: 0.2's path and still the default recipe's Adagrad);
 * torch: a plain mini-batch PyTorch BPR (Adam, batch 4096, 2 threads), the typical research code;
 * implicit: the multi-threaded C++ BPR of the ``implicit`` library (2 threads, its own sampler);
 
@@ -44,7 +43,7 @@ import optax
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _baselines  # noqa: E402  pylint: disable=wrong-import-position
 
-from jaxrec import audit, data, models, report, training  # noqa: E402
+from jaxrec import data, models, optim, report, training  # noqa: E402
 
 DIM = 64
 LOADERS = {"ml-100k": _baselines.load_ml100k, "ml-1m": _baselines.load_ml1m}
@@ -92,13 +91,16 @@ def time_jaxrec(users, items, num_users, num_items, *, optimizer, batch_size, re
   """Median seconds of a jitted ``training.epoch`` and its compile time (``path``: "row-sparse"
   or "dense", see the module docstring)."""
   index = data.build_index(users, items, num_users=num_users, num_items=num_items)
-  tx = audit.make_optimizer(optimizer, 0.05)  # Adagrad starts its accumulator at 0.1
+  sampler = None
   if path == "dense":
-    index = index.replace(bitmap=None)
     tx = (optax.adagrad(0.05, initial_accumulator_value=0.1) if optimizer == "adagrad"
           else optax.sgd(0.05))
+  else:
+    tx = (optim.sparse_adagrad(0.05, initial_accumulator_value=0.1) if optimizer == "adagrad"
+          else optim.sparse_sgd(0.05))
+    sampler = functools.partial(data.sample_bpr_triples, negatives="rejection")
   victim = training.Victim(models.mf(dim=DIM, reg=0.01), tx, num_epochs=1,
-                           batch_size=batch_size)
+                           batch_size=batch_size, sampler=sampler)
   state = training.init_state(victim, index, jax.random.key(0))
   step = jax.jit(functools.partial(training.epoch, victim))
   t = time.perf_counter()

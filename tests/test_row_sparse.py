@@ -18,7 +18,7 @@ def _index(seed=0, num_users=30, num_items=40, n=300):
 
 
 def _batch(idx, seed=0, size=256):
-  return data.sample_bpr_triples(jax.random.key(seed), idx, size)
+  return data.sample_bpr_triples(jax.random.key(seed), idx, size, negatives="rejection")
 
 
 def test_mf_loss_weights_zero_out_rejected_triples():
@@ -131,8 +131,10 @@ def test_row_sparse_sgd_training_equals_dense_sgd_training():
 
 def test_row_sparse_step_is_used_and_touches_only_the_batch_rows():
   idx = _index(5, num_users=200, num_items=300, n=400)
-  victim = audit.make_victim("bpr-mf", dim=4, epochs=1, batch_size=8)
-  assert isinstance(victim.tx, optim.RowSparseTransformation)
+  victim = audit.make_victim("bpr-mf", dim=4, epochs=1, batch_size=8).replace(
+      tx=optim.sparse_adagrad(0.05))
+  assert isinstance(audit.make_optimizer("sgd", 0.1), optim.RowSparseTransformation)
+  assert not isinstance(audit.make_optimizer("adagrad", 0.1), optim.RowSparseTransformation)
   state = training.init_state(victim, idx, jax.random.key(0))
   new, _ = training.epoch(victim, state, idx, num_steps=1)
   batch = victim.sample(jax.random.split(state.key)[1], idx)

@@ -66,7 +66,7 @@ def test_triples_come_from_valid_rows():
   items = np.array([0, 1, 2, 3, 0, 1])
   valid = np.array([True, True, True, True, True, False])
   idx = data.build_index(users, items, num_users=3, num_items=5, valid=valid)
-  b = data.sample_bpr_triples(jax.random.key(0), idx, 4000)
+  b = data.sample_bpr_triples(jax.random.key(0), idx, 4000, negatives="rejection")
   pairs = set(zip(np.asarray(b.users).tolist(), np.asarray(b.pos_items).tolist()))
   assert pairs == {(0, 0), (0, 1), (1, 2), (2, 3), (2, 0)}
   pos = _positives(users[valid], items[valid])
@@ -77,8 +77,8 @@ def test_triples_come_from_valid_rows():
     d = len(pos[int(u)])
     assert 0 <= j < 5
     assert wt == pytest.approx(0.0 if j in pos[int(u)] else 1.0 / (1.0 - (d / 5) ** 2), rel=1e-6)
-  # exact sampling (no bitmap): every negative valid, no weights
-  exact = data.sample_bpr_triples(jax.random.key(0), idx.replace(bitmap=None), 4000)
+  # exact sampling (the default): every negative valid, no weights
+  exact = data.sample_bpr_triples(jax.random.key(0), idx, 4000)
   assert exact.weights is None
   for u, j in zip(np.asarray(exact.users), np.asarray(exact.neg_items)):
     assert j not in pos[int(u)] and 0 <= j < 5
@@ -103,6 +103,24 @@ def test_bitmap_and_contains_match_the_positives():
   assert big.bitmap is None and bool(big.contains(jnp.array([0]), jnp.array([0]))[0])
 
 
+def test_a_batch_with_a_heavy_user_is_sampled_exactly():
+  # user 0 holds 9 of 10 items (> MAX_REJECTION_SHARE): rejection weights would reach 5.3
+  users = [0] * 9 + [1, 1]
+  items = list(range(9)) + [0, 5]
+  idx = data.build_index(users, items, num_users=2, num_items=10)
+  b = data.sample_bpr_triples(jax.random.key(0), idx, 64, negatives="rejection")
+  u, j, w = (np.asarray(x) for x in (b.users, b.neg_items, b.weights))
+  assert (u == 0).any()
+  np.testing.assert_array_equal(w, 1.0)  # exact: every triple kept, weight 1
+  assert np.all(j[u == 0] == 9)
+  assert not np.isin(j[u == 1], [0, 5]).any()
+  # without the heavy user the same index shape samples by rejection
+  light = data.build_index([0, 0, 1, 1], [1, 2, 0, 5], num_users=2, num_items=10)
+  lw = np.asarray(data.sample_bpr_triples(jax.random.key(0), light, 256,
+                                          negatives="rejection").weights)
+  assert (lw == 0).any() and (lw > 1).any()
+
+
 def test_rejection_sampling_is_uniform_over_non_positives():
   rng = np.random.default_rng(0)
   num_users, num_items = 4, 9
@@ -110,7 +128,12 @@ def test_rejection_sampling_is_uniform_over_non_positives():
   items = rng.integers(0, num_items, 14)
   idx = data.build_index(users, items, num_users=num_users, num_items=num_items)
   pos = _positives(users, items)
-  b = jax.jit(data.sample_bpr_triples, static_argnums=2)(jax.random.key(5), idx, 200_000)
+  b = jax.jit(data.sample_bpr_triples, static_argnums=2, static_argnames="negatives")(
+      jax.random.key(5), idx, 200_000, negatives="rejection")
+  with pytest.raises(ValueError, match="bitmap"):
+    data.sample_bpr_triples(jax.random.key(5), idx.replace(bitmap=None), 4, negatives="rejection")
+  with pytest.raises(ValueError, match="negatives must be"):
+    data.sample_bpr_triples(jax.random.key(5), idx, 4, negatives="popular")
   u, j, w = (np.asarray(x) for x in (b.users, b.neg_items, b.weights))
   for user in range(num_users):
     mine = (u == user)

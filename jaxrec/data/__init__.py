@@ -17,6 +17,7 @@ from jaxrec.data._index import build_index as build_index
 from jaxrec.data._index import dense_matrix as dense_matrix
 from jaxrec.data._index import index_from_dense as index_from_dense
 from jaxrec.data._index import index_interactions as index_interactions
+from jaxrec.data._sampling import MAX_REJECTION_SHARE as MAX_REJECTION_SHARE
 from jaxrec.data._sampling import BPRBatch as BPRBatch
 from jaxrec.data._sampling import check_sampleable as check_sampleable
 from jaxrec.data._sampling import sample_bpr_triples as sample_bpr_triples
@@ -58,6 +59,7 @@ from jaxrec.data._subsample import subsample as subsample
 
 __all__ = [
     "BPRBatch",
+    "MAX_REJECTION_SHARE",
     "Graph",
     "as_graph",
     "check_graph",
