@@ -148,3 +148,19 @@ def test_row_sparse_step_is_used_and_touches_only_the_batch_rows():
   defended = victim.replace(loss=lambda p, b, d: victim.model.loss(p, b, d))
   dnew, _ = training.epoch(defended, state, idx, num_steps=1)
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(dnew.params))
+
+
+def test_a_subclass_that_overrides_loss_trains_with_its_own_loss():
+  idx = _index(6)
+
+  class BiasPenalty(models.MF):
+    def loss(self, params, batch, data=None):
+      return super().loss(params, batch, data) + 10.0 * jnp.sum(params.item_bias ** 2)
+
+  model = BiasPenalty(dim=4, reg=0.01)
+  sparse = training.Victim(model, optim.sparse_sgd(0.05), num_epochs=2, batch_size=32)
+  dense = training.Victim(model, optax.sgd(0.05), num_epochs=2, batch_size=32)
+  ps, cs = training.fit_victim(sparse, idx, jax.random.key(0))
+  pd, cd = training.fit_victim(dense, idx, jax.random.key(0))
+  np.testing.assert_allclose(cs, cd, rtol=1e-5)
+  np.testing.assert_allclose(ps.item_bias, pd.item_bias, rtol=1e-4, atol=1e-6)

@@ -115,8 +115,9 @@ def _row_sparse_oracle(victim: Victim) -> Callable[..., Any] | None:
   """
   model = victim.model
   if (victim.loss is not None or victim.remat or not isinstance(model, RowSparseModel)
-      or not isinstance(victim.tx, RowSparseTransformation)):
-    return None
+      or not isinstance(victim.tx, RowSparseTransformation)
+      or _owner(model, "loss") is not _owner(model, "loss_on_rows")):
+    return None  # (a subclass that overrides loss keeps its loss: the dense path)
 
   on_rows = getattr(model, "value_and_grad_on_rows", None) or jax.value_and_grad(
       model.loss_on_rows)
@@ -128,6 +129,11 @@ def _row_sparse_oracle(victim: Victim) -> Callable[..., Any] | None:
     return value, jax.tree.map(Rows, index, grads)
 
   return value_and_grad
+
+
+def _owner(obj: Any, name: str) -> type | None:
+  """The class in ``type(obj)``'s MRO that defines ``name``."""
+  return next((k for k in type(obj).__mro__ if name in vars(k)), None)
 
 
 def _schedule(victim: Victim, data: Any, num_epochs, num_steps) -> tuple[int, int, int]:
