@@ -39,6 +39,14 @@ _REPO = Path(__file__).resolve().parent.parent
 # Data
 
 
+def load_average() -> str:
+  """The 1/5/15-minute load averages as a string ("n/a" where the OS has none)."""
+  try:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+  except OSError:
+    return "n/a"
+
+
 def _data_dir() -> Path:
   return Path(os.environ.get("JAXREC_SHARED_DATA", _REPO.parent / "shared" / "data"))
 

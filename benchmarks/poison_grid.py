@@ -44,15 +44,11 @@ import numpy as np
 from jaxrec import audit, data, experiment, metrics, report
 from jaxrec.attacks import poisoning
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _baselines  # noqa: E402  pylint: disable=wrong-import-position
+
 ATTACKS = {"random": poisoning.random_attack, "average": poisoning.average_attack,
            "bandwagon": functools.partial(poisoning.bandwagon_attack, num_selected=1)}
-
-
-def _load() -> str:
-  try:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-  except OSError:
-    return "n/a"
 
 
 def main(argv=None) -> int:
@@ -97,7 +93,7 @@ def main(argv=None) -> int:
   print(f"jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs; ML-100K, "
         f"{args.epochs} epochs per retraining, budgets {budgets} fake users, filler {filler}; "
         f"{per_attack} cells per attack, lanes per vmapped program {lane_counts}"
-        f"{'' if args.max_lanes else ' (library default)'}; load {_load()}")
+        f"{'' if args.max_lanes else ' (library default)'}; load {_baselines.load_average()}")
   modes = [*lane_counts, "loop"]
   totals = {m: {"compile_s": 0.0, "run_s": 0.0} for m in modes}
   rows, cells = [], 0
@@ -115,7 +111,7 @@ def main(argv=None) -> int:
       label = "loop" if mode == "loop" else f"{mode} lanes"
       print(f"  {name:10s} {label:9s}: {len(results[mode])} cells, {t['programs']} compiled "
             f"program(s), compile {t['compile_s']:.1f} s, run {t['run_s']:.1f} s "
-            f"(load {_load()})", flush=True)
+            f"(load {_baselines.load_average()})", flush=True)
     cells += len(results["loop"])
     for mode in lane_counts:
       for a, b in zip(results[mode], results["loop"]):
@@ -123,7 +119,7 @@ def main(argv=None) -> int:
                                    b.exposure[0]["target_rank"][None], rtol=1e-4)
   lp = totals["loop"]
   print(f"\n{cells} cells; loop run {lp['run_s']:.1f} s ({lp['run_s'] / cells:.2f} s per cell), "
-        f"compile {lp['compile_s']:.1f} s; load {_load()}")
+        f"compile {lp['compile_s']:.1f} s; load {_baselines.load_average()}")
   for mode in lane_counts:
     vm = totals[mode]
     ratio = lp["run_s"] / vm["run_s"]

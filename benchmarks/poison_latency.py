@@ -42,6 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _baselines  # noqa: E402  pylint: disable=wrong-import-position
+
 ARLIB_S = 28.9  # ARLib, one attack (poison -> retrain -> evaluate), whole process, this CPU class
 GOAL_S = ARLIB_S / 10
 PHASES = ("interpreter", "import", "data", "clean_train_compile", "clean_train_run",
@@ -154,13 +157,6 @@ def _run_child(attack: str, epochs: int, cache_env: str) -> dict:
   return out
 
 
-def _load() -> str:
-  try:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-  except OSError:
-    return "n/a"
-
-
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--repeats", type=int, default=3, help="runs per cache mode (median)")
@@ -180,7 +176,7 @@ def main(argv=None) -> int:
     print(f"skipped: {_shared_root()}/movielens-100k/u.data not found (set JAXREC_SHARED_DATA)")
     return 0
   runs = {m: [] for m in args.modes}
-  print(f"load average before: {_load()}")
+  print(f"load average before: {_baselines.load_average()}")
   with tempfile.TemporaryDirectory(prefix="jaxrec-latency-") as tmp:
     for r in range(args.repeats):  # interleaved, so drifting load hits every mode alike
       folder = Path(tmp) / f"cache{r}"
@@ -189,13 +185,13 @@ def main(argv=None) -> int:
         if mode == "warm" and "cold" not in args.modes:
           _run_child(args.attack, args.epochs, env)  # fill this repeat's folder first
         runs[mode].append(_run_child(args.attack, args.epochs, env))
-        print(f"  run {r + 1} {mode:4s}: {runs[mode][-1]['wall']:.2f} s (load {_load()})",
+        print(f"  run {r + 1} {mode:4s}: {runs[mode][-1]['wall']:.2f} s (load {_baselines.load_average()})",
               flush=True)
   first = next(iter(runs.values()))[0]
   print(f"\njax {first['jax']} on {first['backend']}, {os.cpu_count()} CPUs; ML-100K, "
         f"{args.attack} push, {first['num_fake']} fake users (1%), filler {first['filler']}, "
         f"5 unpopular targets {first['targets']} together, BPR-MF {args.epochs} epochs clean "
-        f"and poisoned, k = 10, 50; medians of {args.repeats} run(s); load after {_load()}")
+        f"and poisoned, k = 10, 50; medians of {args.repeats} run(s); load after {_baselines.load_average()}")
   med = {m: {ph: statistics.median(r["phases"][ph] for r in rs) for ph in PHASES}
          for m, rs in runs.items()}
   for m, rs in runs.items():

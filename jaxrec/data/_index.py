@@ -82,8 +82,14 @@ class PositiveIndex:
       users: ``(B,) int32`` ids in ``[0, num_users)``; items: ``(B,) int32`` ids in
         ``[0, num_items)`` (not range-checked: this runs under jit).
 
+    Returns:
+      ``(B,) bool``.
+
     Raises:
       Nothing.
+
+    Source:
+      jaxrec.
     """
     users = jnp.asarray(users, jnp.int32)
     items = jnp.asarray(items, jnp.int32)

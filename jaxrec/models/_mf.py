@@ -96,8 +96,21 @@ class MF:
     return self.loss_on_rows(_base.gather_rows(params, self.touched_rows(batch)), batch, data)
 
   def touched_rows(self, batch: BPRBatch) -> MFParams:
-    """The rows a batch reads: users ``(B,)``; items and their biases ``(2B,)``, positives then
-    negatives (the row-sparse protocol, :class:`jaxrec.models.RowSparseModel`)."""
+    """The rows a batch reads (the row-sparse protocol, :class:`jaxrec.models.RowSparseModel`).
+
+    Args:
+      batch: ``(B,) int32`` triples (in range: not checked, they are sampled).
+
+    Returns:
+      An :class:`MFParams` of row ids: ``user_emb (B,) int32`` users; ``item_emb`` and
+      ``item_bias`` ``(2B,) int32``, positives then negatives.
+
+    Raises:
+      Nothing (jittable).
+
+    Source:
+      jaxrec.
+    """
     u, i, j = batch[:3]
     items = jnp.concatenate([i, j])
     return MFParams(user_emb=u, item_emb=items, item_bias=items)
@@ -108,6 +121,9 @@ class MF:
 
     Returns:
       A scalar float32.
+
+    Raises:
+      Nothing (jittable).
 
     Source:
       Rendle et al., UAI 2009, Eq. (6).

@@ -45,7 +45,14 @@ class Rows:
 
 
 def is_rows(x: Any) -> bool:
-  """Whether ``x`` is a :class:`Rows` (the ``is_leaf`` of the tree maps here)."""
+  """Whether ``x`` is a :class:`Rows` (the ``is_leaf`` of the tree maps here).
+
+  Raises:
+    Nothing.
+
+  Source:
+    jaxrec.
+  """
   return isinstance(x, Rows)
 
 
