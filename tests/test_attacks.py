@@ -310,6 +310,35 @@ def test_vmapped_grid_equals_python_loop():
     np.testing.assert_array_equal(a.profiles.items, b.profiles.items)
 
 
+def test_a_subset_of_cells_gives_the_full_grids_numbers_and_reports_each_cell():
+  """What a resumed grid relies on: running the unfinished cells alone gives the numbers they
+  have in the full grid (same capacity, same program), and on_cell sees each as it finishes."""
+  recipe = functools.partial(attacks.random_attack, capacity=6, filler_size=5)
+  full = _pipeline(recipe, False)
+  seen = []
+  inter = _toy(ratings=False)
+  train, test = data.leave_one_out(inter, seed=0)
+  tr, te = data.index_interactions(train), data.index_interactions(test)
+  common = dict(knowledge=attacks.attacker_knowledge(train), clean=tr, victim=_bpr_mf(3),
+                evaluator=metrics.make_evaluator(tr, te, ks=(5,)),
+                target_evaluator=metrics.make_target_evaluator(tr, ks=(5,)),
+                target_sets=np.asarray(((37,), (38,))), budgets=[3, 6], seeds=[0],
+                vectorize=False)
+  part = attacks.run_poisoning(recipe, cells=[{"targets": 1, "num_fake": 6, "seed": 0},
+                                              {"targets": 0, "num_fake": 3, "seed": 0}],
+                               on_cell=lambda i, r: seen.append((i, r.num_fake)), **common)
+  assert seen == [(0, 6), (1, 3)]
+  # full grid order: (37, 3), (37, 6), (38, 3), (38, 6)
+  for got, want in ((part[0], full[3]), (part[1], full[0])):
+    assert got.targets.tolist() == want.targets.tolist() and got.num_fake == want.num_fake
+    assert got.exposure[0]["target_rank"][None] == want.exposure[0]["target_rank"][None]
+    assert got.evaluation["ndcg"][5] == want.evaluation["ndcg"][5]
+  with pytest.raises(ValueError, match="not in the grid"):
+    attacks.run_poisoning(recipe, cells=[{"targets": 2, "num_fake": 3, "seed": 0}], **common)
+  with pytest.raises(ValueError, match="at least one cell"):
+    attacks.run_poisoning(recipe, cells=[], **common)
+
+
 def test_pipeline_rejects_bad_grids():
   recipe = functools.partial(attacks.random_attack, capacity=6, filler_size=5)
   for bad in ((7,), (0,), (2.5,)):

@@ -54,6 +54,20 @@ def test_one_compile_per_lane_count_and_padding_dropped():
   assert timings["compile_s"] > 0 and timings["run_s"] > 0
 
 
+@pytest.mark.parametrize("lanes,vectorize", [(1, True), (2, True), (3, False)])
+def test_on_output_sees_every_cell_once_in_order_before_progress(lanes, vectorize):
+  events = []
+  out = experiment.execute(_cell_fn, CELLS, np.float32(2.0), lanes=lanes, vectorize=vectorize,
+                           on_output=lambda i, o: events.append(("out", i, float(o["sq"]))),
+                           progress=lambda n: events.append(("progress", n)))
+  got = [e for e in events if e[0] == "out"]
+  assert [e[1] for e in got] == list(range(5))  # padding of the last group never reported
+  assert [e[2] for e in got] == [float(o["sq"]) for o in out] == [3.0 * i * i for i in range(5)]
+  size = 1 if not vectorize else lanes
+  assert sum(e[1] for e in events if e[0] == "progress") == 5
+  assert events[size][0] == "progress"  # a group's outputs come before its progress
+
+
 def test_shared_arguments_are_arguments():
   """What the cells share enters the program as an argument (read at run time)."""
   out1 = experiment.execute(_cell_fn, CELLS[:2], np.float32(1.0), lanes=2)

@@ -84,7 +84,8 @@ def _stack(cells: Sequence[Any]) -> Any:
 def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = None, *,
             lanes: int | None = None, vectorize: bool = True,
             timings: dict | None = None,
-            progress: Callable[[int], None] | None = None) -> list[Any]:
+            progress: Callable[[int], None] | None = None,
+            on_output: Callable[[int, Any], None] | None = None) -> list[Any]:
   """Runs ``fn(cell, shared)`` for every cell and returns the outputs on the host.
 
   With ``vectorize`` (default) the cells run in groups of ``lanes`` as one
@@ -105,6 +106,10 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
       programs) and ``cells``.
     progress: optional ``progress(n)`` called after each program with the number of cells it
       finished (e.g. ``tqdm(...).update``).
+    on_output: optional ``on_output(index, output)`` called after each program for each cell it
+      finished (``index`` into ``cells``, ``output`` on the host), before ``progress``: a
+      results store writes each finished cell here, so a run killed mid-way loses at most the
+      program in flight.
 
   Returns:
     One output per cell, in order, as NumPy arrays (``jax.device_get``).
@@ -149,12 +154,18 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
       n = len(group)
       group += [group[-1]] * (size - n)
       out = call(batched, size, (_stack(group), shared))
-      outs += [jax.tree.map(lambda x, i=i: x[i], out) for i in range(n)]
+      finished = [jax.tree.map(lambda x, i=i: x[i], out) for i in range(n)]
+      if on_output is not None:
+        for i, o in enumerate(finished):
+          on_output(start + i, o)
+      outs += finished
       if progress is not None:
         progress(n)
   else:
-    for cell in cells:
+    for index, cell in enumerate(cells):
       outs.append(call(fn, 0, (jax.tree.map(jnp.asarray, cell), shared)))
+      if on_output is not None:
+        on_output(index, outs[-1])
       if progress is not None:
         progress(1)
   if timings is not None:

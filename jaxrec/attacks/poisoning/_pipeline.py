@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -168,6 +168,8 @@ def run_poisoning(
     timings: dict | None = None,
     progress: Callable[[int], None] | None = None,
     sanitize: Callable[[PRNGKey, PositiveIndex, int], tuple[PositiveIndex, Array]] | None = None,
+    cells: Sequence[Mapping[str, int]] | None = None,
+    on_cell: Callable[[int, CellResult], None] | None = None,
 ) -> list[CellResult]:
   """Runs every (target set, budget, seed) cell of one attack recipe.
 
@@ -206,16 +208,24 @@ def run_poisoning(
       num_real) -> (sanitized, flagged (U + F,) bool)``, pure and jittable (e.g.
       :func:`jaxrec.defenses.detect_and_remove`); ``None`` (default) retrains on the poisoned
       data as it is.
+    cells: optional subset of the grid to run, dicts ``{"targets": row of target_sets,
+      "num_fake": budget, "seed": seed}`` (e.g. the cells a resumed run has not finished);
+      default every cell of ``product(target_sets, budgets, seeds)``. ``budgets`` still sets
+      the capacity, so a subset runs the same program and gives the same numbers as the full
+      grid.
+    on_cell: optional ``on_cell(index, result)`` called as each cell finishes (``index`` into
+      the cells run), e.g. to append its rows to a results store.
 
   Returns:
     One :class:`CellResult` per cell, in ``itertools.product(target_sets, budgets, seeds)``
-    order.
+    order (or the order of ``cells``).
 
   Raises:
     TypeError: ``sanitize`` is neither ``None`` nor callable.
     ValueError: target ids outside the catalogue, repeated within a set, or an empty set;
       budgets that are not integers in ``[1, capacity]``; seeds outside ``[0, 2**32)``;
-      ``max_lanes < 1``; fake profiles that could cover the whole catalogue (BPR could then
+      ``max_lanes < 1``; ``cells`` naming a target row, budget or seed outside the grid, or
+      empty; fake profiles that could cover the whole catalogue (BPR could then
       sample no negative for them); an empty grid; what ``sanitize`` raises when traced (e.g.
       :func:`jaxrec.defenses.detect_and_remove`'s ``num_flag`` not below ``U + F``).
 
@@ -241,20 +251,50 @@ def run_poisoning(
   num_steps = (steps_per_epoch(int(clean.num_valid), victim.batch_size)
                if victim.batch_size is not None and victim.steps_per_epoch is None else None)
   grid = product(targets=range(len(target_sets)), num_fake=budgets, seed=seeds)
+  if cells is not None:
+    grid = _subset(grid, cells)
 
   def cell(c):
     key = jax.random.key(c["seed"])
     return (jax.random.fold_in(key, 1), key, jnp.asarray(target_sets[c["targets"]], jnp.int32),
             jnp.int32(c["num_fake"]))
 
-  outs = execute(functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps,
-                                   sanitize=sanitize),
-                 [cell(c) for c in grid], (knowledge, clean, evaluator, target_evaluator),
-                 lanes=max_lanes, vectorize=vectorize, timings=timings, progress=progress)
-  return [CellResult(targets=target_sets[c["targets"]], num_fake=c["num_fake"], seed=c["seed"],
-                     evaluation=evaluator.summarize(out["eval"]),
-                     exposure=target_evaluator.summarize(out["target"]),
-                     train_loss=float(out["loss"]), profiles=out["profiles"],
-                     **{name: int(out[name]) for name in ("flagged_fake", "flagged_real")
-                        if name in out})
-          for c, out in zip(grid, outs)]
+  def result(c, out):
+    return CellResult(targets=target_sets[c["targets"]], num_fake=c["num_fake"], seed=c["seed"],
+                      evaluation=evaluator.summarize(out["eval"]),
+                      exposure=target_evaluator.summarize(out["target"]),
+                      train_loss=float(out["loss"]), profiles=out["profiles"],
+                      **{name: int(out[name]) for name in ("flagged_fake", "flagged_real")
+                         if name in out})
+
+  results: dict[int, CellResult] = {}
+
+  def finished(index, out):
+    results[index] = result(grid[index], out)
+    if on_cell is not None:
+      on_cell(index, results[index])
+
+  execute(functools.partial(_cell, recipe=recipe, victim=victim, num_steps=num_steps,
+                            sanitize=sanitize),
+          [cell(c) for c in grid], (knowledge, clean, evaluator, target_evaluator),
+          lanes=max_lanes, vectorize=vectorize, timings=timings, progress=progress,
+          on_output=finished)
+  return [results[i] for i in range(len(grid))]
+
+
+def _subset(grid: list[dict], cells: Sequence[Mapping[str, int]]) -> list[dict]:
+  if len(cells) == 0:
+    raise ValueError("cells must name at least one cell of the grid")
+  allowed = {(c["targets"], c["num_fake"], c["seed"]) for c in grid}
+  out = []
+  for c in cells:
+    try:
+      k = (int(c["targets"]), int(c["num_fake"]), int(c["seed"]))
+    except (KeyError, TypeError, ValueError) as e:
+      raise ValueError(f"a cell must be a dict of integer 'targets', 'num_fake', 'seed'; got "
+                       f"{c!r}") from e
+    if k not in allowed:
+      raise ValueError(f"cell {c!r} is not in the grid of target rows "
+                       f"0..{len({g['targets'] for g in grid}) - 1}, the budgets and the seeds")
+    out.append(dict(zip(("targets", "num_fake", "seed"), k)))
+  return out
