@@ -14,6 +14,7 @@ Subpackages:
   report      the tidy ``report.json`` schema shared by the CLI and experiments
   audit       the ``jaxrec audit`` pipeline and the name registries of the CLI
   robustness  sub-datasets attacked and robustness regressed on their characteristics
+  sharding    the (cells, items) device mesh grids and catalogues are sharded over
 
 ``checked(fn)`` runs jaxrec's value checks inside ``jit`` (see ``docs/validation.md``).
 ``enable_compilation_cache()`` turns on JAX's persistent compilation cache (in the user cache
@@ -36,8 +37,10 @@ from jaxrec import models as models
 from jaxrec import optim as optim
 from jaxrec import report as report
 from jaxrec import robustness as robustness
+from jaxrec import sharding as sharding
 from jaxrec import training as training
 
 __all__ = ["attacks", "audit", "checked", "data", "defenses", "enable_compilation_cache",
-           "experiment", "losses", "metrics", "models", "optim", "report", "robustness", "training",
+           "experiment", "losses", "metrics", "models", "optim", "report", "robustness", "sharding",
+           "training",
            "__version__"]

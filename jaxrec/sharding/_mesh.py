@@ -1,0 +1,59 @@
+"""The mesh of :mod:`jaxrec.sharding`."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+from jax.sharding import AxisType, Mesh
+
+from jaxrec import _checks
+
+__all__ = ["AXES", "make_mesh"]
+
+AXES = ("cells", "items")
+"""Mesh axis names, in mesh order: ``cells`` (grid cells, data parallel) and ``items``
+(catalogue rows)."""
+
+
+def make_mesh(cells: int | None = None, items: int = 1, *,
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A ``(cells, items)`` device mesh with explicit axis types.
+
+  Both axes are ``AxisType.Explicit`` (the default of ``jax.make_mesh`` since jax 0.7): an
+  array's sharding is part of its type, and an operation that would need an implicit
+  all-gather raises at trace time instead of silently moving a catalogue between devices
+  (e.g. a plain ``lax.top_k`` over an item-sharded score matrix raises). jaxrec runs every
+  sharded computation inside ``jax.shard_map`` (per-device code, explicit collectives), so the
+  axis types never change its results: a grid or a top-k gives the same numbers on one device
+  and on many.
+
+  Args:
+    cells: devices along the ``cells`` axis; default ``len(devices) // items``.
+    items: devices along the ``items`` axis (default 1: tables replicated).
+    devices: the devices (default ``jax.devices()``, every process's devices under
+      ``jax.distributed``); ``cells * items`` of them are used, in order.
+
+  Returns:
+    A ``jax.sharding.Mesh`` with axis names :data:`AXES`.
+
+  Raises:
+    ValueError: ``cells`` or ``items`` not a positive integer, or more devices asked for than
+      there are (``cells * items > len(devices)``), or ``items`` not dividing the device count
+      when ``cells`` is left to its default.
+
+  Source:
+    jaxrec; JAX's explicit sharding (``jax.sharding.AxisType``, JAX documentation 2025).
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  items = _checks.integer("items", items, low=1)
+  if cells is None:
+    if len(devices) % items:
+      raise ValueError(f"items={items} does not divide the {len(devices)} devices; give cells")
+    cells = len(devices) // items
+  cells = _checks.integer("cells", cells, low=1)
+  if cells * items > len(devices):
+    raise ValueError(f"a mesh of cells={cells} x items={items} needs {cells * items} devices, "
+                     f"there are {len(devices)}")
+  return jax.make_mesh((cells, items), AXES, axis_types=(AxisType.Explicit,) * 2,
+                       devices=devices[:cells * items])
