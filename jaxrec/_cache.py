@@ -10,13 +10,20 @@ user's program may call it too.
 Where the cache goes (first match wins): the ``path`` argument; ``$JAX_COMPILATION_CACHE_DIR``
 (or ``jax_compilation_cache_dir`` already set by the user: jaxrec then leaves JAX's settings as
 they are); ``$JAXREC_COMPILE_CACHE`` when it names a folder; ``$XDG_CACHE_HOME/jaxrec/xla``;
-``~/.cache/jaxrec/xla``. ``JAXREC_COMPILE_CACHE=0`` (or ``off``, ``false``, ``no``) turns the
-cache off for every entry point that has no explicit ``path``.
+``~/.cache/jaxrec/xla``. ``JAXREC_COMPILE_CACHE=0`` (or ``off``, ``false``, ``no``) turns
+jaxrec's cache off for every entry point that has no explicit ``path`` (a cache that JAX's own
+``$JAX_COMPILATION_CACHE_DIR`` turns on is JAX's, and stays on). Any other value must be an
+absolute folder (``~`` expanded): a value such as ``2`` or ``disable`` is refused with a warning
+and the cache stays off, rather than creating a folder of that name in the working directory. A
+folder that cannot be created or written leaves the cache off (an ``OSError`` for the caller:
+the command line prints one note), instead of one JAX warning per compiled program.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 __all__ = ["compilation_cache_dir", "default_cache_dir", "enable_compilation_cache"]
@@ -31,7 +38,8 @@ MIN_COMPILE_TIME_SECS = 0.0
 
 def default_cache_dir() -> Path:
   """The user cache folder of jaxrec's compiled programs: ``$XDG_CACHE_HOME/jaxrec/xla``, or
-  ``~/.cache/jaxrec/xla`` when ``XDG_CACHE_HOME`` is unset or empty.
+  ``~/.cache/jaxrec/xla`` when ``XDG_CACHE_HOME`` is unset, empty or relative (the XDG
+  specification says a relative value is invalid and must be ignored).
 
   Returns:
     The path (not created here).
@@ -43,7 +51,7 @@ def default_cache_dir() -> Path:
     XDG Base Directory Specification 0.8 (``$XDG_CACHE_HOME``, default ``$HOME/.cache``).
   """
   xdg = os.environ.get("XDG_CACHE_HOME")
-  base = Path(xdg) if xdg else Path.home() / ".cache"
+  base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
   return base / "jaxrec" / "xla"
 
 
@@ -84,10 +92,11 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
     path: the cache folder; ``None`` for the rule above.
 
   Returns:
-    The folder in use (``str``), or ``None`` when the environment turned the cache off.
+    The folder in use (``str``), or ``None`` when the environment turned the cache off (or
+    named no valid folder: a ``UserWarning`` says so).
 
   Raises:
-    OSError: the folder cannot be created.
+    OSError: the folder cannot be created or written (the cache stays off).
 
   Source:
     JAX's persistent compilation cache (``jax.config`` options ``jax_compilation_cache_dir``,
@@ -100,9 +109,21 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | Non
       return None
     if jax.config.jax_compilation_cache_dir:  # the user's own (JAX_COMPILATION_CACHE_DIR)
       return str(jax.config.jax_compilation_cache_dir)
-    path = default_cache_dir() if env.lower() in _ON else Path(env).expanduser()
+    if env.lower() in _ON:
+      path = default_cache_dir()
+    elif not Path(env).expanduser().is_absolute():
+      warnings.warn(f"{ENV_VAR}={env!r} is neither 0/1/on/off nor an absolute folder: "
+                    "compilation cache off", stacklevel=2)
+      return None
+    else:
+      path = Path(env).expanduser()
   folder = Path(path).expanduser().resolve()
   folder.mkdir(parents=True, exist_ok=True)
+  try:  # JAX would warn once per program it fails to write: probe once instead
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".jaxrec-probe-"):
+      pass
+  except OSError as e:
+    raise OSError(f"compilation cache folder {folder} is not writable ({e})") from e
   previous = jax.config.jax_compilation_cache_dir
   jax.config.update("jax_enable_compilation_cache", True)
   jax.config.update("jax_compilation_cache_dir", str(folder))

@@ -48,7 +48,8 @@ _PROBE = ("import json, jax, jaxrec\n"
           " jax.config.jax_persistent_cache_min_compile_time_secs]))")
 
 
-@pytest.mark.parametrize("case", ["default", "off", "jaxrec_dir", "user_jax_dir", "explicit"])
+@pytest.mark.parametrize("case", ["default", "off", "jaxrec_dir", "user_jax_dir", "explicit",
+                                  "relative_value", "relative_xdg"])
 def test_enable_compilation_cache_folder_rules(tmp_path, case):
   xdg, mine, user, explicit = (tmp_path / n for n in ("xdg", "mine", "user", "explicit"))
   env = {"HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(xdg)}
@@ -61,19 +62,40 @@ def test_enable_compilation_cache_folder_rules(tmp_path, case):
     env["JAXREC_COMPILE_CACHE"], expected = str(mine), mine
   elif case == "user_jax_dir":
     env["JAX_COMPILATION_CACHE_DIR"], expected = str(user), user
-  else:  # an explicit folder wins over the variable that turns the default off
+  elif case == "explicit":  # an explicit folder wins over the variable that turns it off
     env["JAXREC_COMPILE_CACHE"], arg, expected = "0", repr(str(explicit)), explicit
+  elif case == "relative_value":  # a typo of off/on is not a folder name: warned, cache off
+    env["JAXREC_COMPILE_CACHE"] = "2"
+  else:  # XDG: a relative $XDG_CACHE_HOME is ignored, the home folder's .cache is used
+    env["XDG_CACHE_HOME"], expected = "rel", tmp_path / "home" / ".cache" / "jaxrec" / "xla"
   path, configured, min_time = json.loads(_python(_PROBE.format(arg=arg), env, tmp_path))
   if expected is None:
     assert path is None and configured is None and not xdg.exists()
+    assert not (tmp_path / "2").exists()
     return
-  assert not (tmp_path / "home").exists()
+  assert not (tmp_path / "rel").exists()
+  assert case == "relative_xdg" or not (tmp_path / "home").exists()
   if case == "user_jax_dir":  # the user's own folder and settings (JAX's 1 s minimum) stay
     assert path == configured == str(user) and min_time == 1.0
     return
   assert path == configured == str(expected.resolve()) and min_time == 0.0
   entries = list(expected.iterdir())  # jaxrec's caches every program, even a 1 ms one
   assert any(e.name.startswith("jit__lambda") for e in entries), entries
+
+
+def test_unwritable_folder_is_refused_once(tmp_path, monkeypatch):
+  import tempfile
+
+  import jaxrec
+
+  def refuse(*args, **kwargs):
+    raise PermissionError(13, "Permission denied")
+
+  before = jax.config.jax_compilation_cache_dir
+  monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+  with pytest.raises(OSError, match="not writable"):
+    jaxrec.enable_compilation_cache(tmp_path / "ro")
+  assert jax.config.jax_compilation_cache_dir == before  # nothing turned on
 
 
 def test_second_process_reads_the_compiled_program_from_the_cache(tmp_path):
