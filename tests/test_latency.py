@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxrec import data, experiment, metrics, models, training
+from jaxrec import data, metrics, models, training
 from jaxrec.attacks import poisoning
 
 HEAVY = ("matplotlib", "pandas", "pyarrow", "scipy", "tqdm", "PIL", "sklearn", "torch")
