@@ -8,7 +8,7 @@ import pytest
 SUBPACKAGES = [
     "data", "models", "losses", "optim", "training", "metrics", "experiment", "report",
     "attacks", "attacks.content", "attacks.evasion", "attacks.poisoning", "defenses", "audit", "cli", "robustness",
-    "sharding",
+    "sharding", "results", "grid",
 ]
 
 
