@@ -82,8 +82,11 @@ def test_rows_gradient_scattered_is_the_dense_gradient():
 def test_sparse_optimisers_on_dense_leaves_are_optax():
   params = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(3)}
   grads = {"w": jnp.full((2, 3), 0.5), "b": jnp.array([1.0, -2.0, 0.0])}
+  sched = optax.exponential_decay(0.1, transition_steps=1, decay_rate=0.5)
   for sparse, dense in ((optim.sparse_sgd(0.1), optax.sgd(0.1)),
-                        (optim.sparse_adagrad(0.1), optax.adagrad(0.1))):
+                        (optim.sparse_adagrad(0.1), optax.adagrad(0.1)),
+                        (optim.sparse_sgd(sched), optax.sgd(sched)),  # schedules as optax
+                        (optim.sparse_adagrad(sched), optax.adagrad(sched))):
     s_state, d_state = sparse.init(params), dense.init(params)
     for _ in range(3):
       su, s_state = sparse.update(grads, s_state, params)
@@ -111,13 +114,24 @@ def test_sparse_adagrad_on_rows_by_hand():
     optim.sparse_adagrad(0.0)
   with pytest.raises(ValueError, match="eps"):
     optim.sparse_adagrad(0.1, eps=0.0)
+  # a schedule steps by the update count: 0.5 then 0.25
+  tx = optim.sparse_sgd(optax.exponential_decay(0.5, transition_steps=1, decay_rate=0.5))
+  state = tx.init(table)
+  g = optim.Rows(jnp.array([2]), jnp.array([[1.0, -2.0]]))
+  (u1, state), = [tx.update(g, state)]
+  u2, state = tx.update(g, state)
+  np.testing.assert_allclose(u1.values, [[-0.5, 1.0]])
+  np.testing.assert_allclose(u2.values, [[-0.25, 0.5]])
+  assert int(state.count) == 2
 
 
-def test_row_sparse_sgd_training_equals_dense_sgd_training():
+@pytest.mark.parametrize("schedule", [False, True])
+def test_row_sparse_sgd_training_equals_dense_sgd_training(schedule):
   idx = _index(4)
   model = models.mf(dim=8, reg=0.01)
-  sparse = training.Victim(model, optim.sparse_sgd(0.05), num_epochs=4, batch_size=64)
-  dense = training.Victim(model, optax.sgd(0.05), num_epochs=4, batch_size=64)
+  lr = optax.linear_schedule(0.08, 0.01, transition_steps=20) if schedule else 0.05
+  sparse = training.Victim(model, optim.sparse_sgd(lr), num_epochs=4, batch_size=64)
+  dense = training.Victim(model, optax.sgd(lr), num_epochs=4, batch_size=64)
   ps, cs = training.fit_victim(sparse, idx, jax.random.key(1))
   pd, cd = training.fit_victim(dense, idx, jax.random.key(1))
   np.testing.assert_allclose(cs, cd, rtol=1e-5)

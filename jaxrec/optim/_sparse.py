@@ -59,10 +59,33 @@ def is_rows(x: Any) -> bool:
 class RowSparseTransformation(optax.GradientTransformation):
   """An optax ``GradientTransformation`` that also accepts :class:`Rows` gradient leaves and
   returns :class:`Rows` updates for them (apply with :func:`apply_updates`). Dense leaves are
-  treated as by the dense optimiser it is named after."""
+  treated as by the dense optimiser it is named after.
+
+  Training takes the row-sparse path only when the victim's optimiser *is* one of these: a
+  wrapper (``optax.chain``, ``optax.inject_hyperparams``, ``optax.masked`` ...) is an ordinary
+  ``GradientTransformation`` and trains on the dense path (same arithmetic for SGD; see
+  :func:`sparse_adagrad` for Adagrad). A learning-rate schedule is given to the optimiser
+  itself (``sparse_sgd(optax.exponential_decay(...))``), as with optax's own optimisers."""
 
 
-def sparse_sgd(learning_rate: ArrayLike) -> RowSparseTransformation:
+class ScheduleState(NamedTuple):
+  """``count``: the number of updates so far (``int32``), the argument of a learning-rate
+  schedule (as optax's ``ScaleByScheduleState``)."""
+
+  count: Array
+
+
+def _check_learning_rate(learning_rate) -> None:
+  if callable(learning_rate):
+    return  # an optax schedule: count -> step size
+  _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
+
+
+def _step_size(learning_rate, count):
+  return learning_rate(count) if callable(learning_rate) else learning_rate
+
+
+def sparse_sgd(learning_rate: ArrayLike | optax.Schedule) -> RowSparseTransformation:
   """Stochastic gradient descent, ``x <- x - lr * g``, on dense or row-sparse gradients.
 
   On a :class:`Rows` gradient the update is the :class:`Rows` ``-lr * values`` at the same ids,
@@ -71,40 +94,46 @@ def sparse_sgd(learning_rate: ArrayLike) -> RowSparseTransformation:
 
   Args:
     learning_rate: step size ``> 0`` (float or traced scalar), in the loss's units per unit of
-      gradient (jaxrec's BPR losses are summed over a batch: a per-triple step).
+      gradient (jaxrec's BPR losses are summed over a batch: a per-triple step); or an optax
+      schedule ``count -> step size`` (``count`` = updates so far, from 0).
 
   Returns:
-    A :class:`RowSparseTransformation` (stateless).
+    A :class:`RowSparseTransformation`; its state is :class:`ScheduleState` (the update count).
 
   Raises:
-    ValueError: a non-positive or non-finite concrete ``learning_rate``.
+    ValueError: a non-positive or non-finite concrete ``learning_rate`` (a schedule's values
+      are not checked).
 
   Source:
     Robbins and Monro, 1951; the row-sparse ("lazy") form of embedding updates as in
     ``torch.optim.SparseAdam`` / TensorFlow's ``IndexedSlices`` gradients.
   """
-  _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
+  _check_learning_rate(learning_rate)
 
   def init(params):
     del params
-    return optax.EmptyState()
+    return ScheduleState(jnp.zeros((), jnp.int32))
 
   def update(grads, state, params=None):
     del params
+    lr = _step_size(learning_rate, state.count)
     return jax.tree.map(
-        lambda g: Rows(g.index, -learning_rate * g.values) if is_rows(g) else -learning_rate * g,
-        grads, is_leaf=is_rows), state
+        lambda g: Rows(g.index, -lr * g.values) if is_rows(g) else -lr * g,
+        grads, is_leaf=is_rows), ScheduleState(optax.safe_int32_increment(state.count))
 
   return RowSparseTransformation(init, update)
 
 
 class SparseAdagradState(NamedTuple):
-  """``sum_of_squares``: a dense accumulator shaped like the parameters."""
+  """``sum_of_squares``: a dense accumulator shaped like the parameters; ``count``: updates so
+  far (``int32``, the argument of a learning-rate schedule)."""
 
   sum_of_squares: Any
+  count: Array
 
 
-def sparse_adagrad(learning_rate: ArrayLike, initial_accumulator_value: float = 0.1,
+def sparse_adagrad(learning_rate: ArrayLike | optax.Schedule,
+                   initial_accumulator_value: float = 0.1,
                    eps: float = 1e-7) -> RowSparseTransformation:
   """Adagrad on dense or row-sparse gradients, touching only the rows a batch touches.
 
@@ -118,7 +147,8 @@ def sparse_adagrad(learning_rate: ArrayLike, initial_accumulator_value: float = 
   That is the price of never forming the per-row sum, which needs a sort per step.
 
   Args:
-    learning_rate: step size ``> 0`` (float or traced scalar).
+    learning_rate: step size ``> 0`` (float or traced scalar), or an optax schedule
+      ``count -> step size``.
     initial_accumulator_value: start of the accumulator, ``>= 0`` (0.1, as optax and Keras).
     eps: added under the square root, ``> 0``.
 
@@ -126,23 +156,25 @@ def sparse_adagrad(learning_rate: ArrayLike, initial_accumulator_value: float = 
     A :class:`RowSparseTransformation` whose state is :class:`SparseAdagradState`.
 
   Raises:
-    ValueError: a non-positive or non-finite concrete ``learning_rate``, a negative
-      ``initial_accumulator_value``, a non-positive ``eps``.
+    ValueError: a non-positive or non-finite concrete ``learning_rate`` (a schedule's values
+      are not checked), a negative ``initial_accumulator_value``, a non-positive ``eps``.
 
   Source:
     Duchi, Hazan, Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
     Optimization", JMLR 2011 (diagonal form); optax's ``scale_by_rss`` for the dense leaves.
   """
-  _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
+  _check_learning_rate(learning_rate)
   _checks.real("initial_accumulator_value", initial_accumulator_value, low=0.0)
   _checks.real("eps", eps, low=0.0, low_open=True)
 
   def init(params):
     return SparseAdagradState(jax.tree.map(
-        lambda p: jnp.full_like(p, initial_accumulator_value), params))
+        lambda p: jnp.full_like(p, initial_accumulator_value), params),
+                              jnp.zeros((), jnp.int32))
 
   def update(grads, state, params=None):
     del params
+    learning_rate_now = _step_size(learning_rate, state.count)
     leaves, treedef = jax.tree.flatten(grads, is_leaf=is_rows)
     accs = treedef.flatten_up_to(state.sum_of_squares)
     new_updates, new_accs = [], []
@@ -150,13 +182,14 @@ def sparse_adagrad(learning_rate: ArrayLike, initial_accumulator_value: float = 
       if is_rows(g):
         acc = acc.at[g.index].add(jnp.square(g.values))
         a = acc[g.index]
-        new_updates.append(Rows(g.index, -learning_rate * g.values * _rsqrt(a, eps)))
+        new_updates.append(Rows(g.index, -learning_rate_now * g.values * _rsqrt(a, eps)))
       else:
         acc = acc + jnp.square(g)
-        new_updates.append(-learning_rate * g * _rsqrt(acc, eps))
+        new_updates.append(-learning_rate_now * g * _rsqrt(acc, eps))
       new_accs.append(acc)
     return (jax.tree.unflatten(treedef, new_updates),
-            SparseAdagradState(jax.tree.unflatten(treedef, new_accs)))
+            SparseAdagradState(jax.tree.unflatten(treedef, new_accs),
+                               optax.safe_int32_increment(state.count)))
 
   return RowSparseTransformation(init, update)
 
