@@ -228,9 +228,10 @@ def load_tsv_split(
     ``user_ids`` / ``item_ids`` ``int64`` or ``str``.
 
   Raises:
-    FileNotFoundError: a file is missing. DataFormatError: a malformed line, or a first line with
-    neither 3 nor 4 columns; integer ids in one file and string ids in the other (the message
-    says to pass ``ids="str"``). ValueError: a file is empty; ``ids`` invalid.
+    FileNotFoundError: a file is missing.
+    DataFormatError: a malformed line, or a first line with neither 3 nor 4 columns; integer ids
+      in one file and string ids in the other (the message says to pass ``ids="str"``).
+    ValueError: a file is empty; ``ids`` invalid.
   """
   if ids not in ("auto", "int", "str"):
     raise ValueError(f"ids must be 'auto', 'int' or 'str', got {ids!r}")

@@ -105,7 +105,7 @@ def sample_bpr_triples(key: PRNGKey, index: PositiveIndex, batch_size: int, *,
 
   Raises:
     ValueError: an unknown ``negatives``; ``"rejection"`` on an index without a bitmap.
-    (Jittable; check the index with :func:`check_sampleable`.)
+      (Jittable; check the index with :func:`check_sampleable`.)
 
   Source:
     Rendle et al., UAI 2009, Sec. 4.2; the rejection rule follows the implicit library's BPR

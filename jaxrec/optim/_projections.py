@@ -32,7 +32,8 @@ def project_l2_ball(delta, radius: ArrayLike, axis: int | None = -1):
   zero with a finite derivative.
 
   Args:
-    delta: pytree of arrays. radius: ``>= 0`` (absolute units); may be a tracer.
+    delta: pytree of arrays.
+    radius: ``>= 0`` (absolute units); may be a tracer.
     axis: ``-1`` or ``None``.
 
   Returns:
@@ -61,7 +62,8 @@ def project_linf_ball(delta, radius: ArrayLike):
   (Anelli et al.'s multi-step attacks clip per element; He et al.'s FGSM bounds the row L2 norm).
 
   Args:
-    delta: pytree of arrays. radius: ``>= 0``; may be a tracer.
+    delta: pytree of arrays.
+    radius: ``>= 0``; may be a tracer.
 
   Returns:
     A pytree shaped like ``delta``.
@@ -83,8 +85,9 @@ def project_box(delta, lower: ArrayLike, upper: ArrayLike, *, center=None):
   ``[0, 1]``; relaxed fake profiles: ``project_box(x, 0.0, 1.0)``.
 
   Args:
-    delta: pytree of arrays. lower, upper: bounds (scalars or broadcastable arrays),
-      ``lower <= upper``. center: optional pytree shaped like ``delta``.
+    delta: pytree of arrays.
+    lower, upper: bounds (scalars or broadcastable arrays), ``lower <= upper``.
+    center: optional pytree shaped like ``delta``.
 
   Returns:
     A pytree shaped like ``delta``.

@@ -193,11 +193,22 @@ def segment_attack(key: PRNGKey, knowledge: AttackKnowledge, targets: ArrayLike,
   2005; Mobasher et al., ACM TOIT 2007, Sec. 3.3. The min-rated fillers are negative feedback:
   a victim that counts every interaction drops them (:meth:`FakeProfiles.mask`).
 
+  The other arguments are those of :func:`random_attack`.
+
   Args:
     segment: ``(I,) bool`` items of the segment (concrete; at least ``num_selected`` of them are
       not targets).
     num_selected: segment items per profile (part of the ``filler_size`` budget).
-    Others as :func:`random_attack`.
+
+  Returns:
+    :class:`FakeProfiles` of shape ``(F, T + filler_size)``.
+
+  Raises:
+    ValueError: as :func:`random_attack`; ``segment`` not an ``(I,)`` mask; fewer than
+      ``num_selected`` non-target items in the segment (when concrete).
+
+  Source:
+    Mobasher et al., WebKDD 2005; ACM TOIT 2007, Sec. 3.3.
   """
   targets = _check(knowledge, targets, capacity=capacity, filler_size=filler_size, intent=intent,
          num_selected=num_selected, num_fake=num_fake)
