@@ -623,3 +623,15 @@ def test_apr_checks_every_setting_at_the_call(setting, match):
   victim = training.Victim(models.mf(dim=4), optax.sgd(0.1), num_epochs=1, batch_size=8)
   with pytest.raises(ValueError, match=match):
     defenses.apr(victim, **setting)
+
+
+def test_bpr_of_perturbed_reads_the_batchs_own_weights():
+  """A BPRBatch's weights (e.g. rejection sampling's) count without being passed again."""
+  w = jnp.array([1.0, 0.0, 2.0, 1.0, 0.5, 0.0, 1.0])
+  weighted = data.BPRBatch(*BATCH[:3], w)
+  want = evasion.bpr_of_perturbed(ZERO, PARAMS, BATCH, w)
+  assert float(evasion.bpr_of_perturbed(ZERO, PARAMS, weighted)) == pytest.approx(float(want))
+  assert float(want) != pytest.approx(float(evasion.bpr_of_perturbed(ZERO, PARAMS, BATCH)))
+  assert float(evasion.bpr_of_perturbed(ZERO, PARAMS, weighted, w)) == pytest.approx(float(want))
+  with pytest.raises(ValueError, match="weights given twice"):
+    evasion.bpr_of_perturbed(ZERO, PARAMS, weighted, jnp.ones((7,)))

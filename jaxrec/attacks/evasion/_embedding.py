@@ -60,19 +60,26 @@ def bpr_of_perturbed(delta: EmbeddingDelta, params: MFParams, batch: BPRBatch,
   Args:
     delta: the perturbation, ``user (U, D)``, ``item (I, D)`` float32.
     params: the model (``user_emb (U, D)``, ``item_emb (I, D)``, ``item_bias (I,)`` float32).
-    batch: ``(N,) int32`` in-range triples (only ``users, pos_items, neg_items`` are read).
-    weights: optional ``(N,)`` float weights (0 for padding triples).
+    batch: ``(N,) int32`` in-range triples (``users, pos_items, neg_items``), and a
+      :class:`~jaxrec.data.BPRBatch`'s ``weights`` when ``weights`` is not given.
+    weights: optional ``(N,)`` float weights (0 for padding triples); default the batch's own
+      (e.g. the importance weights of ``sample_bpr_triples(negatives="rejection")``), else 1.
     layout: ``"auto"``, ``"sparse"``, ``"dense"`` or ``"autodiff"`` (static).
 
   Returns:
     A scalar float32.
 
   Raises:
-    ValueError: an unknown ``layout``.
+    ValueError: an unknown ``layout``; ``weights`` given while the batch carries other weights.
 
   Source:
     He, He, Du, Chua, "Adversarial Personalized Ranking for Recommendation", SIGIR 2018, Eq. (6).
   """
+  own = getattr(batch, "weights", None)
+  if weights is None:
+    weights = own
+  elif own is not None and own is not weights:
+    raise ValueError("weights given twice: as an argument and as batch.weights; pass one")
   p = perturb(params, delta)
   return bpr_sum(p.user_emb, p.item_emb, p.item_bias, batch[0], batch[1], batch[2], weights,
                  layout=layout)
