@@ -13,11 +13,14 @@ Settings (the study's): 64 factors, learning rate 0.05 with Adagrad, 200 epochs,
 code's default), k = 10, 50, 100, eps in {0.01, 0.1, 1.0} x lambda in {0.01, 0.1, 1.0}; jaxrec's
 choices: batches of 4096 triples, BPR pre-training for 100 epochs then 100 APR epochs (BPR keeps
 training for the same 200), seed 0. Every model is also attacked at test time with FGSM and
-10-step PGD on its factors (per-row L2, eps 0.1, 0.5, 1.0).
+10-step PGD on its factors (per-row L2, eps 0.1, 0.5, 1.0). These settings are
+``experiments/configs/apr_bias.toml`` (fields of :class:`jaxrec.audit.AuditConfig`); ``--config
+FILE`` runs another, ``--epochs`` and ``--seed`` override one setting.
 
 Writes ``DIR/report.json`` (the tidy schema of ``jaxrec audit``: rows with ``defense``, ``eps``,
 ``lambda``, ``metric``, ``k``, ``value``, and ``attack``/``budget`` for the robustness rows),
-``DIR/report.md`` and ``DIR/apr.png`` (metric versus eps, one line per lambda), then prints the
+``DIR/report.md`` and ``DIR/apr.png``; the report's ``config`` also records ``config_hash`` and
+``config_file`` (metric versus eps, one line per lambda), then prints the
 checks: coverage and ARP of the largest-eps APR against BPR, and whether the most accurate
 small-eps APR (eps < 1) is at least as accurate as BPR with a smaller HR@10 drop under FGSM at
 eps = 0.5.
@@ -25,29 +28,27 @@ eps = 0.5.
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+import _cli  # experiments/_cli.py, beside this script
 
 from jaxrec import audit, data
 
 
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = _cli.parser(__file__, __doc__)
   p.add_argument("--train", required=True, help="training TSV (user item score timestamp)")
   p.add_argument("--test", required=True, help="test TSV")
-  p.add_argument("--out", required=True, help="output folder")
   p.add_argument("--overwrite", action="store_true",
                  help="replace a complete report already in --out")
-  p.add_argument("--epochs", type=int, default=200)
-  p.add_argument("--seed", type=int, default=0)
+  _cli.override(p, "--epochs", "epochs", type=int, help="training epochs")
+  _cli.override(p, "--seed", "seed", type=int)
   args = p.parse_args(argv)
+  config = _cli.load(args, audit.AuditConfig)
   dataset = data.load_tsv_split(args.train, args.test)
-  config = audit.AuditConfig(
-      dim=64, epochs=args.epochs, lr=0.05, optimizer="adagrad", reg=0.0, batch_size=4096,
-      seed=args.seed, ks=(10, 50, 100), attacks=(), defense="apr", apr_eps=(0.01, 0.1, 1.0),
-      apr_lambda=(0.01, 0.1, 1.0), robustness_eps=(0.1, 0.5, 1.0), pgd_num_steps=10)
   report = audit.run_audit(dataset, config, args.out, progress=False, echo=_quiet,
                            overwrite=args.overwrite)
+  _cli.stamp_report(args.out, config, args.config)
   rows = [r for r in report["rows"] if "eps" in r]
 
   def value(metric, k, e, lam, attack="none", budget=None):

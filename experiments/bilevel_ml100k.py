@@ -25,22 +25,27 @@ gradient attack), then the transfer table: BPR-MF with another seed and 32 facto
 NeuMF, EASE and ItemKNN (their default recipes; LightGCN trains ``--lightgcn-epochs``) against
 the gradient profiles and the best heuristic on BPR-MF. Writes ``DIR/report.json`` (tidy rows as
 ``jaxrec audit``: ``model``, ``attack``, ``budget``, ``metric`` in ``target_hr``,
-``target_rank``, ``k``, ``value``, ``target`` (raw id, ``None`` = mean over targets), ``seed``)
-and prints both tables.
+``target_rank``, ``k``, ``value``, ``target`` (raw id, ``None`` = mean over targets), ``seed``;
+``config``: the settings, ``config_hash``, ``config_file`` and the targets, fake-user counts
+and filler size drawn) and prints both tables. The settings are
+``experiments/configs/bilevel_ml100k.toml`` (:class:`BilevelConfig`; ``--config FILE`` runs
+another; ``--seed``, ``--targets``, ``--budgets``, ``--outer-steps``, ``--inner-steps``,
+``--outer-lr``, ``--lightgcn-epochs`` and ``--no-transfer`` override one setting).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import functools
 import sys
 import time
 
+import _cli  # experiments/_cli.py, beside this script
 import jax
 import numpy as np
 import optax
 
-from jaxrec import audit, data, metrics, report, training
+from jaxrec import _checks, audit, data, metrics, report, training
 from jaxrec.attacks import poisoning
 from jaxrec.audit._attack_section import resolve_targets
 from jaxrec.audit._config import attacker_view
@@ -49,24 +54,64 @@ HEURISTICS = {"random": poisoning.random_attack, "average": poisoning.average_at
               "bandwagon": poisoning.bandwagon_attack}
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--data", required=True, help="MovieLens-100K u.data")
-  p.add_argument("--out", required=True, help="output folder")
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--targets", type=int, default=5)
-  p.add_argument("--budgets", type=_budget, nargs="+", default=[0.01, 0.05],
-                 help="fractions of the real users (0.05) or counts of fake users (47)")
-  p.add_argument("--outer-steps", type=int, default=30)
-  p.add_argument("--inner-steps", type=int, default=50)
-  p.add_argument("--outer-lr", type=float, default=0.3)
-  p.add_argument("--lightgcn-epochs", type=int, default=60)
-  p.add_argument("--no-transfer", action="store_true", help="BPR-MF only")
-  args = p.parse_args(argv)
+@dataclasses.dataclass(frozen=True)
+class BilevelConfig:
+  """Settings of the comparison (module docstring).
 
+  Attributes:
+    seed: seed of the split's ties, targets, crafting and the victims (``seed + 1`` for the
+      second BPR-MF of the transfer table).
+    num_targets: unpopular targets, each attacked on its own.
+    budgets: fake users: fractions of the real users in ``(0, 1)`` or integer counts.
+    outer_steps: Adam steps of the crafting. inner_steps: unrolled steps of the surrogate.
+    outer_lr: Adam's learning rate of the crafting.
+    lightgcn_epochs: LightGCN's epochs in the transfer table.
+    transfer: also run the transfer table (``False``: BPR-MF only).
+  """
+
+  seed: int = 0
+  num_targets: int = 5
+  budgets: tuple[int | float, ...] = (0.01, 0.05)
+  outer_steps: int = 30
+  inner_steps: int = 50
+  outer_lr: float = 0.3
+  lightgcn_epochs: int = 60
+  transfer: bool = True
+
+  def __post_init__(self):
+    _checks.integer("outer_steps", self.outer_steps, low=1)
+    _checks.integer("inner_steps", self.inner_steps, low=1)
+    _checks.real("outer_lr", self.outer_lr, low_open=True)
+    _checks.integer("lightgcn_epochs", self.lightgcn_epochs, low=1)
+    self.audit()  # seed, targets and budgets are checked where the audit config is built
+
+  def audit(self) -> audit.AuditConfig:
+    """The audit's attack setting with these targets, budgets and seed (HR@10).
+
+    Raises:
+      ValueError: a bad seed, number of targets or budget.
+    """
+    return audit.AuditConfig(seed=self.seed, num_targets=self.num_targets,
+                             budgets=self.budgets, ks=(10,))
+
+
+def main(argv=None) -> int:
+  p = _cli.parser(__file__, __doc__)
+  p.add_argument("--data", required=True, help="MovieLens-100K u.data")
+  _cli.override(p, "--seed", "seed", type=int)
+  _cli.override(p, "--targets", "num_targets", type=int)
+  _cli.override(p, "--budgets", "budgets", type=_budget, nargs="+",
+                help="fractions of the real users (0.05) or counts of fake users (47)")
+  _cli.override(p, "--outer-steps", "outer_steps", type=int)
+  _cli.override(p, "--inner-steps", "inner_steps", type=int)
+  _cli.override(p, "--outer-lr", "outer_lr", type=float)
+  _cli.override(p, "--lightgcn-epochs", "lightgcn_epochs", type=int)
+  _cli.override(p, "--no-transfer", "transfer", action="store_const", const=False,
+                help="BPR-MF only")
+  args = p.parse_args(argv)
+  study = _cli.load(args, BilevelConfig)
+  config = study.audit()
   dataset = data.load_movielens_100k(args.data)
-  config = audit.AuditConfig(seed=args.seed, num_targets=args.targets,
-                             budgets=tuple(args.budgets), ks=(10,))
   train, test, _, _ = audit.prepare_split(dataset, config)
   train_idx, test_idx = data.index_interactions(train), metrics.relevant_index(test)
   targets = resolve_targets(dataset, train_idx, config)
@@ -83,9 +128,9 @@ def main(argv=None) -> int:
   t0 = time.perf_counter()
   crafted, _ = poisoning.craft_recipe(
       data.dense_matrix(train_idx), targets[:, None], counts, filler,
-      jax.random.key(args.seed), rating=knowledge.rating_max,
-      craft=poisoning.bilevel_crafter(surrogate=poisoning.default_surrogate(args.inner_steps),
-                                      tx=optax.adam(args.outer_lr), num_steps=args.outer_steps),
+      jax.random.key(study.seed), rating=knowledge.rating_max,
+      craft=poisoning.bilevel_crafter(surrogate=poisoning.default_surrogate(study.inner_steps),
+                                      tx=optax.adam(study.outer_lr), num_steps=study.outer_steps),
       echo=lambda line: print(line, flush=True))
   craft_s = time.perf_counter() - t0
   print(f"crafting: {craft_s:.0f} s", flush=True)
@@ -95,14 +140,14 @@ def main(argv=None) -> int:
   recipes["revadv"] = crafted
 
   # 2. the main comparison on BPR-MF, 3. transfer
-  victims = [("bpr-mf", config.victim(), args.seed)]
-  if not args.no_transfer:
+  victims = [("bpr-mf", config.victim(), study.seed)]
+  if study.transfer:
     victims += [
-        ("bpr-mf-d32-s1", audit.make_victim("bpr-mf", dim=32), args.seed + 1),
-        ("lightgcn", audit.make_victim("lightgcn", epochs=args.lightgcn_epochs), args.seed),
-        ("neumf", audit.make_victim("neumf"), args.seed),
-        ("ease", audit.make_victim("ease"), args.seed),
-        ("itemknn", audit.make_victim("itemknn"), args.seed)]
+        ("bpr-mf-d32-s1", audit.make_victim("bpr-mf", dim=32), study.seed + 1),
+        ("lightgcn", audit.make_victim("lightgcn", epochs=study.lightgcn_epochs), study.seed),
+        ("neumf", audit.make_victim("neumf"), study.seed),
+        ("ease", audit.make_victim("ease"), study.seed),
+        ("itemknn", audit.make_victim("itemknn"), study.seed)]
   evaluator = metrics.make_evaluator(train_idx, test_idx, ks=(10,))
   target_ev = metrics.make_target_evaluator(train_idx, ks=(10,))
   best = None
@@ -128,11 +173,9 @@ def main(argv=None) -> int:
       best = max(HEURISTICS, key=lambda a: sum(_mean(rows, label, a, b) for b in config.budgets))
   out = report.build_report(
       dataset={"name": dataset.name, "file": args.data},
-      config={"seed": args.seed, "targets": raw.tolist(), "budgets": list(config.budgets),
-              "num_fake": counts, "filler_size": filler, "outer_steps": args.outer_steps,
-              "inner_steps": args.inner_steps, "outer_lr": args.outer_lr,
-              "craft_seconds": round(craft_s, 1), "best_heuristic": best,
-              "lightgcn_epochs": args.lightgcn_epochs},
+      config=_cli.config_section(
+          study, args.config, targets=raw.tolist(), num_fake=counts, filler_size=filler,
+          craft_seconds=round(craft_s, 1), best_heuristic=best),
       rows=rows)
   json_path, _ = report.write_report(args.out, out)
 

@@ -11,7 +11,11 @@ Nuke attacks are left out (the benchmark pushes). On MovieLens-1M::
   python experiments/defense_benchmark.py --data ../shared/data/movielens-1m --out runs/defenses
 
 (about an hour on 2 CPU cores; ``--quick`` runs 2 seeds, 2 attacks, 10 epochs on
-MovieLens-100K, a few minutes). PORE uses ``--pore-models`` base models of
+MovieLens-100K, a few minutes). The settings are ``experiments/configs/defense_benchmark.toml``
+(:class:`BenchmarkConfig`; ``--quick``: ``defense_benchmark_quick.toml``; ``--config FILE`` runs
+another; ``--dataset``, ``--seeds``, ``--epochs``, ``--attacks``, ``--defenses``, ``--adv-eps``,
+``--pore-models`` and ``--pore-sample-fraction`` override one setting; ``--data`` defaults to
+the shared copy of the config's dataset). PORE uses ``--pore-models`` base models of
 ``--pore-sample-fraction`` of the users each (50 and 2% by default: the authors' far larger
 ensembles only tighten its certificate; its recommendations are the votes of these). MovieLens-1M here has no timestamps, so the split is a seeded
 per-user 20% hold-out (the same for every seed); every interaction counts as positive feedback
@@ -19,21 +23,24 @@ per-user 20% hold-out (the same for every seed); every interaction counts as pos
 
 Writes ``DIR/report.json`` (the tidy schema of ``jaxrec audit``: rows with ``section =
 "defenses"``, ``defense``, ``attack``, ``budget``, ``seed``, ``metric``, ``k``, ``value``),
-``DIR/report.md``, and ``DIR/table.md``: defense x attack with the target HR@50 (clean and
+``DIR/report.md`` (``config``: the settings, ``config_hash``, ``config_file``, ``seconds``),
+and ``DIR/table.md``: defense x attack with the target HR@50 (clean and
 attacked, mean +- std over seeds), nDCG@50, coverage@50 and ARP@50 of the clean model, printed
 too.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from jaxrec import audit, data, report
+import _cli  # experiments/_cli.py, beside this script
+
+from jaxrec import _checks, data, report
+from jaxrec.audit import AuditConfig
 from jaxrec.audit._config import prepare_split
 from jaxrec.audit._defense_benchmark import DefenseSettings, defense_benchmark
 from jaxrec.data import characteristics, concatenate, deduplicate, index_interactions
@@ -41,6 +48,7 @@ from jaxrec.metrics import relevant_index
 
 PUSH_ATTACKS = ("random", "bandwagon", "power_user", "revadv", "generator")
 DEFENSES = ("apr", "vat", "pamacf", "sharpcf", "detect", "pore")
+FOLDERS = {"ml-1m": "movielens-1m", "ml-100k": "movielens-100k"}  # in ../shared/data
 
 
 def table(rows: list[dict], k: int = 50) -> list[str]:
@@ -69,56 +77,83 @@ def table(rows: list[dict], k: int = 50) -> list[str]:
   return out
 
 
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+  """Settings of the benchmark.
+
+  Attributes:
+    dataset: ``"ml-1m"`` or ``"ml-100k"`` (the loader of the ``--data`` folder).
+    audit: the split, victim and attack setting (:class:`jaxrec.audit.AuditConfig`); its
+      ``attacks`` are push attacks of :data:`PUSH_ATTACKS`, its ``defense`` names defenses of
+      :data:`DEFENSES` (no defense is always the benchmark's reference).
+    defense_settings: the defenses' hyper-parameters
+      (:class:`jaxrec.audit._defense_benchmark.DefenseSettings`).
+  """
+
+  dataset: str = "ml-1m"
+  audit: AuditConfig = dataclasses.field(default_factory=lambda: AuditConfig(
+      model="bpr-mf", epochs=30, split="ratio", test_ratio=0.2, ks=(10, 50),
+      attacks=PUSH_ATTACKS, budgets=(0.01,), num_targets=5, target_strategy="unpopular",
+      defense=DEFENSES, num_seeds=5))
+  defense_settings: DefenseSettings = dataclasses.field(
+      default_factory=lambda: DefenseSettings(pore_models=50, pore_sample_fraction=0.02))
+
+  def __post_init__(self):
+    _checks.choice("dataset", self.dataset, tuple(FOLDERS))
+    for a in self.audit.attacks:
+      _checks.choice("attack (the benchmark pushes)", a, PUSH_ATTACKS)
+    if not self.audit.attacks:
+      raise ValueError("audit.attacks must name at least one push attack")
+    for d in self.audit.defense:
+      _checks.choice("defense", d, DEFENSES)
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--data", default="../shared/data/movielens-1m",
-                 help="MovieLens-1M folder (ratings.dat), or MovieLens-100K with --dataset")
-  p.add_argument("--dataset", default="ml-1m", choices=("ml-1m", "ml-100k"))
-  p.add_argument("--out", required=True, help="output folder")
+  p = _cli.parser(__file__, __doc__)
+  p.add_argument("--data", default=None,
+                 help="MovieLens-1M folder (ratings.dat), or MovieLens-100K with --dataset "
+                      "ml-100k (default: the shared copy of the config's dataset)")
   p.add_argument("--overwrite", action="store_true")
-  p.add_argument("--seeds", type=int, default=5)
-  p.add_argument("--epochs", type=int, default=30)
-  p.add_argument("--attacks", nargs="+", default=list(PUSH_ATTACKS), choices=PUSH_ATTACKS)
-  p.add_argument("--defenses", nargs="+", default=list(DEFENSES), choices=DEFENSES)
-  p.add_argument("--adv-eps", type=float, default=None,
-                 help="radius of APR, VAT and PamaCF (absolute, embedding units; default "
-                      "DefenseSettings': 0.5)")
-  p.add_argument("--pore-models", type=int, default=50,
-                 help="PORE's base models per ensemble (default 50)")
-  p.add_argument("--pore-sample-fraction", type=float, default=0.02,
-                 help="PORE's sampled users per base model, as a share of the users (0.02)")
   p.add_argument("--quick", action="store_true",
-                 help="MovieLens-100K, 2 seeds, random and bandwagon, 10 epochs")
+                 help="experiments/configs/defense_benchmark_quick.toml: MovieLens-100K, 2 "
+                      "seeds, random and bandwagon, 10 epochs")
+  _cli.override(p, "--dataset", "dataset", choices=tuple(FOLDERS))
+  _cli.override(p, "--seeds", "audit.num_seeds", type=int)
+  _cli.override(p, "--epochs", "audit.epochs", type=int)
+  _cli.override(p, "--attacks", "audit.attacks", nargs="+", choices=PUSH_ATTACKS)
+  _cli.override(p, "--defenses", "audit.defense", nargs="+", choices=DEFENSES)
+  _cli.override(p, "--adv-eps", "defense_settings.apr_eps", "defense_settings.vat_eps",
+                "defense_settings.pamacf_eps", type=float,
+                help="radius of APR, VAT and PamaCF (absolute, embedding units)")
+  _cli.override(p, "--pore-models", "defense_settings.pore_models", type=int,
+                help="PORE's base models per ensemble")
+  _cli.override(p, "--pore-sample-fraction", "defense_settings.pore_sample_fraction",
+                type=float, help="PORE's sampled users per base model, as a share of the users")
   args = p.parse_args(argv)
   if args.quick:
-    args.dataset, args.seeds, args.epochs = "ml-100k", 2, 10
-    args.attacks = ["random", "bandwagon"]
-    if args.data == p.get_default("data"):
-      args.data = "../shared/data/movielens-100k"
-  if not Path(args.data).exists():
-    print(f"{args.data} not found: this experiment needs MovieLens (see ../shared/data/README.md)")
+    if args.config != p.get_default("config"):
+      p.error("--quick is a config of its own (defense_benchmark_quick.toml); give --config or "
+              "--quick, not both")
+    args.config = str(_cli.default_config(__file__, "_quick"))
+  bench = _cli.load(args, BenchmarkConfig)
+  config, settings = bench.audit, bench.defense_settings
+  data_path = Path(args.data) if args.data else _cli.SHARED_DATA / FOLDERS[bench.dataset]
+  if not data_path.exists():
+    print(f"{data_path} not found: this experiment needs MovieLens (see ../shared/data/README.md)")
     return 2
   out = Path(args.out)
   if (out / "report.json").exists() and not args.overwrite:
     print(f"{out}/report.json exists; pass --overwrite to replace it")
     return 2
-  if args.dataset == "ml-1m" and Path(args.data, "ratings_user_itemidx_rating.csv.gz").exists():
+  if bench.dataset == "ml-1m" and Path(data_path, "ratings_user_itemidx_rating.csv.gz").exists():
     # the shared partial copy (no timestamps, items re-indexed; see its PROVENANCE.md)
     dataset = dataclasses.replace(data.load_delimited(
-        Path(args.data, "ratings_user_itemidx_rating.csv.gz"), sep=",", user_col="user_id",
+        Path(data_path, "ratings_user_itemidx_rating.csv.gz"), sep=",", user_col="user_id",
         item_col="item_idx", rating_col="rating", header=True), name="ml-1m")
   else:
-    dataset = data.load_dataset(args.dataset, path=args.data)
-  config = audit.AuditConfig(
-      model="bpr-mf", epochs=args.epochs, split="ratio", test_ratio=0.2, ks=(10, 50),
-      attacks=tuple(args.attacks), budgets=(0.01,), num_targets=5,
-      target_strategy="unpopular", defense=tuple(args.defenses), num_seeds=args.seeds)
+    dataset = data.load_dataset(bench.dataset, path=str(data_path))
   train, test, split, notes = prepare_split(dataset, config)
   train_idx, test_idx = index_interactions(train), relevant_index(test)
-  eps = {} if args.adv_eps is None else dict(apr_eps=args.adv_eps, vat_eps=args.adv_eps,
-                                             pamacf_eps=args.adv_eps)
-  settings = DefenseSettings(pore_models=args.pore_models,
-                             pore_sample_fraction=args.pore_sample_fraction, **eps)
   t0 = time.perf_counter()
   rows: list[dict] = []
   status, error = "complete", None
@@ -130,10 +165,8 @@ def main(argv=None) -> int:
     status, error = "partial", f"{type(e).__name__}: {e}"
   everything, _ = deduplicate(concatenate([train.replace(timestamps=None),
                                            test.replace(timestamps=None)]))
-  config_section = {key: list(v) if isinstance(v, tuple) else v
-                    for key, v in dataclasses.asdict(config).items()}
-  config_section["defense_settings"] = dataclasses.asdict(settings)
-  config_section["seconds"] = round(time.perf_counter() - t0, 1)
+  config_section = _cli.config_section(bench, args.config,
+                                       seconds=round(time.perf_counter() - t0, 1))
   rep = report.build_report(
       dataset={"name": dataset.name, **characteristics(everything), "split": split,
                "notes": list(dataset.notes) + notes},

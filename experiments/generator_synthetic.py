@@ -39,12 +39,16 @@ fakes' mean pairwise Jaccard similarity (``fake_jaccard``; real users: ``attack=
 
   python experiments/generator_synthetic.py --out runs/generator_synthetic [--seed 0]
 
-Writes ``DIR/report.json`` and ``DIR/report.md`` (model ``lfm``, budget 100).
+The settings are ``experiments/configs/generator_synthetic.toml`` (:class:`GeneratorConfig`;
+``--config FILE`` runs another; ``--seed``, ``--gen-steps``, ``--gen-lr``, ``--disc-weight``,
+``--r1-weight``, ``--revadv-steps``, ``--victim-seeds`` and ``--no-relaxed`` override one
+setting). Writes ``DIR/report.json`` and ``DIR/report.md`` (model ``lfm``, budget 100;
+``config``: the settings, ``config_hash``, ``config_file``, the filler size and the runtime).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import functools
 import sys
 import time
@@ -56,9 +60,11 @@ import numpy as np
 import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from revadv_synthetic import indices, synthetic, victim_hr  # noqa: E402  (shared with RevAdv)
+import _cli  # noqa: E402  (experiments/_cli.py, beside this script)
+from revadv_synthetic import (NUM_ITEMS, indices, synthetic,  # noqa: E402  (shared with RevAdv)
+                              victim_hr)
 
-from jaxrec import defenses, optim  # noqa: E402
+from jaxrec import _checks, defenses, optim  # noqa: E402
 from jaxrec import report as rpt  # noqa: E402
 from jaxrec.attacks import poisoning  # noqa: E402
 from jaxrec.data import from_arrays  # noqa: E402
@@ -95,45 +101,92 @@ def mean_jaccard(rows: np.ndarray) -> float:
   return float(jac[off].mean())
 
 
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+  """Settings of the comparison (module docstring).
+
+  Attributes:
+    seed: seed of the data, the surrogate's initialisation and every attack.
+    target: the pushed item (an item of the 300).
+    surrogate_dim, surrogate_steps, surrogate_lr, pos_weight: the LFM surrogate (and victim):
+      factors, full-batch Adam steps and their learning rate, weight of the positives.
+    revadv_steps, revadv_lr, revadv_momentum: RevAdv's outer SGD.
+    gen_steps, gen_lr: the generator's Adam steps and learning rate.
+    disc_weight: the GAN term's weight of ``generator-d``. r1_weight: the discriminator's R1
+      penalty.
+    victim_seeds: fresh victim initialisations besides the attacks' own.
+    relaxed: also train the generator with the relaxed estimator.
+  """
+
+  seed: int = 0
+  target: int = 0
+  surrogate_dim: int = 16
+  surrogate_steps: int = 100
+  surrogate_lr: float = 0.5
+  pos_weight: float = 20.0
+  revadv_steps: int = 50
+  revadv_lr: float = 1.0
+  revadv_momentum: float = 0.99
+  gen_steps: int = 100
+  gen_lr: float = 1e-2
+  disc_weight: float = 0.3
+  r1_weight: float = 1.0
+  victim_seeds: int = 3
+  relaxed: bool = True
+
+  def __post_init__(self):
+    _checks.integer("seed", self.seed, low=0, high=2**32 - 1)
+    _checks.integer("target", self.target, low=0, high=NUM_ITEMS - 1)
+    for name in ("surrogate_dim", "surrogate_steps", "revadv_steps", "gen_steps"):
+      _checks.integer(name, getattr(self, name), low=1)
+    _checks.integer("victim_seeds", self.victim_seeds, low=0)
+    for name in ("surrogate_lr", "pos_weight", "revadv_lr", "gen_lr"):
+      _checks.real(name, getattr(self, name), low_open=True)
+    for name in ("revadv_momentum", "disc_weight", "r1_weight"):
+      _checks.real(name, getattr(self, name))
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--out", required=True, help="output folder")
-  p.add_argument("--seed", type=int, default=0, help="data, surrogate and attack seed")
-  p.add_argument("--gen-steps", type=int, default=100, help="generator training steps")
-  p.add_argument("--gen-lr", type=float, default=1e-2)
-  p.add_argument("--disc-weight", type=float, default=0.3, help="GAN weight of generator-d")
-  p.add_argument("--r1-weight", type=float, default=1.0)
-  p.add_argument("--revadv-steps", type=int, default=50)
-  p.add_argument("--victim-seeds", type=int, default=3, help="fresh victim initialisations")
-  p.add_argument("--no-relaxed", action="store_true", help="skip the relaxed-estimator run")
+  p = _cli.parser(__file__, __doc__)
+  _cli.override(p, "--seed", "seed", type=int, help="data, surrogate and attack seed")
+  _cli.override(p, "--gen-steps", "gen_steps", type=int, help="generator training steps")
+  _cli.override(p, "--gen-lr", "gen_lr", type=float)
+  _cli.override(p, "--disc-weight", "disc_weight", type=float, help="GAN weight of generator-d")
+  _cli.override(p, "--r1-weight", "r1_weight", type=float)
+  _cli.override(p, "--revadv-steps", "revadv_steps", type=int)
+  _cli.override(p, "--victim-seeds", "victim_seeds", type=int,
+                help="fresh victim initialisations")
+  _cli.override(p, "--no-relaxed", "relaxed", action="store_const", const=False,
+                help="skip the relaxed-estimator run")
   args = p.parse_args(argv)
+  cfg = _cli.load(args, GeneratorConfig)
   t_start = time.perf_counter()
 
-  real_np, extra_np, test_np = synthetic(args.seed)
+  real_np, extra_np, test_np = synthetic(cfg.seed)
   real = jnp.asarray(real_np)
   n_real, num_items = real_np.shape
   num_fake = extra_np.shape[0]
-  target = 0
+  target = cfg.target
   targets = jnp.asarray([target], jnp.int32)
   m = int(round(float(extra_np.sum(1).mean()))) - 1
   eligible = int(n_real - real_np[:, target].sum())
   print(f"data: {n_real} real users x {num_items} items; {num_fake} fake users of {m} fillers + "
         f"target {target} ({n_real - eligible} real users have it)")
 
-  surrogate = poisoning.lfm_surrogate(dim=16, num_steps=100, learning_rate=0.5,
-                                      pos_weight=20.0)
-  key = jax.random.key(args.seed)  # the surrogate's initialisation in every attack
+  surrogate = poisoning.lfm_surrogate(dim=cfg.surrogate_dim, num_steps=cfg.surrogate_steps,
+                                      learning_rate=cfg.surrogate_lr, pos_weight=cfg.pos_weight)
+  key = jax.random.key(cfg.seed)  # the surrogate's initialisation in every attack
   victim_keys = [("surrogate", key)] + [
-      (f"fresh{i}", jax.random.fold_in(key, 1000 + i)) for i in range(args.victim_seeds)]
+      (f"fresh{i}", jax.random.fold_in(key, 1000 + i)) for i in range(cfg.victim_seeds)]
 
   train_index, test_index = indices(real_np, test_np)
 
   def evaluate(matrix, k):
     return victim_hr(surrogate, matrix, k, train_index, test_index, targets)
 
-  rows, common = [], {"model": "lfm", "seed": args.seed}
+  rows, common = [], {"model": "lfm", "seed": cfg.seed}
   results = {}
-  c2st_idx = np.random.default_rng(args.seed).choice(n_real, num_fake, replace=False)
+  c2st_idx = np.random.default_rng(cfg.seed).choice(n_real, num_fake, replace=False)
   c2st_key = jax.random.fold_in(key, 7)
 
   def record(attack, fake, seconds, **grid):
@@ -187,7 +240,7 @@ def main(argv=None) -> int:
         f"{results[('none', None)]['jaccard']:.3f}")
 
   # (a) random fillers + target
-  rng = np.random.default_rng(args.seed)
+  rng = np.random.default_rng(cfg.seed)
   rand = np.zeros((num_fake, num_items), np.float32)
   others = np.setdiff1d(np.arange(num_items), [target])
   for f in range(num_fake):
@@ -201,7 +254,7 @@ def main(argv=None) -> int:
   fake_rev, _ = poisoning.bilevel_attack(
       real, project(jnp.asarray(extra_np)), targets, key, surrogate=surrogate,
       loss=functools.partial(poisoning.ce_loss, eligible_only=False),
-      tx=optax.sgd(1.0, momentum=0.99), num_steps=args.revadv_steps, projection=project)
+      tx=optax.sgd(cfg.revadv_lr, momentum=cfg.revadv_momentum), num_steps=cfg.revadv_steps, projection=project)
   fake_rev = jax.block_until_ready(fake_rev)
   record("revadv", fake_rev, time.perf_counter() - t)
 
@@ -209,12 +262,12 @@ def main(argv=None) -> int:
   attack_loss = functools.partial(poisoning.ce_loss, eligible_only=False, reduction="mean")
   gen_key = jax.random.fold_in(key, 1)
   common_gen = dict(surrogate=surrogate, loss=attack_loss, num_fake=num_fake, filler_size=m,
-                    gen_lr=args.gen_lr, r1_weight=args.r1_weight, surrogate_key=key)
+                    gen_lr=cfg.gen_lr, r1_weight=cfg.r1_weight, surrogate_key=key)
   runs = [("generator", "init", dict(num_steps=0, disc_weight=0.0)),
-          ("generator", "st", dict(num_steps=args.gen_steps, disc_weight=0.0)),
-          ("generator-d", "st", dict(num_steps=args.gen_steps, disc_weight=args.disc_weight))]
-  if not args.no_relaxed:
-    runs.append(("generator", "relaxed", dict(num_steps=args.gen_steps, disc_weight=0.0,
+          ("generator", "st", dict(num_steps=cfg.gen_steps, disc_weight=0.0)),
+          ("generator-d", "st", dict(num_steps=cfg.gen_steps, disc_weight=cfg.disc_weight))]
+  if cfg.relaxed:
+    runs.append(("generator", "relaxed", dict(num_steps=cfg.gen_steps, disc_weight=0.0,
                                               estimator="relaxed")))
   for attack, variant, kw in runs:
     t = time.perf_counter()
@@ -251,11 +304,7 @@ def main(argv=None) -> int:
           f"{s['test_hr']:.3f} | {s['pca-detector']:.2f} | {s['profile-detector']:.2f} | "
           f"{s['c2st']:.3f} | {s['jaccard']:.3f} |")
   print(f"runtime: {total_s:.1f}s")
-  config = {"seed": args.seed, "gen_steps": args.gen_steps, "gen_lr": args.gen_lr,
-            "disc_weight": args.disc_weight, "r1_weight": args.r1_weight,
-            "revadv_steps": args.revadv_steps, "victim_seeds": args.victim_seeds,
-            "filler_size": m, "target": target, "surrogate": "lfm dim 16, adam 0.5 x 100, "
-            "pos weight 20", "runtime_s": round(total_s, 1)}
+  config = _cli.config_section(cfg, args.config, filler_size=m, runtime_s=round(total_s, 1))
   dataset = {"name": "revadv-synthetic", "users": n_real, "fake_users": num_fake,
              "items": num_items, "notes": [
                  "victim = the surrogate retrained on real + binary fake rows",

@@ -3,42 +3,73 @@
 Trains each model of :data:`jaxrec.audit.MODELS` with its default recipe
 (:func:`jaxrec.audit.model_defaults`, the same one ``jaxrec audit --model NAME`` uses) and
 evaluates it with the audit's metrics (all-item ranking, training items masked, random
-tie-breaking)::
+tie-breaking). Settings: ``experiments/configs/model_zoo.toml`` (:class:`ZooConfig`; ``--config
+FILE`` runs another, ``--models``, ``--k`` and ``--seed`` override one setting)::
 
   python experiments/model_zoo.py \\
       --train ../shared/data/loo-splits/movielens100k/trainingset.tsv \\
       --test ../shared/data/loo-splits/movielens100k/testset.tsv --out runs/model_zoo
 
 Writes ``DIR/report.json`` and ``DIR/report.md`` (the tidy schema of ``jaxrec audit``: one row
-per model, metric and k, ``attack="none"``, ``defense="none"``, plus ``train_seconds``) and
+per model, metric and k, ``attack="none"``, ``defense="none"``, plus ``train_seconds``; ``config``: the settings, ``config_hash``, ``config_file`` and each
+model's recipe) and
 prints HR@10 and nDCG@10 per model, and whether each model beats the popularity baseline.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
 
+import _cli  # experiments/_cli.py, beside this script
+
 from jaxrec import audit, data, metrics, report
 
 
+@dataclasses.dataclass(frozen=True)
+class ZooConfig:
+  """Settings of the model zoo.
+
+  Attributes:
+    models: victims (names in :data:`jaxrec.audit.MODELS`), each with its default recipe.
+    ks: cut-offs of the ranking metrics.
+    seed: seed of initialisation and sampling of every model.
+  """
+
+  models: tuple[str, ...] = audit.MODELS
+  ks: tuple[int, ...] = (10, 50, 100)
+  seed: int = 0
+
+  def __post_init__(self):
+    if not self.models:
+      raise ValueError("models must name at least one model")
+    self.audits()  # each model's settings are checked where its audit config is built
+
+  def audits(self) -> list[audit.AuditConfig]:
+    """One :class:`jaxrec.audit.AuditConfig` per model (its recipe, no attack).
+
+    Raises:
+      ValueError: an unknown model, a bad cut-off or seed.
+    """
+    return [audit.AuditConfig(model=name, seed=self.seed, ks=self.ks, attacks=())
+            for name in self.models]
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = _cli.parser(__file__, __doc__)
   p.add_argument("--train", required=True, help="training TSV (user item score timestamp)")
   p.add_argument("--test", required=True, help="test TSV")
-  p.add_argument("--out", required=True, help="output folder")
-  p.add_argument("--models", nargs="+", choices=audit.MODELS, default=list(audit.MODELS))
-  p.add_argument("--k", type=int, nargs="+", default=[10, 50, 100])
-  p.add_argument("--seed", type=int, default=0)
+  _cli.override(p, "--models", "models", nargs="+", choices=audit.MODELS)
+  _cli.override(p, "--k", "ks", type=int, nargs="+")
+  _cli.override(p, "--seed", "seed", type=int)
   args = p.parse_args(argv)
+  zoo = _cli.load(args, ZooConfig)
   dataset = data.load_tsv_split(args.train, args.test)
   rows: list[dict] = []
-  configs = []
-  for n, name in enumerate(args.models):
-    config = audit.AuditConfig(model=name, seed=args.seed, ks=tuple(args.k), attacks=())
-    configs.append(config)
+  configs = zoo.audits()
+  for n, config in enumerate(configs):
+    name = config.model
     train, test, _, _ = audit.prepare_split(dataset, config)
     train_idx, test_idx = data.index_interactions(train), metrics.relevant_index(test)
     t0 = time.perf_counter()
@@ -52,7 +83,7 @@ def main(argv=None) -> int:
              for c in configs}
   out = report.build_report(
       dataset={"name": dataset.name, "train": args.train, "test": args.test},
-      config={"seed": args.seed, "ks": args.k, "recipes": recipes}, rows=rows)
+      config=_cli.config_section(zoo, args.config, recipes=recipes), rows=rows)
   json_path, _ = report.write_report(args.out, out)
 
   def value(model, metric, k=10):
@@ -61,11 +92,11 @@ def main(argv=None) -> int:
 
   base = value("most-pop", "hr")
   print(f"\n{'model':>9s} {'HR@10':>7s} {'nDCG@10':>8s}  recipe")
-  for model in ["most-pop", *args.models]:
+  for model in ["most-pop", *zoo.models]:
     recipe = "" if model == "most-pop" else ", ".join(
         f"{k} {v}" for k, v in recipes[model].items() if v is not None)
     print(f"{model:>9s} {value(model, 'hr'):7.4f} {value(model, 'ndcg'):8.4f}  {recipe}")
-  below = [m for m in args.models
+  below = [m for m in zoo.models
            if value(m, "hr") <= base or value(m, "ndcg") <= value("most-pop", "ndcg")]
   print("every model beats most-pop on HR@10 and nDCG@10" if not below
         else f"NOT above most-pop: {below}")

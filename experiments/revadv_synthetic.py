@@ -11,6 +11,10 @@ of ``--eval-every`` steps that continue the optimiser state):
   python experiments/revadv_synthetic.py --out runs/revadv_synthetic [--seed 0]
   python experiments/revadv_synthetic.py --out runs/revadv_als --surrogate als
 
+The settings are ``experiments/configs/revadv_synthetic.toml`` (:class:`RevAdvConfig`;
+``--config FILE`` runs another; each of its fields also has a flag, ``--outer-steps`` for
+``outer_steps``, ``--no-remat`` for ``remat = false``, that overrides it).
+
 Setting (the notebook's): 1000 users (900 real + 100 fake), 300 items, preferences ``mu nu^T``
 with ``mu (1000, 20)``, ``nu (300, 20)`` ~ N(0, 1), interactions where the preference exceeds 5;
 one random positive per real user held out as its test item; the fake profiles start as rows
@@ -43,12 +47,13 @@ Writes ``DIR/report.json`` and ``DIR/report.md`` (tidy rows: model ``lfm-16``, d
 ``none``, attack ``revadv`` or ``none``, budget 100 fake users, metric ``target_hr`` (stages
 ``before``/``after``/``real_only``/``curve``), ``test_hr`` (``clean``/``attacked``/
 ``real_only``/``curve``), ``outer_loss`` and ``profile_size``, grid keys ``seed``, ``stage``,
-``outer_step``, ``victim_init``, ``population``).
+``outer_step``, ``victim_init``, ``population``; ``config``: the settings, ``config_hash``,
+``config_file``, the inner and outer optimisers in words, the timings and the done criteria).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import functools
 import sys
 import time
@@ -58,7 +63,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrec import data, metrics, optim
+import _cli  # experiments/_cli.py, beside this script
+
+from jaxrec import _checks, data, metrics, optim
 from jaxrec import report as rpt
 from jaxrec.attacks import poisoning
 
@@ -109,57 +116,112 @@ def victim_hr(surrogate, matrix, key, train_index, test_index, targets) -> tuple
   return float(target), float(held)
 
 
+@dataclasses.dataclass(frozen=True)
+class RevAdvConfig:
+  """Settings of the reproduction (module docstring).
+
+  Attributes:
+    seed: seed of the data and the surrogate's initialisation.
+    outer_steps: outer (attack) steps. inner_steps: the surrogate's unrolled Adam steps (ALS:
+      sweeps).
+    eval_every: victim evaluation period, in outer steps.
+    target: the pushed item (an item of the 300).
+    victim_seeds: fresh victim initialisations besides the attack's own.
+    eligible_only: the outer cross-entropy over the real users without the target only
+      (``False``: all real users, RevAdv).
+    projection: after each outer step, ``"threshold"`` (``x > 0.2``, RevAdv) or ``"topm"``
+      (exactly ``m`` fillers + the target, ``m`` = the initial fake profiles' mean length).
+    outer_lr, outer_momentum: the outer SGD.
+    resample_init: a fresh surrogate initialisation at every outer step (``False``: RevAdv's
+      fixed one).
+    remat: checkpoint the inner steps.
+    surrogate: ``"lfm"`` (unrolled Adam, RevAdv) or ``"als"`` (weighted ALS, implicit
+      hypergradients; also evaluated on the LFM victim).
+    als_reg: the ALS surrogate's L2 coefficient.
+  """
+
+  seed: int = 0
+  outer_steps: int = 50
+  inner_steps: int = 100
+  eval_every: int = 5
+  target: int = 0
+  victim_seeds: int = 3
+  eligible_only: bool = False
+  projection: str = "threshold"
+  outer_lr: float = 1.0
+  outer_momentum: float = 0.99
+  resample_init: bool = False
+  remat: bool = True
+  surrogate: str = "lfm"
+  als_reg: float = 10.0
+
+  def __post_init__(self):
+    _checks.integer("seed", self.seed, low=0, high=2**32 - 1)
+    _checks.integer("outer_steps", self.outer_steps, low=0)
+    for name in ("inner_steps", "eval_every"):
+      _checks.integer(name, getattr(self, name), low=1)
+    _checks.integer("target", self.target, low=0, high=NUM_ITEMS - 1)
+    _checks.integer("victim_seeds", self.victim_seeds, low=0)
+    _checks.choice("projection", self.projection, ("threshold", "topm"))
+    _checks.choice("surrogate", self.surrogate, ("lfm", "als"))
+    _checks.real("outer_lr", self.outer_lr, low_open=True)
+    _checks.real("outer_momentum", self.outer_momentum)
+    _checks.real("als_reg", self.als_reg)
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--out", required=True, help="output folder")
-  p.add_argument("--seed", type=int, default=0, help="data and surrogate seed")
-  p.add_argument("--outer-steps", type=int, default=50)
-  p.add_argument("--inner-steps", type=int, default=100)
-  p.add_argument("--eval-every", type=int, default=5, help="victim evaluation period")
-  p.add_argument("--target", type=int, default=0)
-  p.add_argument("--victim-seeds", type=int, default=3, help="fresh victim initialisations")
-  p.add_argument("--eligible-only", action="store_true",
-                 help="outer CE over users without the target only (default: all real users)")
-  p.add_argument("--projection", choices=("threshold", "topm"), default="threshold",
-                 help="after each outer step: x > 0.2 (RevAdv) or exactly m fillers + the "
-                      "target, m = the initial fake profiles' mean length (jaxrec)")
-  p.add_argument("--outer-lr", type=float, default=1.0)
-  p.add_argument("--outer-momentum", type=float, default=0.99)
-  p.add_argument("--resample-init", action="store_true",
-                 help="a fresh surrogate initialisation at every outer step (default: RevAdv's "
-                      "fixed one)")
-  p.add_argument("--no-remat", action="store_true", help="do not checkpoint the inner steps")
-  p.add_argument("--surrogate", choices=("lfm", "als"), default="lfm",
-                 help="inner model attacked: unrolled Adam LFM (RevAdv) or weighted ALS with "
-                      "implicit hypergradients (also evaluated on the LFM victim)")
-  p.add_argument("--als-reg", type=float, default=10.0, help="ALS surrogate's L2 coefficient")
+  p = _cli.parser(__file__, __doc__)
+  _cli.override(p, "--seed", "seed", type=int, help="data and surrogate seed")
+  _cli.override(p, "--outer-steps", "outer_steps", type=int)
+  _cli.override(p, "--inner-steps", "inner_steps", type=int)
+  _cli.override(p, "--eval-every", "eval_every", type=int, help="victim evaluation period")
+  _cli.override(p, "--target", "target", type=int)
+  _cli.override(p, "--victim-seeds", "victim_seeds", type=int,
+                help="fresh victim initialisations")
+  _cli.override(p, "--eligible-only", "eligible_only", action="store_const", const=True,
+                help="outer CE over users without the target only (default: all real users)")
+  _cli.override(p, "--projection", "projection", choices=("threshold", "topm"),
+                help="after each outer step: x > 0.2 (RevAdv) or exactly m fillers + the "
+                     "target, m = the initial fake profiles' mean length (jaxrec)")
+  _cli.override(p, "--outer-lr", "outer_lr", type=float)
+  _cli.override(p, "--outer-momentum", "outer_momentum", type=float)
+  _cli.override(p, "--resample-init", "resample_init", action="store_const", const=True,
+                help="a fresh surrogate initialisation at every outer step (default: RevAdv's "
+                     "fixed one)")
+  _cli.override(p, "--no-remat", "remat", action="store_const", const=False,
+                help="do not checkpoint the inner steps")
+  _cli.override(p, "--surrogate", "surrogate", choices=("lfm", "als"),
+                help="inner model attacked: unrolled Adam LFM (RevAdv) or weighted ALS with "
+                     "implicit hypergradients (also evaluated on the LFM victim)")
+  _cli.override(p, "--als-reg", "als_reg", type=float, help="ALS surrogate's L2 coefficient")
   args = p.parse_args(argv)
+  cfg = _cli.load(args, RevAdvConfig)
   t_start = time.perf_counter()
 
-  real_np, fake_np, test_np = synthetic(args.seed)
+  real_np, fake_np, test_np = synthetic(cfg.seed)
   real, fake0 = jnp.asarray(real_np), jnp.asarray(fake_np)
-  targets = jnp.asarray([args.target], jnp.int32)
+  targets = jnp.asarray([cfg.target], jnp.int32)
   n_real = real.shape[0]
-  popularity = int(real_np[:, args.target].sum())
+  popularity = int(real_np[:, cfg.target].sum())
   print(f"data: {n_real} real + {NUM_FAKE} fake users x {NUM_ITEMS} items, sparsity "
-        f"{1 - np.concatenate([real_np, fake_np]).mean():.3f}; target {args.target}: "
+        f"{1 - np.concatenate([real_np, fake_np]).mean():.3f}; target {cfg.target}: "
         f"{popularity} real users ({popularity / n_real:.1%}), item popularity rank "
         f"{int((real_np.sum(0) > popularity).sum()) + 1} of {NUM_ITEMS}")
 
-  lfm = poisoning.lfm_surrogate(dim=16, num_steps=args.inner_steps, learning_rate=0.5,
+  lfm = poisoning.lfm_surrogate(dim=16, num_steps=cfg.inner_steps, learning_rate=0.5,
                                 pos_weight=20.0, init_scale=1.0, relaxation="indicator",
-                                remat=not args.no_remat)
-  if args.surrogate == "lfm":
+                                remat=cfg.remat)
+  if cfg.surrogate == "lfm":
     surrogate, model_name, models = lfm, "lfm-16", {"lfm-16": lfm}
   else:
-    surrogate = poisoning.als_surrogate(dim=16, num_sweeps=args.inner_steps, reg=args.als_reg,
+    surrogate = poisoning.als_surrogate(dim=16, num_sweeps=cfg.inner_steps, reg=cfg.als_reg,
                                         pos_weight=20.0, init_scale=1.0,
                                         relaxation="indicator")
     model_name, models = "als-16", {"als-16": surrogate, "lfm-16": lfm}
-  key = jax.random.key(args.seed)
+  key = jax.random.key(cfg.seed)
   victim_keys = [("surrogate", key)] + [
-      (f"fresh{i}", jax.random.fold_in(jax.random.key(args.seed), 1000 + i))
-      for i in range(args.victim_seeds)]
+      (f"fresh{i}", jax.random.fold_in(jax.random.key(cfg.seed), 1000 + i))
+      for i in range(cfg.victim_seeds)]
 
   train_index, test_index = indices(real_np, test_np)
 
@@ -169,7 +231,7 @@ def main(argv=None) -> int:
             for name, k in victim_keys}
 
   eligible = n_real - popularity
-  rows, common = [], {"model": model_name, "defense": "none", "k": K, "seed": args.seed}
+  rows, common = [], {"model": model_name, "defense": "none", "k": K, "seed": cfg.seed}
 
   def add_eval(res, stage_t, stage_test, attack, budget, model=model_name, **grid):
     for name, (thr, tst) in res.items():
@@ -206,14 +268,14 @@ def main(argv=None) -> int:
   print(f"before (initial fakes): {fmt(before)}")
   transfer(fake0, "before", "clean", "revadv", NUM_FAKE, "before")
 
-  attack_loss = functools.partial(poisoning.ce_loss, eligible_only=args.eligible_only)
+  attack_loss = functools.partial(poisoning.ce_loss, eligible_only=cfg.eligible_only)
   budget_m = int(round(float(fake0.sum(1).mean())))
-  if args.projection == "threshold":
+  if cfg.projection == "threshold":
     projection = functools.partial(optim.project_threshold, threshold=0.2)
   else:
     projection = functools.partial(optim.project_top_m, filler_size=budget_m - 1,
                                    targets=targets)
-  tx = optax.chain(optax.sgd(args.outer_lr, momentum=args.outer_momentum),
+  tx = optax.chain(optax.sgd(cfg.outer_lr, momentum=cfg.outer_momentum),
                    optim.project(projection))
 
   def outer(fake, args_, step_key=None):
@@ -224,7 +286,7 @@ def main(argv=None) -> int:
   # the outer loop in segments of eval_every steps; each continues the optimiser state (and,
   # with --resample-init, the running key), so the segments are one run
   segment = jax.jit(functools.partial(optim.run, tx, outer), static_argnames=("num_steps",))
-  state = {"x": fake0, "opt_state": None, "key": key if args.resample_init else None}
+  state = {"x": fake0, "opt_state": None, "key": key if cfg.resample_init else None}
   t_compile = time.perf_counter()
   first = optim.run(tx, outer, fake0, (real, targets, key), num_steps=0,
                     key=state["key"])  # projects the start, as every run does
@@ -232,12 +294,12 @@ def main(argv=None) -> int:
   jax.block_until_ready(segment.lower(state["x"], (real, targets, key), num_steps=1,
                                       key=state["key"], opt_state=state["opt_state"]).compile())
   compile_s = time.perf_counter() - t_compile
-  print(f"outer step compiled in {compile_s:.1f}s; projection {args.projection}"
-        + (f" (m = {budget_m - 1} fillers + target)" if args.projection == "topm" else ""))
+  print(f"outer step compiled in {compile_s:.1f}s; projection {cfg.projection}"
+        + (f" (m = {budget_m - 1} fillers + target)" if cfg.projection == "topm" else ""))
   print(f"{'step':>4s} {'outer loss':>11s} {'profile len':>11s}  victim")
   t_outer, eval_s, j = time.perf_counter(), 0.0, 0
-  while j < args.outer_steps:
-    n = min(args.eval_every, args.outer_steps - j)
+  while j < cfg.outer_steps:
+    n = min(cfg.eval_every, cfg.outer_steps - j)
     sizes = [float(state["x"].sum(1).mean())]
     result = segment(state["x"], (real, targets, key), num_steps=n, key=state["key"],
                      opt_state=state["opt_state"])
@@ -249,7 +311,7 @@ def main(argv=None) -> int:
       print(f"{j + i:4d} {float(loss):11.2f}" + (f" {sizes[0]:11.2f}" if i == 0 else ""),
             flush=True)
     j += n
-    if j < args.outer_steps:
+    if j < cfg.outer_steps:
       t = time.perf_counter()
       res = victims(state["x"])
       eval_s += time.perf_counter() - t
@@ -259,15 +321,15 @@ def main(argv=None) -> int:
   fake = state["x"]
   after = victims(fake)
   add_eval(after, "after", "attacked", "revadv", NUM_FAKE)
-  add_eval(after, "curve", "curve", "revadv", NUM_FAKE, outer_step=args.outer_steps)
+  add_eval(after, "curve", "curve", "revadv", NUM_FAKE, outer_step=cfg.outer_steps)
   for stage, f in (("before", fake0), ("after", fake)):
     rows.append(rpt.make_row(metric="profile_size", value=float(f.sum(1).mean()),
                              attack="revadv", budget=NUM_FAKE, stage=stage,
                              **{**common, "k": None}))
-  print(f"after {args.outer_steps} steps:         {fmt(after)}")
-  transfer(fake, "after", "attacked", "revadv", NUM_FAKE, f"after {args.outer_steps} steps")
+  print(f"after {cfg.outer_steps} steps:         {fmt(after)}")
+  transfer(fake, "after", "attacked", "revadv", NUM_FAKE, f"after {cfg.outer_steps} steps")
   print(f"fake profile length: {float(fake0.sum(1).mean()):.1f} -> {float(fake.sum(1).mean()):.1f}"
-        f" items; target in {int(fake[:, args.target].sum())} of {NUM_FAKE} fake profiles")
+        f" items; target in {int(fake[:, cfg.target].sum())} of {NUM_FAKE} fake profiles")
 
   b, a = before["surrogate"], after["surrogate"]
   ok_target, ok_test = a[0] >= 0.5, abs(a[1] - b[1]) <= 0.03
@@ -276,23 +338,16 @@ def main(argv=None) -> int:
         f"{a[0]:.4f} (>= 0.5: {ok_target}); test HR@10 clean {b[1]:.4f} attacked {a[1]:.4f} "
         f"(|diff| {abs(a[1] - b[1]):.4f} <= 0.03: {ok_test})")
   print(f"runtime: total {total_s:.1f}s, outer-step compile {compile_s:.1f}s, "
-        f"{args.outer_steps} outer steps {outer_s:.1f}s ({outer_s / max(args.outer_steps, 1):.3f}"
+        f"{cfg.outer_steps} outer steps {outer_s:.1f}s ({outer_s / max(cfg.outer_steps, 1):.3f}"
         f" s/step), victim evaluations {eval_s:.1f}s")
-  config = {"seed": args.seed, "outer_steps": args.outer_steps, "inner_steps": args.inner_steps,
-            "eval_every": args.eval_every, "target": args.target,
-            "victim_seeds": args.victim_seeds, "eligible_only": args.eligible_only,
-            "projection": args.projection, "resample_init": args.resample_init,
-            "remat": not args.no_remat,
-            **({"surrogate": "lfm dim 16", "inner": "adam 0.5, pos weight 20, init N(0,1)"}
-               if args.surrogate == "lfm" else
-               {"surrogate": "als dim 16",
-                "inner": f"{args.inner_steps} ALS sweeps, reg {args.als_reg}, pos weight 20, "
-                         f"init N(0,1); implicit hypergradient, {surrogate.model.cg_maxiter} "
-                         f"block-Jacobi CG iterations, damping {surrogate.model.damping}"}),
-            "outer": f"sgd {args.outer_lr} momentum {args.outer_momentum}",
-            "runtime_s": round(total_s, 1), "compile_s": round(compile_s, 1),
-            "outer_s": round(outer_s, 1), "done_target": bool(ok_target),
-            "done_test": bool(ok_test)}
+  inner = ("lfm dim 16: adam 0.5, pos weight 20, init N(0,1)" if cfg.surrogate == "lfm" else
+           f"als dim 16: {cfg.inner_steps} ALS sweeps, reg {cfg.als_reg}, pos weight 20, init "
+           f"N(0,1); implicit hypergradient, {surrogate.model.cg_maxiter} block-Jacobi CG "
+           f"iterations, damping {surrogate.model.damping}")
+  config = _cli.config_section(
+      cfg, args.config, inner=inner, outer=f"sgd {cfg.outer_lr} momentum {cfg.outer_momentum}",
+      runtime_s=round(total_s, 1), compile_s=round(compile_s, 1), outer_s=round(outer_s, 1),
+      done_target=bool(ok_target), done_test=bool(ok_test))
   dataset = {"name": "revadv-synthetic", "users": n_real, "fake_users": NUM_FAKE,
              "items": NUM_ITEMS, "rank": RANK, "threshold": THRESHOLD,
              "target_popularity": popularity,

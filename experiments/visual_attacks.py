@@ -29,11 +29,14 @@ then prints the key numbers. Run::
   python experiments/visual_attacks.py --out runs/visual [--data ../shared/data]
 
 About 10-15 minutes on 2 CPU cores (``--quick``: one budget, small catalogues, about 2 minutes).
+The settings are ``experiments/configs/visual_attacks.toml`` (:class:`VisualConfig`;
+``--quick``: ``visual_attacks_quick.toml``; ``--config FILE`` runs another; ``--datasets``,
+``--fmnist-per-class``, ``--fmnist-users`` and ``--seed`` override one setting); the report's
+``config`` records them, ``config_hash`` and ``config_file``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -41,9 +44,14 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrec import data
+import _cli  # experiments/_cli.py, beside this script
+
+from jaxrec import _checks, data
 from jaxrec.audit import ContentSettings, content_section
 from jaxrec.report import build_report, perturbation_figure, plot_content_effects, write_report
+
+
+DATASETS = ("ml-100k-posters", "fashion-mnist")
 
 
 def _posters(root: Path):
@@ -69,27 +77,54 @@ def _fashion(root: Path, per_class: int, num_users: int, seed: int):
   return train, test, images, y, data.FASHION_MNIST_CLASSES, {"interactions": "synthetic"}
 
 
+@dataclasses.dataclass(frozen=True)
+class VisualConfig:
+  """Settings of the study (module docstring).
+
+  Attributes:
+    datasets: catalogues, of ``"ml-100k-posters"`` and ``"fashion-mnist"``.
+    fmnist_per_class: Fashion-MNIST images per class (the catalogue: 10 classes).
+    fmnist_users: synthetic users of the Fashion-MNIST catalogue.
+    content: the study's settings (:class:`jaxrec.audit.ContentSettings`); ``content.seed``
+      also seeds the synthetic interactions and their split.
+  """
+
+  datasets: tuple[str, ...] = DATASETS
+  fmnist_per_class: int = 100
+  fmnist_users: int = 500
+  content: ContentSettings = dataclasses.field(default_factory=ContentSettings)
+
+  def __post_init__(self):
+    if not self.datasets:
+      raise ValueError(f"datasets must name at least one of {DATASETS}")
+    for name in self.datasets:
+      _checks.choice("dataset", name, DATASETS)
+    _checks.integer("fmnist_per_class", self.fmnist_per_class, low=1)
+    _checks.integer("fmnist_users", self.fmnist_users, low=1)
+
+
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--out", required=True, help="output folder")
-  p.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" /
-                                       "data"), help="folder holding the datasets")
-  p.add_argument("--datasets", nargs="+", default=["ml-100k-posters", "fashion-mnist"],
-                 choices=["ml-100k-posters", "fashion-mnist"])
-  p.add_argument("--fmnist-per-class", type=int, default=100)
-  p.add_argument("--fmnist-users", type=int, default=500)
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--quick", action="store_true", help="one budget (8/255), small catalogues")
+  p = _cli.parser(__file__, __doc__)
+  p.add_argument("--data", default=str(_cli.SHARED_DATA), help="folder holding the datasets")
+  p.add_argument("--quick", action="store_true",
+                 help="experiments/configs/visual_attacks_quick.toml: one budget (8/255), "
+                      "small catalogues")
+  _cli.override(p, "--datasets", "datasets", nargs="+", choices=DATASETS)
+  _cli.override(p, "--fmnist-per-class", "fmnist_per_class", type=int)
+  _cli.override(p, "--fmnist-users", "fmnist_users", type=int)
+  _cli.override(p, "--seed", "content.seed", type=int)
   args = p.parse_args(argv)
-  root = Path(args.data)
-  settings = ContentSettings(seed=args.seed)
   if args.quick:
-    settings = dataclasses.replace(settings, eps=(8.0,), extractor_epochs=3, vbpr_epochs=10,
-                                   amr_epochs=5, feature_eps=(0.5,))
-    args.fmnist_per_class, args.fmnist_users = min(args.fmnist_per_class, 30), 200
+    if args.config != p.get_default("config"):
+      p.error("--quick is a config of its own (visual_attacks_quick.toml); give --config or "
+              "--quick, not both")
+    args.config = str(_cli.default_config(__file__, "_quick"))
+  cfg = _cli.load(args, VisualConfig)
+  settings = cfg.content
+  root = Path(args.data)
   out = Path(args.out)
   rows, timings = [], {}
-  for name in args.datasets:
+  for name in cfg.datasets:
     t0 = time.perf_counter()
     if name == "ml-100k-posters":
       if not (root / "movielens-posters").is_dir():
@@ -97,8 +132,8 @@ def main(argv=None) -> int:
         continue
       train, test, images, labels, names, keys = _posters(root)
     else:
-      train, test, images, labels, names, keys = _fashion(root, args.fmnist_per_class,
-                                                          args.fmnist_users, args.seed)
+      train, test, images, labels, names, keys = _fashion(root, cfg.fmnist_per_class,
+                                                          cfg.fmnist_users, settings.seed)
     print(f"{name}: {images.summary()}; {len(train)} train / {len(test)} test interactions "
           f"({keys['interactions']})")
     art: dict = {}
@@ -114,11 +149,9 @@ def main(argv=None) -> int:
                          out / f"{name}-effects.png", k=settings.ks[0])
     timings[name] = round(time.perf_counter() - t0, 1)
     print(f"{name}: done in {timings[name]} s")
-  config = {k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(settings).items()}
-  config.update(fmnist_per_class=args.fmnist_per_class, fmnist_users=args.fmnist_users,
-                seconds=timings, threat_model="test time: features re-extracted from perturbed "
-                "images, recommender not retrained; eps in /255 (pixels) or feature units")
+  config = _cli.config_section(
+      cfg, args.config, seconds=timings, threat_model="test time: features re-extracted from "
+      "perturbed images, recommender not retrained; eps in /255 (pixels) or feature units")
   report = build_report(dataset={"name": " + ".join(timings)}, config=config, rows=rows)
   json_path, _ = write_report(out, report)
   _print_key_numbers(rows, settings)
