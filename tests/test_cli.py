@@ -321,3 +321,21 @@ def test_model_option(tmp_path, capsys):
   assert "has no lr setting" in capsys.readouterr().err
   assert main(["audit", "--model", "neumf", "--defense", "apr", "--attacks", "none"]) == 2
   assert "needs model 'bpr-mf'" in capsys.readouterr().err
+
+
+def test_grid_command_errors(tmp_path, capsys):
+  """``jaxrec grid``: a missing or invalid config stops with status 2 before anything is
+  written; ``--out`` is required."""
+  out = tmp_path / "out"
+  assert main(["grid", str(tmp_path / "none.toml"), "--out", str(out)]) == 2
+  assert "none.toml not found" in capsys.readouterr().err
+  bad = tmp_path / "bad.toml"
+  bad.write_text('attacks = ["random"]\nbudgets = [0.01, 2.5]\n')
+  assert main(["grid", str(bad), "--out", str(out)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("jaxrec grid: error: ") and str(bad) in err and "(0, 1)" in err
+  assert not out.exists()
+  with pytest.raises(SystemExit) as e:
+    main(["grid", str(bad)])
+  assert e.value.code == 2
+  assert "--out" in capsys.readouterr().err

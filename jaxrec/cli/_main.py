@@ -1,5 +1,5 @@
-"""The ``jaxrec`` command line: ``jaxrec audit``, ``jaxrec characteristics`` and
-``jaxrec stats``."""
+"""The ``jaxrec`` command line: ``jaxrec audit``, ``jaxrec characteristics``, ``jaxrec grid``
+and ``jaxrec stats``."""
 
 from __future__ import annotations
 
@@ -411,6 +411,21 @@ def _parser() -> argparse.ArgumentParser:
                   help="output folder (default ./jaxrec-characteristics)")
   cs.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+  g = sub.add_parser(
+      "grid", help="run an experiment grid from a TOML config into a resumable results store",
+      description="Run the poisoning grid of a TOML config (jaxrec.grid.PoisonGridConfig: "
+                  "attacks x budgets x targets x seeds, docs/grid.md) into DIR: each finished "
+                  "cell's rows go to DIR/cells/<cell id>.parquet at once, DIR/report.json and "
+                  "report.md at the end. Rerunning with the same DIR resumes (finished cells "
+                  "are skipped); a DIR of another config is refused. Read the rows with "
+                  "jaxrec.results.load(DIR).")
+  g.add_argument("config", metavar="CONFIG", help="the grid's TOML file")
+  g.add_argument("--out", required=True, metavar="DIR",
+                 help="the results store (created when missing; resumed when it holds this "
+                      "config's finished cells)")
+  g.add_argument("--no-progress", action="store_true", help="no progress bars")
+  _add_cache_arg(g)
+
   s = sub.add_parser("stats", help="print dataset characteristics",
                      description="Print size, shape, density, Gini of user and item degrees "
                                  "and rating spread (Deldjoo et al., SIGIR 2020).")
@@ -629,6 +644,16 @@ def _characteristics(args) -> int:
   return 0
 
 
+def _grid(args) -> int:
+  # pylint: disable=import-outside-toplevel
+  from jaxrec.experiment import load_config
+  from jaxrec.grid import PoisonGridConfig, run_grid
+  # pylint: enable=import-outside-toplevel
+  config = load_config(args.config, PoisonGridConfig)
+  run_grid(config, args.out, progress=not args.no_progress)
+  return 0
+
+
 def _stats(args) -> int:
   from jaxrec import data  # pylint: disable=import-outside-toplevel
   dataset = _load(args)
@@ -651,10 +676,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
   Exit status: 0 success; 3 the audit ran but a ``--fail-on`` condition holds; 2 bad
   arguments, bad data, an unwritable/unreachable path, an ``--out`` folder that holds a complete
-  report (without ``--overwrite``), or a report that could not be written where asked (the
-  message names the problem, the file and line for data files, and where the results went); 1
+  report (without ``--overwrite``), a ``jaxrec grid --out`` folder of another config, or a
+  report that could not be written where asked (the message names the problem, the file and
+  line for data files, and where the results went); 1
   any other failure (e.g. training diverged: a partial report is written); 130 interrupted
-  (Ctrl-C: a partial report is written, never over a complete one).
+  (Ctrl-C: a partial report is written, never over a complete one; ``jaxrec grid`` keeps the
+  cells that finished, and the next run with the same ``--out`` resumes).
 
   Every command turns on JAX's persistent compilation cache
   (:func:`jaxrec.enable_compilation_cache`: ``~/.cache/jaxrec/xla`` by default) unless
@@ -669,7 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.given = _given(parser, argv)
   _enable_cache(args)
   try:
-    run = {"audit": _audit, "characteristics": _characteristics, "stats": _stats}
+    run = {"audit": _audit, "characteristics": _characteristics, "grid": _grid,
+           "stats": _stats}
     return run[args.command](args)
   except (ValueError, OSError) as e:
     print(f"jaxrec {args.command}: error: {e}", file=sys.stderr)

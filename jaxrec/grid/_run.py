@@ -98,10 +98,12 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
     A :class:`GridRun` (how many cells ran and how many were skipped).
 
   Raises:
-    ValueError: ``out_dir`` holds the results of another config (refused before anything is
-      computed), bad data or settings for this data (unknown target ids, budgets that mean
+    ValueError: ``out_dir`` holds finished cells of another config (refused before anything
+      is computed), bad data or settings for this data (unknown target ids, budgets that mean
       equal numbers of fake users or not fewer fake users than real ones, ``k`` larger than the
       catalogue, ...).
+    TypeError: ``mesh`` is not a ``jax.sharding.Mesh`` (from
+      :func:`jaxrec.attacks.poisoning.run_poisoning`).
     OSError: ``out_dir`` cannot be written; the data cannot be read.
     jaxrec.audit.TrainingDiverged: a clean training diverged (finished cells are kept).
 

@@ -114,8 +114,9 @@ class ResultsStore:
   """A store folder for the rows of one grid config (module docstring for the layout).
 
   Opening a folder creates it and its manifest ``store.json`` when missing. A folder that
-  already holds the results of another config (a manifest with another hash, or parts written
-  under another hash) is refused: one folder, one config.
+  already holds results of another config (parts written under another hash, and a manifest
+  naming it) is refused: one folder, one config. A manifest of another config without any
+  finished cell (a run that failed before its first cell) is replaced.
 
   Args:
     root: the store folder ``DIR``.
@@ -125,9 +126,9 @@ class ResultsStore:
       device, e.g. ``"cpu"`` or ``"NVIDIA H100 80GB HBM3"``).
 
   Raises:
-    ValueError: an empty ``config_hash``; ``root`` holds a manifest of another config or of an
-      unknown format, or parts written under another config hash (naming the files);
-      ``root`` is a file.
+    ValueError: an empty ``config_hash``; ``root`` holds finished cells of another config (its
+      manifest's hash differs, or parts written under another hash: naming the files), or a
+      manifest of an unknown format; ``root`` is a file.
     OSError: the folder cannot be created or written.
 
   Source:
@@ -144,9 +145,12 @@ class ResultsStore:
     self.config_hash = config_hash
     self._device_kind = device_kind
     manifest = self.root / MANIFEST
-    if manifest.is_file():
+    fresh = not manifest.is_file()
+    if not fresh:
       recorded = _read_manifest(manifest)
-      if recorded["config_hash"] != config_hash:
+      if recorded["config_hash"] != config_hash and not _part_files(self.root):
+        fresh = True  # no cell of that config finished (e.g. it failed on its data): reuse
+      elif recorded["config_hash"] != config_hash:
         raise ValueError(
             f"{self.root} holds the results of another config (hash "
             f"{recorded['config_hash']} in {manifest}; this config's hash is {config_hash}): "
@@ -154,7 +158,7 @@ class ResultsStore:
             "resume it")
     _check_parts(self.root, config_hash)
     (self.root / CELLS).mkdir(parents=True, exist_ok=True)
-    if not manifest.is_file():
+    if fresh:
       _atomic_write_text(manifest, json.dumps(
           {"format": FORMAT, "config_hash": config_hash,
            "config": None if config is None else dict(config)}, indent=1, sort_keys=True)
@@ -247,8 +251,9 @@ class ResultsStore:
         raise ValueError(f"row {n} sets the provenance column(s) {clash} itself: {row}")
       row.update(prov)
     pa = _pyarrow()
+    columns = list(dict.fromkeys(c for row in rows for c in row))  # every row's keys, in order
     try:
-      table = pa.Table.from_pylist(rows)
+      table = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
     except (pa.ArrowException, TypeError, ValueError) as e:
       raise ValueError(f"the rows of cell {cid} cannot be typed for Parquet (a column mixing "
                        f"numbers and strings?): {e}") from e
