@@ -22,8 +22,11 @@ class Grid:
   seeds: tuple[int, ...] = (0,)
   ks: tuple[int, int] = (10, 50)
   filler: int | None = None
+  budget: float | int = 0.01
+  weights: dict[str, float] = dataclasses.field(default_factory=dict)
   quick: bool = False
   victim: Victim = Victim()
+  attacker: Victim = Victim(epochs=5)
 
   def __post_init__(self):
     if not self.seeds:
@@ -43,6 +46,14 @@ def test_toml_into_frozen_dataclass(tmp_path):
   assert cfg == Grid(name="g", budgets=(0.01, 1.0), seeds=(0, 1), filler=7,
                      victim=Victim(epochs=3))
   assert isinstance(cfg.budgets[1], float) and cfg.victim.lr == 0.05
+  counts = experiment.load_config(_write(tmp_path, 'name = "g"\nbudget = 47\n'), Grid)
+  assert counts.budget == 47 and isinstance(counts.budget, int)  # a count stays a count
+  partial = experiment.load_config(_write(tmp_path, 'name = "g"\n[attacker]\nlr = 0.5\n'), Grid)
+  assert partial.attacker == Victim(epochs=5, lr=0.5)  # the field's default, then the table
+  table = experiment.load_config(_write(tmp_path, 'name = "g"\n[weights]\na = 1\n'), Grid)
+  assert table.weights == {"a": 1.0} and isinstance(table.weights["a"], float)
+  with pytest.raises(ValueError, match=r"key 'weights.b' must be float"):
+    experiment.load_config(_write(tmp_path, 'name = "g"\n[weights]\nb = "x"\n'), Grid)
   assert experiment.config_to_dict(cfg)["victim"] == {"epochs": 3, "lr": 0.05}
   with pytest.raises(dataclasses.FrozenInstanceError):
     cfg.name = "h"  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import hashlib
 import json
@@ -20,10 +21,11 @@ C = TypeVar("C")
 def load_config(path: str | os.PathLike, cls: type[C]) -> C:
   """Reads a TOML file into the frozen dataclass ``cls`` (flax-examples style configs).
 
-  Top-level keys are ``cls``'s fields; a TOML table fills a field whose type is a dataclass;
-  arrays become tuples. Fields absent from the file keep their defaults. Types are checked
-  (``int`` accepts integers only, ``float`` integers and floats, ``X | None`` also accepts
-  absence; TOML has no null).
+  Top-level keys are ``cls``'s fields; a TOML table fills a field whose type is a dataclass
+  (keys it leaves out keep the values of that field's default in ``cls``); arrays become
+  tuples. Fields absent from the file keep their defaults. Types are checked
+  (``int`` accepts integers only, ``float`` integers and floats, a union such as ``int | float``
+  keeps an integer an integer, ``X | None`` also accepts absence; TOML has no null).
 
   Args:
     path: the ``.toml`` file.
@@ -108,8 +110,15 @@ def _build(cls, values, source, prefix):
   if unknown:
     raise ValueError(f"{source}: unknown key(s) {', '.join(prefix + u for u in unknown)}; "
                      f"{cls.__name__} has {', '.join(fields)}")
-  kwargs = {name: _convert(hints[name], value, source, prefix + name)
-            for name, value in values.items()}
+  kwargs = {}
+  for name, value in values.items():
+    default = _default(fields[name])
+    if (isinstance(value, Mapping) and dataclasses.is_dataclass(default)
+        and not isinstance(default, type)):
+      # a partial table overrides the outer config's default instance, not the class defaults
+      value = {**{f.name: getattr(default, f.name) for f in dataclasses.fields(default)
+                  if f.init}, **value}
+    kwargs[name] = _convert(hints[name], value, source, prefix + name)
   try:
     return cls(**kwargs)
   except TypeError as e:  # a field without default missing
@@ -118,10 +127,24 @@ def _build(cls, values, source, prefix):
     raise ValueError(f"{source}: {e}") from e
 
 
+def _default(field: dataclasses.Field) -> Any:
+  if field.default is not dataclasses.MISSING:
+    return field.default
+  if field.default_factory is not dataclasses.MISSING:
+    return field.default_factory()
+  return None
+
+
 def _convert(tp, value, source, key):
+  if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, tp):
+    return value  # an outer default's nested instance, already typed
   origin = typing.get_origin(tp)
   if origin in (typing.Union, types.UnionType):
+    if value is None and type(None) in typing.get_args(tp):
+      return None  # a default of None (TOML itself has no null)
     options = [a for a in typing.get_args(tp) if a is not type(None)]
+    # an integer stays an integer when the union allows one (``float | int`` keeps 47 as 47)
+    options.sort(key=lambda a: a is not int)
     errors = []
     for option in options:
       try:
@@ -141,6 +164,11 @@ def _convert(tp, value, source, key):
     if len(args) != len(value):
       raise ValueError(f"{source}: key {key!r} must have {len(args)} entries, got {value!r}")
     return tuple(_convert(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+  if origin in (dict, collections.abc.Mapping):
+    if not isinstance(value, Mapping):
+      raise ValueError(f"{source}: key {key!r} must be a table, got {value!r}")
+    _, value_type = typing.get_args(tp) or (str, Any)
+    return {str(k): _convert(value_type, v, source, f"{key}.{k}") for k, v in value.items()}
   if origin is typing.Literal:
     if value not in typing.get_args(tp):
       raise ValueError(f"{source}: key {key!r} must be one of {typing.get_args(tp)}, got "
