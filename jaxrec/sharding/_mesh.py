@@ -57,3 +57,27 @@ def make_mesh(cells: int | None = None, items: int = 1, *,
                      f"there are {len(devices)}")
   return jax.make_mesh((cells, items), AXES, axis_types=(AxisType.Explicit,) * 2,
                        devices=devices[:cells * items])
+
+
+def cells_devices(mesh: Mesh) -> int:
+  """The number of devices along ``mesh``'s ``cells`` axis, for the experiment executor.
+
+  Raises:
+    TypeError: ``mesh`` is not a ``jax.sharding.Mesh``.
+    ValueError: its axes are not :data:`AXES` (not a :func:`make_mesh` mesh), or its ``items``
+      axis is not 1 (the executor replicates what the cells share; a catalogue split by items
+      belongs to the item-sharded scorers, not to a grid).
+
+  Source:
+    jaxrec.
+  """
+  if not isinstance(mesh, Mesh):
+    raise TypeError(f"mesh must be a jax.sharding.Mesh (jaxrec.sharding.make_mesh), got "
+                    f"{type(mesh).__name__}")
+  if tuple(mesh.axis_names) != AXES:
+    raise ValueError(f"mesh must have the axes {AXES} (jaxrec.sharding.make_mesh), got "
+                     f"{tuple(mesh.axis_names)}")
+  if mesh.shape["items"] != 1:
+    raise ValueError(f"the executor shards grid cells only: the mesh's items axis must be 1, "
+                     f"got {mesh.shape['items']} (make_mesh(cells=n))")
+  return int(mesh.shape["cells"])

@@ -170,6 +170,7 @@ def run_poisoning(
     sanitize: Callable[[PRNGKey, PositiveIndex, int], tuple[PositiveIndex, Array]] | None = None,
     cells: Sequence[Mapping[str, int]] | None = None,
     on_cell: Callable[[int, CellResult], None] | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> list[CellResult]:
   """Runs every (target set, budget, seed) cell of one attack recipe.
 
@@ -215,16 +216,22 @@ def run_poisoning(
       grid.
     on_cell: optional ``on_cell(index, result)`` called as each cell finishes (``index`` into
       the cells run), e.g. to append its rows to a results store.
+    mesh: optional device mesh (:func:`jaxrec.sharding.make_mesh`, ``items`` axis 1): the cells
+      run spread over its ``cells`` axis, ``max_lanes`` per device, with the numbers of one
+      device (:func:`jaxrec.experiment.execute`); under ``jax.distributed`` every process runs
+      the same call and gets every result (docs/sharding.md).
 
   Returns:
     One :class:`CellResult` per cell, in ``itertools.product(target_sets, budgets, seeds)``
     order (or the order of ``cells``).
 
   Raises:
-    TypeError: ``sanitize`` is neither ``None`` nor callable.
+    TypeError: ``sanitize`` is neither ``None`` nor callable; ``mesh`` is not a
+      ``jax.sharding.Mesh``.
     ValueError: target ids outside the catalogue, repeated within a set, or an empty set;
       budgets that are not integers in ``[1, capacity]``; seeds outside ``[0, 2**32)``;
-      ``max_lanes < 1``; ``cells`` naming a target row, budget or seed outside the grid, or
+      ``max_lanes < 1``; a ``mesh`` without the axes ``("cells", "items")`` or with more than
+      one ``items`` device; ``cells`` naming a target row, budget or seed outside the grid, or
       empty; fake profiles that could cover the whole catalogue (BPR could then
       sample no negative for them); an empty grid; what ``sanitize`` raises when traced (e.g.
       :func:`jaxrec.defenses.detect_and_remove`'s ``num_flag`` not below ``U + F``).
@@ -278,7 +285,7 @@ def run_poisoning(
                             sanitize=sanitize),
           [cell(c) for c in grid], (knowledge, clean, evaluator, target_evaluator),
           lanes=max_lanes, vectorize=vectorize, timings=timings, progress=progress,
-          on_output=finished)
+          on_output=finished, mesh=mesh)
   return [results[i] for i in range(len(grid))]
 
 
