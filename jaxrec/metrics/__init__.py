@@ -4,7 +4,9 @@ metrics (category hit ratio CHR@k, PSNR/SSIM perceptibility).
 
 Every function takes a :class:`jaxrec.models.Model`, its params and (optionally) its data; ties
 are ordered at random by one policy (:func:`tie_priority`), the same for top-k lists and for the
-rank of a target; test relevance is binary (:func:`relevant_index`)."""
+rank of a target; test relevance is binary (:func:`relevant_index`). :func:`top_k_dot` ranks a
+dot-product model's catalogue in item blocks (bounded memory), optionally split by item rows
+over a device mesh (a two-stage top-k)."""
 
 from jaxrec.metrics._content import category_hit_ratio as category_hit_ratio
 from jaxrec.metrics._content import perceptibility as perceptibility
@@ -27,11 +29,12 @@ from jaxrec.metrics._topk import recommend as recommend
 from jaxrec.metrics._topk import tie_priority as tie_priority
 from jaxrec.metrics._topk import tie_seed as tie_seed
 from jaxrec.metrics._topk import top_k_random_ties as top_k_random_ties
+from jaxrec.metrics._topk_scale import top_k_dot as top_k_dot
 
 __all__ = [
     "ACCURACY_METRICS", "BEYOND_ACCURACY_METRICS", "Evaluator", "POPULARITY_METRICS",
     "TARGET_METRICS", "TargetEvaluator", "accuracy_at_k", "category_hit_ratio", "evaluate",
     "gini", "long_tail_items", "make_evaluator", "make_target_evaluator", "perceptibility",
     "popularity_at_k", "recommend", "relevant_index", "target_exposure", "tie_priority",
-    "tie_seed", "top_k_random_ties",
+    "tie_seed", "top_k_dot", "top_k_random_ties",
 ]

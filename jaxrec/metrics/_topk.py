@@ -93,8 +93,11 @@ def tie_priority(seed: Array, users: Array, items: Array) -> Array:
 def _top_k(x: Array, k: int) -> tuple[Array, Array]:
   # The optimization barrier keeps XLA:CPU on its dedicated TopK kernel: when the results are
   # fused into consumers it falls back to sorting whole rows (measured 7 ms vs 130 ms for a
-  # 256 x 3706 chunk at k = 100, jax 0.10.2).
-  return jax.lax.optimization_barrier(jax.lax.top_k(x, k))
+  # 256 x 3706 chunk at k = 100, jax 0.10.2). One barrier per result: a barrier over the
+  # (values, indices) tuple crashes XLA:CPU's TopkDecomposer inside ``jax.shard_map`` (a check
+  # failure, jax 0.10.2), and two barriers keep the kernel as fast (measured 19 ms either way).
+  vals, idx = jax.lax.top_k(x, k)
+  return jax.lax.optimization_barrier(vals), jax.lax.optimization_barrier(idx)
 
 
 def top_k_random_ties(scores: Array, users: Array, seed: Array, k: int) -> Array:
@@ -102,8 +105,10 @@ def top_k_random_ties(scores: Array, users: Array, seed: Array, k: int) -> Array
 
   Exact for any pattern of ties: the items strictly above the k-th largest score are all in;
   when more items equal the k-th score than slots remain, the slots go to those with the largest
-  priorities; the list is then ordered by (score, priority), both descending. With random
-  priorities every order of tied items is equally likely. The priority pass over whole rows only
+  priorities; the list is then ordered by (score, priority), both descending, and equal
+  priorities (rare with 24 random bits) by increasing item id: a total order, shared with
+  :func:`jaxrec.metrics.top_k_dot`. With random priorities every order of tied items is
+  equally likely. The priority pass over whole rows only
   runs when a chunk has such a boundary tie.
 
   Args:
@@ -134,7 +139,7 @@ def top_k_random_ties(scores: Array, users: Array, seed: Array, k: int) -> Array
   idx = jax.lax.cond(jnp.any(boundary_tie), fill, lambda i: i, idx)
   s = jnp.take_along_axis(scores, idx, axis=1)
   p = tie_priority(seed, users, idx)
-  _, _, idx = jax.lax.sort((-s, -p, idx), dimension=1, num_keys=2)
+  _, _, idx = jax.lax.sort((-s, -p, idx), dimension=1, num_keys=3)
   return idx.astype(jnp.int32)
 
 
@@ -146,7 +151,9 @@ def chunk_topk(scores_of: ScoreFn, train_rows, train_indptr, seed, start, *, chu
   in_range = (start + jnp.arange(chunk)) < num_users
   num_nan = jnp.sum(jnp.isnan(scores) & in_range[:, None])
   seen = chunk_mask(*train_rows, train_indptr, start, chunk, window, num_users, num_items)
-  scores = jnp.where(seen | jnp.isnan(scores), -jnp.inf, scores)
+  # -0.0 as 0.0: top_k and the tie pass's equality treat them as equal, the final sort would not
+  scores = jnp.where(seen | jnp.isnan(scores), -jnp.inf,
+                     jnp.where(scores == 0, jnp.zeros_like(scores), scores))
   items = top_k_random_ties(scores, users, seed, k)
   valid = jnp.take_along_axis(scores, items, axis=1) > -jnp.inf
   return users, items, valid, num_nan
@@ -182,8 +189,17 @@ def recommend(
     data: Any = None,
     chunk_size: int = 256,
     tie_key: PRNGKey | None = None,
+    block_size: int | None = None,
+    mesh: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
   """Top-``k`` lists of every user, training items excluded (ties as in the module docstring).
+
+  By default each chunk of users is scored against the whole catalogue (``score_all``, a
+  ``(chunk_size, I)`` matrix). With ``block_size`` or ``mesh``, a dot-product model (one with
+  ``dot_vectors``: :class:`jaxrec.models.MF`, :class:`jaxrec.models.LightGCN`) is ranked by
+  :func:`jaxrec.metrics.top_k_dot` instead: items ``block_size`` at a time, optionally over a
+  catalogue split by rows across the mesh's ``items`` devices; same tie order, same lists up to
+  scores within float rounding of each other (``docs/metrics.md``, "Ranking at scale").
 
   Args:
     model: a :class:`jaxrec.models.Model`. params: its parameters.
@@ -192,18 +208,27 @@ def recommend(
     data: the model's data (default ``train``).
     chunk_size: users scored at once.
     tie_key: key of the random tie order; default ``jax.random.key(0)``.
+    block_size: items scored at once (two-stage top-k); ``None`` scores the whole catalogue per
+      chunk unless ``mesh`` is given (then 8192).
+    mesh: a :func:`jaxrec.sharding.make_mesh` mesh for the two-stage top-k, or ``None``.
 
   Returns:
     ``(items, valid)``: ``(U, k) int32`` item ids by decreasing score and ``(U, k) bool``, False
     for slots past a user's number of unseen items.
 
   Raises:
-    ValueError: ``k`` outside ``[1, num_items]``, a non-positive ``chunk_size``, a model whose
-      catalogue differs from ``train``'s, or NaN scores.
+    ValueError: ``k`` outside ``[1, num_items]``, a non-positive ``chunk_size`` or
+      ``block_size``, a model whose catalogue differs from ``train``'s, NaN scores; with
+      ``block_size`` or ``mesh``, a model without ``dot_vectors``, one with fewer users than
+      ``train``, or a bad mesh (as :func:`jaxrec.metrics.top_k_dot`).
 
   Source:
     jaxrec (random tie order of the module docstring).
   """
+  if block_size is not None or mesh is not None:
+    return _recommend_dot(model, params, train, k, data=data, chunk_size=chunk_size,
+                          tie_key=tie_key, block_size=8192 if block_size is None else block_size,
+                          mesh=mesh)
   (k,), chunk_size = check_cutoffs(train, (k,), chunk_size)
   window = row_window(train, chunk_size)
   items, valid, num_nan = _recommend_core(model, params, train if data is None else data,
@@ -211,6 +236,20 @@ def recommend(
                                           window=window, k=k)
   raise_on_nan(num_nan)
   return np.asarray(items)[: train.num_users], np.asarray(valid)[: train.num_users]
+
+
+def _recommend_dot(model, params, train, k, *, data, chunk_size, tie_key, block_size, mesh):
+  """:func:`recommend` through :func:`top_k_dot` over the model's ``dot_vectors``."""
+  from jaxrec.metrics._topk_scale import top_k_dot  # pylint: disable=import-outside-toplevel
+  if not hasattr(model, "dot_vectors"):
+    raise ValueError(f"block_size and mesh rank dot-product models (with dot_vectors, e.g. MF, "
+                     f"LightGCN); {type(model).__name__} has none: leave both unset")
+  users, items, bias = model.dot_vectors(params, train if data is None else data)
+  if users.shape[0] < train.num_users:
+    raise ValueError(f"the model has {users.shape[0]} users, the training data "
+                     f"{train.num_users}")
+  return top_k_dot(users[:train.num_users], items, k, item_bias=bias, train=train,
+                   chunk_size=chunk_size, block_size=block_size, tie_key=tie_key, mesh=mesh)
 
 
 @functools.partial(jax.jit, static_argnames=("chunk", "window", "k"))

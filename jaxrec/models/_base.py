@@ -33,6 +33,14 @@ Optional, for row-sparse training (:class:`RowSparseModel`; :class:`jaxrec.model
   rest of the tables. A model may add ``value_and_grad_on_rows(rows, batch, data) -> (loss,
   grads)``, a closed form of that gradient (BPR-MF's saves a third of a step).
 
+Optional, for dot-product models (:class:`jaxrec.models.MF`, :class:`jaxrec.models.LightGCN`):
+
+* ``dot_vectors(params, data) -> (user_vectors (U, D), item_vectors (I, D), item_bias (I,) or
+  None)``: vectors whose inner product (plus the bias) is ``score_all``'s score, so the whole
+  catalogue can be ranked in item blocks and over a row-sharded catalogue
+  (:func:`jaxrec.metrics.top_k_dot`; :func:`jaxrec.metrics.recommend` with ``block_size`` or
+  ``mesh``).
+
 Ids and padding (``docs/data.md``): user and item ids must lie in ``[0, U)`` and ``[0, I)``. Score
 methods check them (a ``ValueError`` when concrete, a :func:`jaxrec.checked` check under ``jit``)
 and return NaN, never a clamped row, for an id outside the range; metrics raise on NaN. Padding in

@@ -159,6 +159,28 @@ class LightGCN:
     return MF(dim=self.dim), MFParams(user_emb=users, item_emb=items,
                                       item_bias=jnp.zeros((items.shape[0],), items.dtype))
 
+  def dot_vectors(self, params: LightGCNParams, data: Any) -> tuple[Array, Array, None]:
+    """The dot-product form of the scores (the optional protocol method, see
+    :mod:`jaxrec.models._base`): the propagated embeddings, whose inner product is the score
+    (Eq. 5), for :func:`jaxrec.metrics.top_k_dot`.
+
+    Args:
+      params: layer-0 embeddings. data: the interactions propagated over (as :meth:`score`).
+
+    Returns:
+      ``(user_vectors (U, D), item_vectors (I, D), None)``, float32 (LightGCN has no bias).
+
+    Raises:
+      ValueError: as :func:`propagate`, or data with another number of items.
+
+    Source:
+      He et al., SIGIR 2020, Eq. (4) and (5).
+    """
+    _base.check_items(params.item_emb.shape[0], data)
+    users, items = propagate(params, _as_data(data), self.num_layers, method=self.method,
+                             chunk_size=self.chunk_size)
+    return users, items, None
+
 
 def lightgcn(*, dim: int = 64, num_layers: int = 3, reg: float = 0.0, stddev: float = 0.1,
              chunk_size: int = 8192, method: str = "csr") -> LightGCN:

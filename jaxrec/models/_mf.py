@@ -190,6 +190,27 @@ class MF:
     """The identity (nothing to precompute)."""
     return _base.identity_scoring(self, params, data)
 
+  def dot_vectors(self, params: MFParams, data: Any) -> tuple[Array, Array, Array]:
+    """The dot-product form of the scores (the optional protocol method, :mod:`._base`).
+
+    ``s(u, i) = user_vectors[u] . item_vectors[i] + item_bias[i]``, what
+    :func:`jaxrec.metrics.top_k_dot` ranks in bounded memory and over a sharded catalogue.
+
+    Args:
+      params: the model. data: ``None`` or data whose catalogue matches.
+
+    Returns:
+      ``(user_vectors (U, D), item_vectors (I, D), item_bias (I,))``, float32: the factors.
+
+    Raises:
+      ValueError: data with another number of items.
+
+    Source:
+      Rendle et al., UAI 2009 (``x_ui = <w_u, h_i>``, plus the item bias of the reference code).
+    """
+    _base.check_items(params.item_emb.shape[0], data)
+    return params.user_emb, params.item_emb, params.item_bias
+
 
 def mf(*, dim: int = 64, reg: float = 0.0, stddev: float = 0.01) -> MF:
   """A validated :class:`MF` (BPR-MF).
