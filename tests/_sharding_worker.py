@@ -9,8 +9,8 @@ Usage::
 ``forced`` (one process, 4 CPU devices) writes to the JSON file OUT: meshes built on 4 devices
 and their errors, and a toy grid run by the executor on one device (the loop) and over the
 4-device cells mesh (1 and 2 lanes per device, 5 and 7 cells); then it runs the poisoning grid
-of the TOML CONFIG with :func:`jaxrec.grid.run_grid` into the results stores ``DIR/one`` (one
-device) and ``DIR/mesh`` (the 4-device cells mesh). ``multi`` joins a two-process run on
+of the TOML CONFIG with ``jaxrec grid --devices 1`` and ``--devices all`` into the stores
+``DIR/one`` (one device) and ``DIR/mesh`` (the 4-device cells mesh). ``multi`` joins a two-process run on
 127.0.0.1:PORT with 4 CPU devices per process (:func:`jaxrec.sharding.initialize`) and writes a
 tiny poisoning grid's rows over the 8-device mesh as this process received them, and (process 0)
 the same grid run on one local device without a mesh. Numbers are written as JSON floats
@@ -97,7 +97,6 @@ def forced(out, config, grid_dir):
   import jax
 
   from jaxrec import experiment
-  from jaxrec import grid
   from jaxrec.sharding import make_mesh
   result = {"devices": len(jax.devices())}
   meshes = {"default": make_mesh(), "cells2": make_mesh(2), "items2": make_mesh(items=2),
@@ -130,9 +129,12 @@ def forced(out, config, grid_dir):
   result["toy"] = toy
   with open(out, "w") as f:
     json.dump(result, f)
-  cfg = experiment.load_config(config, grid.PoisonGridConfig)
-  grid.run_grid(cfg, Path(grid_dir) / "one", progress=False)
-  grid.run_grid(cfg, Path(grid_dir) / "mesh", mesh=mesh, progress=False)
+  # the command line, as a user runs it: --devices 1 (no mesh) and the default, every device
+  from jaxrec.cli._main import main
+  for sub, devices in (("one", "1"), ("mesh", "all")):
+    code = main(["grid", str(config), "--out", str(Path(grid_dir) / sub), "--devices", devices,
+                 "--no-progress", "--no-compile-cache"])
+    assert code == 0, f"jaxrec grid --devices {devices} exited with {code}"
 
 
 def multi(port, process_id, out):

@@ -339,3 +339,19 @@ def test_grid_command_errors(tmp_path, capsys):
     main(["grid", str(bad)])
   assert e.value.code == 2
   assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--devices", "0"], "--devices must be at least 1, got 0"),
+    (["--devices", "two"], "--devices must be 'all' or a whole number, got 'two'"),
+    (["--devices", "3"], "needs 3 devices, there are 1"),
+    (["--coordinator", "127.0.0.1:1234"], "--coordinator, --num-processes and --process-id go "
+                                          "together"),
+])
+def test_grid_device_options_are_checked(tmp_path, capsys, extra, message):
+  cfg = tmp_path / "g.toml"
+  cfg.write_text('attacks = ["random"]\n')
+  out = tmp_path / "out"
+  assert main(["grid", str(cfg), "--out", str(out), "--no-compile-cache", *extra]) == 2
+  assert message in capsys.readouterr().err
+  assert not out.exists()

@@ -424,6 +424,16 @@ def _parser() -> argparse.ArgumentParser:
                  help="the results store (created when missing; resumed when it holds this "
                       "config's finished cells)")
   g.add_argument("--no-progress", action="store_true", help="no progress bars")
+  g.add_argument("--devices", default="all", metavar="N|all",
+                 help="devices on the grid's cells axis (jaxrec.sharding.make_mesh): 'all' "
+                      "(default: every device JAX sees, every process's with --coordinator; "
+                      "one on a plain CPU) or a number; 1 runs without a mesh. Rows are the "
+                      "same on 1 or N devices")
+  g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                 help="several processes (hosts): process 0's address; with --num-processes "
+                      "and --process-id (jaxrec.sharding.initialize); process 0 writes DIR")
+  g.add_argument("--num-processes", type=int, default=None, metavar="P")
+  g.add_argument("--process-id", type=int, default=None, metavar="I")
   _add_cache_arg(g)
 
   s = sub.add_parser("stats", help="print dataset characteristics",
@@ -648,9 +658,28 @@ def _grid(args) -> int:
   # pylint: disable=import-outside-toplevel
   from jaxrec.experiment import load_config
   from jaxrec.grid import PoisonGridConfig, run_grid
+  import jax
+
+  from jaxrec import sharding
   # pylint: enable=import-outside-toplevel
+  multi = (args.coordinator, args.num_processes, args.process_id)
+  if any(m is not None for m in multi):
+    if any(m is None for m in multi):
+      raise ValueError("--coordinator, --num-processes and --process-id go together")
+    sharding.initialize(args.coordinator, args.num_processes, args.process_id)
   config = load_config(args.config, PoisonGridConfig)
-  run_grid(config, args.out, progress=not args.no_progress)
+  if args.devices == "all":
+    devices = jax.device_count()
+  else:
+    try:
+      devices = int(args.devices)
+    except ValueError:
+      raise ValueError(f"--devices must be 'all' or a whole number, got {args.devices!r}") \
+          from None
+    if devices < 1:
+      raise ValueError(f"--devices must be at least 1, got {devices}")
+  mesh = sharding.make_mesh(cells=devices) if devices > 1 else None
+  run_grid(config, args.out, mesh=mesh, progress=not args.no_progress)
   return 0
 
 

@@ -89,7 +89,10 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
     config: the grid.
     out_dir: the store folder (created when missing; ``jaxrec.results.load(out_dir)`` reads it).
     mesh: optional device mesh (:func:`jaxrec.sharding.make_mesh`), passed on to
-      :func:`jaxrec.attacks.poisoning.run_poisoning` to spread the cells over devices.
+      :func:`jaxrec.attacks.poisoning.run_poisoning` to spread the cells over devices. Under
+      ``jax.distributed`` (several processes) every process calls ``run_grid`` with the same
+      arguments and computes every cell with the others; process 0 alone writes the store and
+      the report (the others return after the last cell).
     progress: tqdm bars with an ETA (one per attack, advanced per program of cells; shown on a
       terminal only).
     echo: where status lines go.
@@ -113,6 +116,8 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
   t_start = time.perf_counter()
   chash = config_hash(config)
   store = ResultsStore(out_dir, chash, config=config_to_dict(config))
+  # several processes (jax.distributed) compute every cell together; process 0 alone writes
+  writer = jax.process_index() == 0
   versions()
   dataset, options = load_grid_dataset(config)
   prov = start_provenance({"argv": None, "inputs": describe_inputs(
@@ -145,7 +150,8 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
       else:
         rows = _clean_rows(config, seed, train_idx, test_idx, targets, raw_targets, echo,
                            progress)
-        store.write(keys, rows, seed=seed)
+        if writer:
+          store.write(keys, rows, seed=seed)
         ran += 1
       clean[seed] = _clean_values(rows, config)
 
@@ -177,7 +183,8 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
                 "budget": budget_of[c["num_fake"]], "seed": c["seed"]}
         rows = _poisoned_rows(result, keys, num_fake=c["num_fake"], model=config.model,
                               ks=config.ks, clean=clean[c["seed"]])
-        store.write(keys, rows, seed=c["seed"])
+        if writer:
+          store.write(keys, rows, seed=c["seed"])
 
       t0 = time.perf_counter()
       retraining = bar(len(subset), f"{name}: poisoned retrainings", progress)
@@ -193,6 +200,12 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
       ran += len(subset)
       echo(f"  {name}: {len(subset)} poisoned retrainings in {time.perf_counter() - t0:.1f} s")
 
+  if not writer:
+    seconds = time.perf_counter() - t_start
+    echo(f"process {jax.process_index()}: ran {ran} cell(s); process 0 writes {out_dir}")
+    return GridRun(out_dir=Path(out_dir), report=Path(out_dir) / "report.json",
+                   config_hash=chash, cells=len(cells), ran=ran, skipped=len(cells) - ran,
+                   seconds=seconds)
   rows = load_rows(out_dir, ids)
   stats = data.characteristics(train)
   dataset_section = {"name": dataset.name, **stats, "split": split_desc,
