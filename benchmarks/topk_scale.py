@@ -140,7 +140,7 @@ def main(argv=None) -> int:
   p.add_argument("--k", type=int, default=100)
   p.add_argument("--chunk-size", type=int, default=None,
                  help="users per chunk (default 256 on CPU, 4096 on an accelerator)")
-  p.add_argument("--block-size", type=int, default=8192)
+  p.add_argument("--block-size", type=int, default=65536)
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--out", default=None, help="write DIR/report.json")
   args = p.parse_args(argv)

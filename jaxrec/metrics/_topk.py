@@ -209,7 +209,7 @@ def recommend(
     chunk_size: users scored at once.
     tie_key: key of the random tie order; default ``jax.random.key(0)``.
     block_size: items scored at once (two-stage top-k); ``None`` scores the whole catalogue per
-      chunk unless ``mesh`` is given (then 8192).
+      chunk unless ``mesh`` is given (then 65536).
     mesh: a :func:`jaxrec.sharding.make_mesh` mesh for the two-stage top-k, or ``None``.
 
   Returns:
@@ -227,7 +227,7 @@ def recommend(
   """
   if block_size is not None or mesh is not None:
     return _recommend_dot(model, params, train, k, data=data, chunk_size=chunk_size,
-                          tie_key=tie_key, block_size=8192 if block_size is None else block_size,
+                          tie_key=tie_key, block_size=65536 if block_size is None else block_size,
                           mesh=mesh)
   (k,), chunk_size = check_cutoffs(train, (k,), chunk_size)
   window = row_window(train, chunk_size)

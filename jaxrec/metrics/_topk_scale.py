@@ -71,7 +71,7 @@ def top_k_dot(
     item_bias: ArrayLike | None = None,
     train: PositiveIndex | None = None,
     chunk_size: int = 256,
-    block_size: int = 8192,
+    block_size: int = 65536,
     tie_key: PRNGKey | None = None,
     mesh: Mesh | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +92,9 @@ def top_k_dot(
       nothing.
     chunk_size: users ranked at once, ``>= 1``.
     block_size: items scored at once per device, ``>= 1``; rounded up to a multiple of the tile
-      (:data:`TILE`) and capped at a device's slice of the catalogue.
+      (:data:`TILE`) and capped at a device's slice of the catalogue. The default keeps a
+      ``(chunk_size, block_size)`` float32 block at 64 MiB for 256 users; smaller blocks merge
+      more often (on 2 CPU cores, 500,000 items: 8192 items ran at half the speed of 131,072).
     tie_key: key of the random tie order (default ``jax.random.key(0)``, as ``recommend``).
     mesh: a :func:`jaxrec.sharding.make_mesh` mesh: item vectors split by rows over its
       ``items`` axis, users over its ``cells`` axis; ``None`` runs on the default device.
