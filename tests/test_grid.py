@@ -188,3 +188,44 @@ def test_a_killed_grid_resumes_without_recomputing(tmp_path):
   clean_hr = df[(df["attack"] == "none") & (df["model"] == "ease") & (df["metric"] == "ndcg")]
   assert len(clean_hr) == 1 and 0.0 < clean_hr["value"].iloc[0] < 1.0
   assert (out / "target_hr.png").stat().st_size > 1000
+
+
+def _store_of(tmp_path, out, fingerprint, target):
+  """A store of the TINY config whose manifest records ``fingerprint``, with a finished clean
+  cell scoring ``target``."""
+  config = experiment.load_config(_config(tmp_path), grid.PoisonGridConfig)
+  store = results.ResultsStore(out, experiment.config_hash(config), device_kind="cpu",
+                               data={"fingerprint": fingerprint, "dataset": "an older copy"})
+  store.write({"attack": "none", "seed": 0},
+              [{"model": "ease", "defense": "none", "attack": "none", "budget": None,
+                "metric": "target_score", "k": None, "value": 0.5, "target": target}], seed=0)
+  return sorted(os.listdir(out / "cells"))
+
+
+def test_a_store_of_other_data_is_refused(tmp_path, capsys):
+  """Resuming on changed data would compare new cells with the old clean model: refused,
+  naming both fingerprints, before any cell runs."""
+  config = experiment.load_config(_config(tmp_path), grid.PoisonGridConfig)
+  dataset, _ = grid._run.load_grid_dataset(config)
+  fingerprint = grid.data_fingerprint(dataset)
+  assert len(fingerprint) == 64 and fingerprint == grid.data_fingerprint(dataset)
+  changed = dataset.interactions.select(np.arange(len(dataset.interactions) - 1))
+  other = grid.data_fingerprint(type(dataset)(changed, dataset.user_ids, dataset.item_ids))
+  assert other != fingerprint
+
+  out = tmp_path / "other_data"
+  before = _store_of(tmp_path, out, "0" * 64, 1)
+  assert main(["grid", str(_config(tmp_path)), "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert "computed on other data" in err and "0" * 64 in err and fingerprint in err
+  assert "another --out" in err and "an older copy" in err
+  assert sorted(os.listdir(out / "cells")) == before and not (out / "report.json").exists()
+
+  # the same data, but a finished clean cell of other targets (e.g. a store written before
+  # fingerprints, on data whose target draw differed): a clear error, not a KeyError
+  out = tmp_path / "other_targets"
+  before = _store_of(tmp_path, out, fingerprint, -12345)
+  assert main(["grid", str(_config(tmp_path)), "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert "scores the targets [-12345]" in err and "another --out" in err
+  assert sorted(os.listdir(out / "cells")) == before

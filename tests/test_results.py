@@ -35,7 +35,7 @@ def test_round_trip_with_provenance(tmp_path):
   assert sorted(p.name for p in (tmp_path / "s" / "cells").iterdir()) == sorted(
       f"{i}.parquet" for i in ids)
   manifest = json.loads((tmp_path / "s" / "store.json").read_text())
-  assert manifest == {"format": 1, "config_hash": HASH, "config": {"epochs": 2}}
+  assert manifest == {"format": 1, "config_hash": HASH, "config": {"epochs": 2}, "data": None}
 
   df = results.load(tmp_path / "s")
   assert len(df) == 9
@@ -140,6 +140,34 @@ def test_one_config_per_store(tmp_path):
                  lambda: results.ResultsStore(tmp_path / "a", HASH)):
     with pytest.raises(ValueError, match=f"another config.*{part.name}"):
       action()
+
+
+def test_one_dataset_per_store(tmp_path):
+  """The manifest records the data's fingerprint; a store of finished cells on other data is
+  refused (naming both), one without finished cells is taken over."""
+  a = {"fingerprint": "a" * 64, "dataset": "ml-100k", "path": "/x/u.data"}
+  b = {"fingerprint": "b" * 64, "dataset": "ml-100k", "path": "/y/u.data"}
+  store = results.ResultsStore(tmp_path / "s", HASH, data=a, device_kind="cpu")
+  assert json.loads((tmp_path / "s" / "store.json").read_text())["data"] == a
+  results.ResultsStore(tmp_path / "s", HASH, data=b)  # no finished cell yet: takes b
+  assert json.loads((tmp_path / "s" / "store.json").read_text())["data"] == b
+  store = results.ResultsStore(tmp_path / "s", HASH, data=b, device_kind="cpu")
+  store.write({"seed": 0}, _cell_rows("random", None, 1, 0, 0.5), seed=0)
+  with pytest.raises(ValueError, match=f"other data.*{'b' * 64}.*/y/u.data.*{'a' * 64}.*"
+                                       "another --out"):
+    results.ResultsStore(tmp_path / "s", HASH, data=a)
+  results.ResultsStore(tmp_path / "s", HASH, data=b)  # the same data: resumes
+  results.ResultsStore(tmp_path / "s", HASH)  # no data given: nothing to check
+  assert json.loads((tmp_path / "s" / "store.json").read_text())["data"] == b
+  # a store written without a fingerprint records the first one given
+  old = results.ResultsStore(tmp_path / "old", HASH, device_kind="cpu")
+  old.write({"seed": 0}, _cell_rows("random", None, 1, 0, 0.5), seed=0)
+  results.ResultsStore(tmp_path / "old", HASH, data=a)
+  assert json.loads((tmp_path / "old" / "store.json").read_text())["data"] == a
+  with pytest.raises(ValueError, match="other data"):
+    results.ResultsStore(tmp_path / "old", HASH, data=b)
+  with pytest.raises(ValueError, match="'fingerprint' string"):
+    results.ResultsStore(tmp_path / "t", HASH, data={"dataset": "x"})
 
 
 def test_load_errors(tmp_path):

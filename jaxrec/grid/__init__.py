@@ -7,6 +7,8 @@ from jaxrec.grid._config import DATASETS as DATASETS
 from jaxrec.grid._config import PoisonGridConfig as PoisonGridConfig
 from jaxrec.grid._config import grid_cells as grid_cells
 from jaxrec.grid._run import GridRun as GridRun
+from jaxrec.grid._run import data_fingerprint as data_fingerprint
 from jaxrec.grid._run import run_grid as run_grid
 
-__all__ = ["DATASETS", "GridRun", "PoisonGridConfig", "grid_cells", "run_grid"]
+__all__ = ["DATASETS", "GridRun", "PoisonGridConfig", "data_fingerprint", "grid_cells",
+           "run_grid"]

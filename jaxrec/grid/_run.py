@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from jaxrec.report._provenance import (attach_provenance, describe_inputs, finis
                                        start_provenance, timed)
 from jaxrec.results import ResultsStore, load_rows
 
-__all__ = ["GridRun", "run_grid"]
+__all__ = ["GridRun", "data_fingerprint", "run_grid"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,54 @@ class GridRun:
   seconds: float
 
 
+def data_fingerprint(dataset: data.Dataset) -> str:
+  """The sha256 (64 hex digits) of a loaded dataset's contents: the sizes of its id spaces,
+  its interaction arrays (users, items, ratings, timestamps, and the predefined test split's),
+  and its raw user and item ids. Equal for the same data however it was reached (a path, a
+  copy elsewhere, ``$JAXREC_SHARED_DATA``, the download cache); different when a single
+  interaction, rating or id differs. The grid records it in its store (``store.json``) and
+  refuses to resume a store computed on other data.
+
+  Args:
+    dataset: the loaded dataset (:func:`jaxrec.data.load_dataset`).
+
+  Returns:
+    The hex digest.
+
+  Raises:
+    Nothing.
+
+  Source:
+    jaxrec.
+  """
+  h = hashlib.sha256()
+
+  def add(tag: str, array) -> None:
+    if array is None:
+      h.update(f"{tag}:none;".encode())
+      return
+    a = np.asarray(array)
+    if a.dtype.kind in "OUS":  # raw string ids: their text, one per line
+      blob = "\n".join(map(str, a.tolist())).encode()
+      h.update(f"{tag}:str:{a.shape}:{len(blob)};".encode())
+      h.update(blob)
+    else:
+      a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+      h.update(f"{tag}:{a.dtype.str}:{a.shape};".encode())
+      h.update(a.tobytes())
+
+  for part, inter in (("train", dataset.interactions), ("test", dataset.test)):
+    if inter is None:
+      h.update(f"{part}:none;".encode())
+      continue
+    h.update(f"{part}:{inter.num_users}x{inter.num_items};".encode())
+    for field in ("users", "items", "ratings", "timestamps"):
+      add(f"{part}.{field}", getattr(inter, field))
+  add("user_ids", dataset.user_ids)
+  add("item_ids", dataset.item_ids)
+  return h.hexdigest()
+
+
 def load_grid_dataset(config: PoisonGridConfig) -> tuple[data.Dataset, dict[str, Any]]:
   """The grid's dataset and its data options (for the report's provenance inputs).
 
@@ -67,7 +116,8 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
              progress: bool = True, echo: Callable[[str], None] = print) -> GridRun:
   """Runs a poisoning grid into the results store ``out_dir``, resuming a killed run.
 
-  Loads and splits the data once (the audit's split, :func:`jaxrec.audit.prepare_split`),
+  Loads the data and opens the store (:class:`jaxrec.results.ResultsStore`, recording the
+  config's hash and the data's :func:`data_fingerprint`), splits the data once (the audit's split, :func:`jaxrec.audit.prepare_split`),
   resolves the targets (:func:`jaxrec.audit._attack_section.resolve_targets`), trains the clean
   model once per seed (clean cell: the most-popular baseline's and the model's accuracy, and
   the targets' clean exposure; attack ``"none"``), then runs each attack's unfinished cells
@@ -101,13 +151,16 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
     A :class:`GridRun` (how many cells ran and how many were skipped).
 
   Raises:
-    ValueError: ``out_dir`` holds finished cells of another config (refused before anything
-      is computed), bad data or settings for this data (unknown target ids, budgets that mean
-      equal numbers of fake users or not fewer fake users than real ones, ``k`` larger than the
-      catalogue, ...).
+    ValueError: ``out_dir`` holds finished cells of another config or of other data (its
+      ``store.json`` records another :func:`data_fingerprint`), or a finished clean cell of
+      other targets, or is a non-empty folder that is not a results store (each refused
+      before any cell is computed), bad data or settings for this data (unknown target ids,
+      budgets that mean equal numbers of fake users or not fewer fake users than real ones,
+      ``k`` larger than the catalogue, ...).
     TypeError: ``mesh`` is not a ``jax.sharding.Mesh`` (from
       :func:`jaxrec.attacks.poisoning.run_poisoning`).
-    OSError: ``out_dir`` cannot be written; the data cannot be read.
+    OSError: ``out_dir`` cannot be written (checked before any cell is computed); the data
+      cannot be read.
     jaxrec.audit.TrainingDiverged: a clean training diverged (finished cells are kept).
 
   Source:
@@ -115,11 +168,15 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
   """
   t_start = time.perf_counter()
   chash = config_hash(config)
-  store = ResultsStore(out_dir, chash, config=config_to_dict(config))
   # several processes (jax.distributed) compute every cell together; process 0 alone writes
   writer = jax.process_index() == 0
   versions()
   dataset, options = load_grid_dataset(config)
+  # the store's identity: the config and the data it ran on (a resume on changed data would
+  # compare new poisoned cells with a clean model trained on the old data)
+  store = ResultsStore(out_dir, chash, config=config_to_dict(config), data={
+      "fingerprint": data_fingerprint(dataset), "dataset": dataset.name,
+      "path": options["data"]})
   prov = start_provenance({"argv": None, "inputs": describe_inputs(
       {k: v for k, v in options.items() if k != "threshold"}, dataset_name=dataset.name)})
   base = config.audit_config()
@@ -147,6 +204,14 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
       cid = store.cell_id(keys)
       if cid in done:
         rows = store.read(cid)
+        stored = {r["target"] for r in rows if r["metric"] == "target_score"
+                  and r.get("target") is not None}
+        if stored != set(raw_targets):
+          raise ValueError(
+              f"the finished clean cell {cid} of seed {seed} in {out_dir} scores the targets "
+              f"{sorted(stored, key=str)}, but this run's targets are {raw_targets} (the data "
+              "or the target draw changed since it was written): refusing to compare with it; "
+              "use another --out folder")
       else:
         rows = _clean_rows(config, seed, train_idx, test_idx, targets, raw_targets, echo,
                            progress)

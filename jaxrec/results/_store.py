@@ -2,7 +2,8 @@
 
 Layout of a store folder ``DIR``::
 
-  DIR/store.json                 {"format": 1, "config_hash": "...", "config": {...}}
+  DIR/store.json                 {"format": 1, "config_hash": "...", "config": {...},
+                                  "data": {"fingerprint": "...", ...} | null}
   DIR/cells/<cell id>.parquet    the rows of one finished cell (written atomically)
 
 Every row is a report-schema row (:mod:`jaxrec.report._schema`: ``model``, ``defense``,
@@ -115,20 +116,27 @@ class ResultsStore:
 
   Opening a folder creates it and its manifest ``store.json`` when missing. A folder that
   already holds results of another config (parts written under another hash, and a manifest
-  naming it) is refused: one folder, one config. A manifest of another config without any
-  finished cell (a run that failed before its first cell) is replaced.
+  naming it) or of other data (the manifest's data fingerprint differs from ``data``'s) is
+  refused: one folder, one config on one dataset. A manifest of another config or other data
+  without any finished cell (a run that failed before its first cell) is replaced.
 
   Args:
     root: the store folder ``DIR``.
     config_hash: the config's hash (:func:`jaxrec.experiment.config_hash`).
     config: the config as JSON data (recorded in the manifest), optional.
+    data: what the cells were computed on, JSON data with a ``"fingerprint"`` string (e.g. the
+      sha256 of the loaded interactions, :func:`jaxrec.grid.data_fingerprint`), recorded in the
+      manifest and compared when the store is opened again; ``None``: not recorded or checked.
+      A store whose manifest has no fingerprint (written before fingerprints were recorded)
+      takes ``data``'s.
     device_kind: the provenance column ``device_kind`` (default: the kind of JAX's first
       device, e.g. ``"cpu"`` or ``"NVIDIA H100 80GB HBM3"``).
 
   Raises:
-    ValueError: an empty ``config_hash``; ``root`` holds finished cells of another config (its
-      manifest's hash differs, or parts written under another hash: naming the files), or a
-      manifest of an unknown format; ``root`` is a file.
+    ValueError: an empty ``config_hash``; ``data`` without a string ``"fingerprint"``;
+      ``root`` holds finished cells of another config (its manifest's hash differs, or parts
+      written under another hash: naming the files) or of other data (naming both
+      fingerprints), or a manifest of an unknown format; ``root`` is a file.
     OSError: the folder cannot be created or written.
 
   Source:
@@ -136,9 +144,13 @@ class ResultsStore:
   """
 
   def __init__(self, root: str | os.PathLike, config_hash: str, *,
-               config: Mapping[str, Any] | None = None, device_kind: str | None = None):
+               config: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+               device_kind: str | None = None):
     if not isinstance(config_hash, str) or not config_hash:
       raise ValueError(f"config_hash must be a non-empty string, got {config_hash!r}")
+    if data is not None and not (isinstance(data, Mapping)
+                                 and isinstance(data.get("fingerprint"), str)):
+      raise ValueError(f"data must be a mapping with a 'fingerprint' string, got {data!r}")
     self.root = Path(root)
     if self.root.exists() and not self.root.is_dir():
       raise ValueError(f"results store {self.root} is a file, not a folder")
@@ -146,9 +158,12 @@ class ResultsStore:
     self._device_kind = device_kind
     manifest = self.root / MANIFEST
     fresh = not manifest.is_file()
+    recorded_data = None
     if not fresh:
       recorded = _read_manifest(manifest)
-      if recorded["config_hash"] != config_hash and not _part_files(self.root):
+      recorded_data = recorded.get("data")
+      finished = bool(_part_files(self.root))
+      if recorded["config_hash"] != config_hash and not finished:
         fresh = True  # no cell of that config finished (e.g. it failed on its data): reuse
       elif recorded["config_hash"] != config_hash:
         raise ValueError(
@@ -156,13 +171,29 @@ class ResultsStore:
             f"{recorded['config_hash']} in {manifest}; this config's hash is {config_hash}): "
             "refusing to mix them; use another folder, or rerun with that folder's config to "
             "resume it")
+      elif data is not None and isinstance(recorded_data, Mapping) \
+          and recorded_data.get("fingerprint") != data["fingerprint"]:
+        if not finished:
+          fresh = True
+        else:
+          raise ValueError(
+              f"{self.root} holds results computed on other data (data fingerprint "
+              f"{recorded_data.get('fingerprint')}: {_describe(recorded_data)}; the data "
+              f"loaded now has fingerprint {data['fingerprint']}: {_describe(data)}): "
+              "refusing to mix them (a resumed cell would be compared with a clean model "
+              "trained on the other data); use another --out folder for this data, or "
+              "restore the data the store was computed on to resume it")
     _check_parts(self.root, config_hash)
     (self.root / CELLS).mkdir(parents=True, exist_ok=True)
     if fresh:
       _atomic_write_text(manifest, json.dumps(
           {"format": FORMAT, "config_hash": config_hash,
-           "config": None if config is None else dict(config)}, indent=1, sort_keys=True)
-          + "\n")
+           "config": None if config is None else dict(config),
+           "data": None if data is None else dict(data)}, indent=1, sort_keys=True) + "\n")
+    elif data is not None and not isinstance(recorded_data, Mapping):
+      # a store written without a fingerprint: record this data's from now on
+      _atomic_write_text(manifest, json.dumps({**recorded, "data": dict(data)}, indent=1,
+                                              sort_keys=True) + "\n")
 
   def cell_id(self, keys: Mapping[str, Any]) -> str:
     """:func:`cell_id` of ``keys`` under this store's config hash.
@@ -260,6 +291,12 @@ class ResultsStore:
     table = table.replace_schema_metadata({_META_KEY: self.config_hash.encode()})
     _atomic_write_table(table, path)
     return path
+
+
+def _describe(data: Mapping[str, Any]) -> str:
+  """A short description of a manifest's ``data`` entry (its keys other than the fingerprint)."""
+  rest = {k: v for k, v in data.items() if k != "fingerprint"}
+  return json.dumps(rest, sort_keys=True) if rest else "no description"
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
