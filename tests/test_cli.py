@@ -355,3 +355,19 @@ def test_grid_device_options_are_checked(tmp_path, capsys, extra, message):
   assert main(["grid", str(cfg), "--out", str(out), "--no-compile-cache", *extra]) == 2
   assert message in capsys.readouterr().err
   assert not out.exists()
+
+
+def test_grid_refuses_a_folder_that_is_not_a_store(tmp_path, capsys):
+  """`jaxrec grid --out` on another command's non-empty folder: exit 2, nothing replaced."""
+  out = tmp_path / "audit"
+  out.mkdir()
+  (out / "report.json").write_text('{"schema": 1, "note": "mine"}')
+  (out / "report.md").write_text("notes")
+  config = tmp_path / "grid.toml"
+  config.write_text('model = "ease"\nattacks = ["random"]\nbudgets = [5]\nnum_targets = 1\n'
+                    "seeds = [0]\n")
+  assert main(["grid", str(config), "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert "jaxrec grid: error:" in err and "not a results store" in err
+  assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]
+  assert (out / "report.json").read_text() == '{"schema": 1, "note": "mine"}'

@@ -170,6 +170,21 @@ def test_one_dataset_per_store(tmp_path):
     results.ResultsStore(tmp_path / "t", HASH, data={"dataset": "x"})
 
 
+def test_a_folder_that_is_not_a_store_is_not_taken(tmp_path):
+  """A non-empty folder without store.json (e.g. the --out of `jaxrec audit`) is refused, its
+  files untouched; an empty folder becomes a store."""
+  folder = tmp_path / "audit"
+  folder.mkdir()
+  (folder / "report.json").write_text('{"note": "mine"}')
+  with pytest.raises(ValueError, match=r"not empty \(report\.json\).*not a results store"):
+    results.ResultsStore(folder, HASH)
+  assert sorted(os.listdir(folder)) == ["report.json"]
+  assert (folder / "report.json").read_text() == '{"note": "mine"}'
+  (tmp_path / "empty").mkdir()
+  results.ResultsStore(tmp_path / "empty", HASH)
+  assert sorted(os.listdir(tmp_path / "empty")) == ["cells", "store.json"]
+
+
 def test_load_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="no such folder"):
     results.load(tmp_path / "missing")

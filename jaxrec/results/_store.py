@@ -118,7 +118,9 @@ class ResultsStore:
   already holds results of another config (parts written under another hash, and a manifest
   naming it) or of other data (the manifest's data fingerprint differs from ``data``'s) is
   refused: one folder, one config on one dataset. A manifest of another config or other data
-  without any finished cell (a run that failed before its first cell) is replaced.
+  without any finished cell (a run that failed before its first cell) is replaced. An existing
+  folder that is not a store (no ``store.json``) is taken only when it is empty, so a store
+  never writes over another command's files (e.g. the ``report.json`` of ``jaxrec audit``).
 
   Args:
     root: the store folder ``DIR``.
@@ -136,7 +138,8 @@ class ResultsStore:
     ValueError: an empty ``config_hash``; ``data`` without a string ``"fingerprint"``;
       ``root`` holds finished cells of another config (its manifest's hash differs, or parts
       written under another hash: naming the files) or of other data (naming both
-      fingerprints), or a manifest of an unknown format; ``root`` is a file.
+      fingerprints), or a manifest of an unknown format; ``root`` is a file, or a non-empty
+      folder without ``store.json``.
     OSError: the folder cannot be created or written.
 
   Source:
@@ -158,6 +161,14 @@ class ResultsStore:
     self._device_kind = device_kind
     manifest = self.root / MANIFEST
     fresh = not manifest.is_file()
+    if fresh and self.root.is_dir():
+      entries = sorted(p.name for p in self.root.iterdir())
+      if entries:
+        shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+        raise ValueError(
+            f"{self.root} is not empty ({shown}) and is not a results store (no {MANIFEST}): "
+            "refusing to write into it, which could replace another run's files (e.g. the "
+            "report.json of `jaxrec audit`); use a new or empty folder")
     recorded_data = None
     if not fresh:
       recorded = _read_manifest(manifest)
