@@ -276,3 +276,24 @@ def test_plot_draws_the_means(tmp_path, monkeypatch):
     results.plot(pd.DataFrame(rows), metric="hr", k=10, path=tmp_path / "g.png")
   with pytest.raises(ValueError, match=r"no column\(s\) \['eps'\]"):
     results.plot(pd.DataFrame(rows), metric="target_hr", k=10, x="eps", path=tmp_path / "g.png")
+
+
+def test_plot_errors_on_what_load_returns(tmp_path):
+  """On load()'s nullable Int64 `k`, a mistyped metric or an unmatched filter gives the
+  documented ValueError listing what is present (not pandas' NA TypeError)."""
+  store = results.ResultsStore(tmp_path / "s", HASH, device_kind="cpu")
+  store.write({"seed": 0}, _cell_rows("random", 0.01, 7, 0, 0.25), seed=0)
+  df = results.load(tmp_path / "s")
+  assert str(df["k"].dtype) == "Int64"
+  present = "present: target_hr@10, target_hr@50, target_rank"
+  with pytest.raises(ValueError, match=f"no row has metric 'hr_typo' at k=10; {present}"):
+    results.plot(df, metric="hr_typo", k=10, path=tmp_path / "x.png")
+  with pytest.raises(ValueError, match=f"and {{'model': 'lightgcn'}}; {present}"):
+    results.plot(df, metric="target_hr", k=10, where={"model": "lightgcn"},
+                 path=tmp_path / "x.png")
+  with pytest.raises(ValueError, match=f"'target_rank' at k=10; {present}"):
+    results.plot(df, metric="target_rank", k=10, path=tmp_path / "x.png")
+  with pytest.raises(ValueError, match="k must be an integer"):
+    results.plot(df, metric="target_hr", k="10", path=tmp_path / "x.png")
+  assert not (tmp_path / "x.png").exists()
+  assert results.plot(df, metric="target_rank", path=tmp_path / "r.png").is_file()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from jaxrec import _checks
 from jaxrec.report._plots import _save
 
 __all__ = ["plot"]
@@ -38,8 +39,9 @@ def plot(df, *, metric: str, path: str | os.PathLike, k: int | None = None, x: s
     The path written.
 
   Raises:
-    ValueError: a column named by ``x``, ``hue`` or ``where`` (or ``metric``, ``k``, ``value``)
-      is missing, or no row matches (the message lists the metrics and cut-offs present).
+    ValueError: ``k`` not a positive integer (or ``None``); a column named by ``x``, ``hue``
+      or ``where`` (or ``metric``, ``k``, ``value``) is missing, or no row matches (the message
+      lists the metrics and cut-offs present).
 
   Source:
     jaxrec (matplotlib, Agg backend).
@@ -48,7 +50,10 @@ def plot(df, *, metric: str, path: str | os.PathLike, k: int | None = None, x: s
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
+  import pandas as pd  # pylint: disable=import-outside-toplevel
 
+  if k is not None:
+    k = _checks.integer("k", k, low=1)
   where = dict(where or {})
   needed = ["metric", "k", "value", x, hue, *where]
   missing = [c for c in needed if c not in df.columns]
@@ -60,7 +65,7 @@ def plot(df, *, metric: str, path: str | os.PathLike, k: int | None = None, x: s
     sel &= (df[column] == value).fillna(False)
   rows = df[sel.astype(bool)]
   if rows.empty:
-    present = sorted({(m, None if kk is None or kk != kk else int(kk))
+    present = sorted({(str(m), None if pd.isna(kk) else int(kk))
                       for m, kk in zip(df["metric"], df["k"].astype(object))},
                      key=lambda p: (p[0], -1 if p[1] is None else p[1]))
     shown = ", ".join(m if kk is None else f"{m}@{kk}" for m, kk in present[:30])
