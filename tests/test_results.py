@@ -297,3 +297,52 @@ def test_plot_errors_on_what_load_returns(tmp_path):
     results.plot(df, metric="target_hr", k="10", path=tmp_path / "x.png")
   assert not (tmp_path / "x.png").exists()
   assert results.plot(df, metric="target_rank", path=tmp_path / "r.png").is_file()
+
+
+def test_plot_refuses_blended_models_and_mixed_budget_units(tmp_path, monkeypatch):
+  rows = [make_row(model="most-pop", metric="ndcg", k=10, value=0.08, seed=0),  # clean cell
+          make_row(model="bpr-mf", metric="ndcg", k=10, value=0.07, seed=0),
+          make_row(model="bpr-mf", metric="ndcg", k=10, value=0.06, attack="random",
+                   budget=0.01, num_fake=21, seed=0),
+          make_row(model="bpr-mf", metric="ndcg", k=10, value=0.05, attack="random",
+                   budget=10, num_fake=10, seed=0)]
+  df = pd.DataFrame(rows)
+  with pytest.raises(ValueError, match=r"mix the models \['bpr-mf', 'most-pop'\].*where="):
+    results.plot(df, metric="ndcg", k=10, x="num_fake", path=tmp_path / "a.png")
+  with pytest.raises(ValueError, match=r"fractions .*\[0\.01\].*counts .*\[10\.0\].*num_fake"):
+    results.plot(df, metric="ndcg", k=10, where={"model": "bpr-mf"}, path=tmp_path / "a.png")
+  assert not (tmp_path / "a.png").exists()
+  figures = []
+  real_save = results._plots._save
+  monkeypatch.setattr(results._plots, "_save",
+                      lambda fig, path: figures.append(fig) or real_save(fig, path))
+  results.plot(df, metric="ndcg", k=10, x="num_fake", where={"model": "bpr-mf"},
+               path=tmp_path / "a.png")
+  lines = {ln.get_label(): ln for ln in figures[0].axes[0].lines}
+  np.testing.assert_allclose(lines["attack = random"].get_xdata(), [10, 21])
+  np.testing.assert_allclose(lines["attack = random"].get_ydata(), [0.05, 0.06])
+  np.testing.assert_allclose(lines["attack = none"].get_ydata(), [0.07, 0.07])  # bpr-mf only
+
+
+def test_the_grid_figure_uses_the_grid_model_and_num_fake_for_mixed_budgets(tmp_path,
+                                                                              monkeypatch):
+  from jaxrec import grid
+  from jaxrec.grid import _run
+  figures = []
+  real_save = results._plots._save
+  monkeypatch.setattr(results._plots, "_save",
+                      lambda fig, path: figures.append(fig) or real_save(fig, path))
+  rows = [make_row(model="bpr-mf", metric="target_hr", k=10, value=0.0, target=5, seed=0),
+          make_row(model="lightgcn", metric="target_hr", k=10, value=0.9, target=5, seed=0),
+          make_row(model="bpr-mf", metric="target_hr", k=10, value=0.5, attack="random",
+                   budget=0.01, num_fake=21, target=5, seed=0),
+          make_row(model="bpr-mf", metric="target_hr", k=10, value=0.25, attack="random",
+                   budget=10, num_fake=10, target=5, seed=0)]
+  config = grid.PoisonGridConfig(attacks=("random",), budgets=(0.01, 10), seeds=(0,))
+  _run._figure(rows, tmp_path / "f.png", config)
+  ax = figures[0].axes[0]
+  lines = {ln.get_label(): ln for ln in ax.lines}
+  assert ax.get_xlabel() == "num_fake"
+  np.testing.assert_allclose(lines["attack = random"].get_xdata(), [10, 21])
+  np.testing.assert_allclose(lines["attack = none"].get_ydata(), [0.0, 0.0])
+  assert ax.get_title().startswith("bpr-mf: targets' HR@10")

@@ -126,7 +126,8 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
   are skipped; a clean cell that is finished is read back instead of retrained. At the end,
   ``out_dir/report.json`` and ``report.md`` (the report schema, :func:`jaxrec.report.
   build_report`) hold every row of the store, and ``out_dir/target_hr.png`` the targets'
-  HR@k (first k) against the budget, one line per attack.
+  HR@k (first k) under the grid's model against the budget (the number of fake users when the
+  budgets mix fractions and counts), one line per attack, the clean model's dashed.
 
   A poisoned cell's rows (grid keys ``target`` (raw id), ``num_fake``, ``seed``): the target's
   ``target_hr``/``target_ndcg`` @k, ``target_rank``, ``target_score``, ``prediction_shift``
@@ -279,7 +280,7 @@ def run_grid(config: PoisonGridConfig, out_dir: str | os.PathLike, *, mesh=None,
                                                                   counts)),
                      "filler_size": filler, "notes": list(dataset.notes) + notes}
   figure = Path(out_dir) / "target_hr.png"
-  _figure(rows, figure, k=config.ks[0])
+  _figure(rows, figure, config)
   prov["grid"] = {"config_hash": chash, "cells": len(cells), "ran": ran,
                   "skipped": len(cells) - ran}
   prov["outputs"] = ["report.json", "report.md", figure.name]
@@ -341,9 +342,17 @@ def _poisoned_rows(result: poisoning.CellResult, keys: dict, *, num_fake: int, m
   return rows
 
 
-def _figure(rows: list[dict], path: Path, *, k: int) -> None:
+def _figure(rows: list[dict], path: Path, config: PoisonGridConfig) -> None:
+  """The targets' HR@k (first k) of the grid's model against the budget, one line per attack
+  and the clean model's as a dashed line; against the number of fake users when the budgets
+  mix fractions and counts (one axis would misplace them)."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
 
   from jaxrec.results import plot  # pylint: disable=import-outside-toplevel
-  plot(pd.DataFrame(rows), metric="target_hr", k=k, x="budget", hue="attack", path=path,
-       title=f"targets' HR@{k} against the budget (mean over targets and seeds)")
+  k = config.ks[0]
+  mixed = (any(isinstance(b, float) for b in config.budgets)
+           and any(isinstance(b, int) for b in config.budgets))
+  x = "num_fake" if mixed else "budget"
+  plot(pd.DataFrame(rows), metric="target_hr", k=k, x=x, hue="attack",
+       where={"model": config.model}, path=path,
+       title=f"{config.model}: targets' HR@{k} (mean of targets, seeds)")

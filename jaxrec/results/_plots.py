@@ -19,7 +19,10 @@ def plot(df, *, metric: str, path: str | os.PathLike, k: int | None = None, x: s
   """Draws ``metric`` against ``x``, one line per value of ``hue``, and writes a PNG.
 
   Each point is the mean of the rows at that ``(hue, x)`` (over targets, seeds and any other
-  key), with a band from their minimum to their maximum. Rows whose ``x`` is null (the clean
+  key), with a band from their minimum to their maximum. Rows of several models are refused
+  unless ``hue="model"`` or ``where`` picks one (a store's clean cell also holds the
+  most-popular baseline's accuracy), and so are budgets that mix fractions and counts on a
+  ``"budget"`` axis (plot against ``"num_fake"``). Rows whose ``x`` is null (the clean
   model: no budget) are drawn as a dashed horizontal line at their mean, labelled by their
   ``hue`` value (e.g. ``attack = none``).
 
@@ -41,7 +44,9 @@ def plot(df, *, metric: str, path: str | os.PathLike, k: int | None = None, x: s
   Raises:
     ValueError: ``k`` not a positive integer (or ``None``); a column named by ``x``, ``hue``
       or ``where`` (or ``metric``, ``k``, ``value``) is missing, or no row matches (the message
-      lists the metrics and cut-offs present).
+      lists the metrics and cut-offs present); the rows mix models (without ``hue="model"`` or
+      ``where={"model": ...}``); ``x="budget"`` with budgets below 1 (fractions) and at least
+      1 (counts).
 
   Source:
     jaxrec (matplotlib, Agg backend).
@@ -71,6 +76,20 @@ def plot(df, *, metric: str, path: str | os.PathLike, k: int | None = None, x: s
     shown = ", ".join(m if kk is None else f"{m}@{kk}" for m, kk in present[:30])
     raise ValueError(f"no row has metric {metric!r} at k={k}"
                      + (f" and {where}" if where else "") + f"; present: {shown}")
+  if "model" in rows.columns and hue != "model" and "model" not in where:
+    models = sorted(rows["model"].dropna().astype(str).unique())
+    if len(models) > 1:
+      raise ValueError(f"the rows of {metric!r} mix the models {models}: their mean would blend "
+                       f"them (e.g. the clean line with a baseline's); pick one with "
+                       f"where={{'model': {models[-1]!r}}}, or hue='model'")
+  if x == "budget":
+    budgets = rows["budget"].dropna().astype(float)
+    fractions = sorted(set(budgets[budgets < 1].tolist()))
+    counts = sorted(set(budgets[budgets >= 1].tolist()))
+    if fractions and counts:
+      raise ValueError(f"the budgets mix fractions of the real users ({fractions}) and "
+                       f"counts of fake users ({counts}): one axis would misplace them; "
+                       "plot against x='num_fake' (the number of fake users) instead")
   fig, ax = plt.subplots(figsize=(6, 4))
   for label in sorted(rows[hue].dropna().astype(str).unique()):
     mine = rows[rows[hue].astype(str) == label]
