@@ -229,3 +229,24 @@ def test_a_store_of_other_data_is_refused(tmp_path, capsys):
   err = capsys.readouterr().err
   assert "scores the targets [-12345]" in err and "another --out" in err
   assert sorted(os.listdir(out / "cells")) == before
+
+
+def test_an_unwritable_store_fails_before_any_cell(tmp_path, monkeypatch, capsys):
+  """The store probes DIR/cells when opened: a read-only store fails at once (exit 2, naming
+  the folder), not after a program of cells was computed."""
+  from jaxrec.results import _store
+
+  def read_only(*args, **kwargs):
+    raise PermissionError(30, "Read-only file system")
+
+  def no_cell(*args, **kwargs):
+    raise AssertionError("a cell was computed")
+
+  monkeypatch.setattr(_store.tempfile, "mkstemp", read_only)
+  monkeypatch.setattr(grid._run, "_clean_rows", no_cell)
+  out = tmp_path / "ro"
+  assert main(["grid", str(_config(tmp_path)), "--out", str(out), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert f"results store {out / 'cells'} is not writable (Read-only file system)" in err
+  assert "nothing was computed" in err
+  assert not (out / "store.json").exists()

@@ -121,6 +121,8 @@ class ResultsStore:
   without any finished cell (a run that failed before its first cell) is replaced. An existing
   folder that is not a store (no ``store.json``) is taken only when it is empty, so a store
   never writes over another command's files (e.g. the ``report.json`` of ``jaxrec audit``).
+  Opening checks that ``DIR/cells`` can be written (a temporary file is created and removed),
+  so an unwritable store fails before any cell is computed.
 
   Args:
     root: the store folder ``DIR``.
@@ -140,7 +142,7 @@ class ResultsStore:
       written under another hash: naming the files) or of other data (naming both
       fingerprints), or a manifest of an unknown format; ``root`` is a file, or a non-empty
       folder without ``store.json``.
-    OSError: the folder cannot be created or written.
+    OSError: the folder cannot be created or written (naming it).
 
   Source:
     jaxrec.
@@ -195,7 +197,15 @@ class ResultsStore:
               "trained on the other data); use another --out folder for this data, or "
               "restore the data the store was computed on to resume it")
     _check_parts(self.root, config_hash)
-    (self.root / CELLS).mkdir(parents=True, exist_ok=True)
+    cells = self.root / CELLS
+    try:
+      cells.mkdir(parents=True, exist_ok=True)
+      fd, probe = tempfile.mkstemp(dir=cells, prefix=".probe.", suffix=".tmp")
+      os.close(fd)
+      os.unlink(probe)
+    except OSError as e:
+      raise OSError(e.errno, f"results store {cells} is not writable ({e.strerror or e}); "
+                    "nothing was computed: fix the permissions or use another folder") from e
     if fresh:
       _atomic_write_text(manifest, json.dumps(
           {"format": FORMAT, "config_hash": config_hash,
