@@ -225,17 +225,38 @@ def test_write_errors(tmp_path):
     results.ResultsStore(tmp_path / "f", HASH)
 
 
-def test_git_revision():
-  here = os.path.dirname(_store.__file__)
-  head = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True)
-  _store.git_revision.cache_clear()
-  try:
-    if head.returncode == 0:
-      assert results.git_revision() == head.stdout.strip()
-    else:
-      assert results.git_revision() is None
-  finally:
-    _store.git_revision.cache_clear()
+def test_git_revision(tmp_path):
+  """The revision of jaxrec's own checkout, marked dirty; none for a copy of jaxrec in a venv
+  inside another repository."""
+  def git(folder, *args):
+    return subprocess.run(["git", "-C", str(folder), "-c", "user.name=t", "-c",
+                           "user.email=t@t", *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+  checkout = tmp_path / "jaxrec-src"
+  (checkout / "jaxrec").mkdir(parents=True)
+  (checkout / "pyproject.toml").write_text("[project]\nname = 'jaxrec'\n")
+  (checkout / "jaxrec" / "__init__.py").write_text("")
+  git(checkout, "init", "-q")
+  git(checkout, "add", ".")
+  git(checkout, "commit", "-q", "-m", "x")
+  head = git(checkout, "rev-parse", "HEAD")
+  assert _store._git_revision(checkout / "jaxrec") == head
+  (checkout / "untracked.txt").write_text("")  # untracked files do not count
+  assert _store._git_revision(checkout / "jaxrec") == head
+  (checkout / "jaxrec" / "__init__.py").write_text("x = 1\n")
+  assert _store._git_revision(checkout / "jaxrec") == f"{head}-dirty"
+
+  project = tmp_path / "proj"  # the user's repository, jaxrec installed into its venv
+  package = project / ".venv" / "lib" / "site-packages" / "jaxrec"
+  package.mkdir(parents=True)
+  (package / "__init__.py").write_text("")
+  (project / "pyproject.toml").write_text("[project]\nname = 'proj'\n")
+  git(project, "init", "-q")
+  git(project, "add", ".")
+  git(project, "commit", "-q", "-m", "x")
+  assert _store._git_revision(package) is None
+  assert _store._git_revision(tmp_path / "nowhere") is None
 
 
 def test_git_revision_without_git(monkeypatch):

@@ -87,8 +87,11 @@ def cell_id(config_hash: str, keys: Mapping[str, Any]) -> str:
 
 @functools.lru_cache(maxsize=1)
 def git_revision() -> str | None:
-  """The git commit (40 hex digits) of the checkout jaxrec is imported from, or ``None`` when
-  jaxrec is not imported from a git checkout (an installed wheel) or git is unavailable.
+  """The git commit of the jaxrec checkout this package is imported from: 40 hex digits, with
+  ``"-dirty"`` appended when tracked files of the checkout have uncommitted changes; ``None``
+  when jaxrec is not imported from its own checkout (an installed wheel, including one in a
+  virtual environment inside another git repository: the checkout's top level must be the
+  folder holding the ``jaxrec`` package and ``pyproject.toml``) or git is unavailable.
 
   Raises:
     Nothing (any failure of git gives ``None``).
@@ -96,14 +99,29 @@ def git_revision() -> str | None:
   Source:
     jaxrec.
   """
-  here = Path(__file__).resolve().parent
+  return _git_revision(Path(__file__).resolve().parents[1])
+
+
+def _git_revision(package: Path) -> str | None:
+  """:func:`git_revision` of the package folder ``package``."""
+  def git(*args: str) -> str | None:
+    out = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True,
+                         timeout=10, check=False)
+    return out.stdout.strip() if out.returncode == 0 else None
+
   try:
-    out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                         text=True, timeout=10, check=False)
+    top = git("rev-parse", "--show-toplevel")
+    checkout = package.parent
+    if top is None or Path(top).resolve() != checkout.resolve() \
+        or not (checkout / "pyproject.toml").is_file():
+      return None  # not jaxrec's own checkout (e.g. a venv inside the user's repository)
+    rev = git("rev-parse", "HEAD")
+    if rev is None or len(rev) != 40:
+      return None
+    status = git("status", "--porcelain", "--untracked-files=no")
   except (OSError, subprocess.SubprocessError):
     return None
-  rev = out.stdout.strip()
-  return rev if out.returncode == 0 and len(rev) == 40 else None
+  return rev if status == "" else f"{rev}-dirty" if status else None
 
 
 def _device_kind() -> str:
