@@ -75,6 +75,8 @@ def test_budgets_as_counts_and_fractions(tmp_path):
     ('model = "ease"\nlr = 0.1\n', "has no lr setting"),
     ("max_lanes = 0\n", "max_lanes must be an integer >= 1"),
     ('data_path = "/no/such/u.data"\n', "data_path /no/such/u.data: no such file"),
+    ("target_ids = []\n", "target_ids must name at least one"),
+    ("epochs = 0\n", "epochs must be >= 1 for model 'bpr-mf'"),
 ])
 def test_config_errors(tmp_path, text, match):
   path = _config(tmp_path, text)

@@ -9,7 +9,7 @@ from typing import Any
 
 from jaxrec import _checks
 from jaxrec.audit._config import TARGET_STRATEGIES, AuditConfig
-from jaxrec.audit._registry import ATTACKS
+from jaxrec.audit._registry import ATTACKS, model_defaults
 from jaxrec.experiment import product
 
 __all__ = ["DATASETS", "PoisonGridConfig", "grid_cells"]
@@ -68,7 +68,8 @@ class PoisonGridConfig:
     ValueError: an unknown dataset, model, attack or strategy; no attack, budget or seed;
       repeated attacks, seeds or budgets; a budget that is neither a fraction in ``(0, 1)``
       nor a count ``>= 1``; a seed outside ``[0, 2**32)``; training settings the model does not
-      have or invalid ones; a non-positive ``num_targets``, ``chunk_size`` or ``max_lanes``; a
+      have or invalid ones (``epochs = 0`` for a model that trains); a non-positive
+      ``num_targets``, ``chunk_size`` or ``max_lanes``; an empty ``target_ids``; a
       ``data_path`` that does not exist.
 
   Source:
@@ -122,11 +123,17 @@ class PoisonGridConfig:
       _checks.integer("max_lanes", self.max_lanes, low=1)
     if self.target_ids is not None:
       object.__setattr__(self, "target_ids", tuple(self.target_ids))
+      if not self.target_ids:
+        raise ValueError("target_ids must name at least one raw item id (or leave it out to "
+                         "draw num_targets targets)")
     # the audit's config checks the rest (model and recipe, attacks, budgets, ks, ...) and
     # fills in the model's default recipe
     audit = self.audit_config()
     for name in _TRAINING:
       object.__setattr__(self, name, getattr(audit, name))
+    if self.epochs == 0 and model_defaults(self.model).epochs:
+      raise ValueError(f"epochs must be >= 1 for model {self.model!r}, got 0 (every cell would "
+                       "measure an untrained, randomly initialised model)")
     object.__setattr__(self, "ks", audit.ks)
     if len(set(budgets)) != len(budgets):  # equal counts on the data: refused once loaded
       raise ValueError(f"budgets repeat a value: {budgets}")
