@@ -367,3 +367,20 @@ def test_the_grid_figure_uses_the_grid_model_and_num_fake_for_mixed_budgets(tmp_
   np.testing.assert_allclose(lines["attack = random"].get_xdata(), [10, 21])
   np.testing.assert_allclose(lines["attack = none"].get_ydata(), [0.0, 0.0])
   assert ax.get_title().startswith("bpr-mf: targets' HR@10")
+
+
+def test_corrupt_and_stray_parts(tmp_path):
+  """A corrupt part names itself and the way out; a copy of a part under a name that is not a
+  cell id is ignored with a warning, not loaded twice."""
+  store = results.ResultsStore(tmp_path, HASH, device_kind="cpu")
+  part = store.write({"seed": 0}, _cell_rows("random", None, 1, 0, 0.5), seed=0)
+  (tmp_path / "cells" / "copy.parquet").write_bytes(part.read_bytes())
+  with pytest.warns(UserWarning, match=r"ignoring copy\.parquet"):
+    assert len(results.load(tmp_path)) == 3
+  with pytest.warns(UserWarning, match="ignoring copy"):
+    assert store.finished() == {part.stem}
+  (tmp_path / "cells" / "copy.parquet").unlink()
+  part.write_bytes(b"PAR1 cut")
+  with pytest.raises(ValueError, match=f"{part.name} is not a readable Parquet part.*delete it "
+                                       "and rerun to recompute that cell"):
+    results.load(tmp_path)

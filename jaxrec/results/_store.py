@@ -22,6 +22,7 @@ import math
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -248,8 +249,7 @@ class ResultsStore:
     Raises:
       ValueError: ``cid`` is not 16 lowercase hex digits.
     """
-    if not (isinstance(cid, str) and len(cid) == 16 and all(c in "0123456789abcdef"
-                                                            for c in cid)):
+    if not (isinstance(cid, str) and _is_cell_id(cid)):
       raise ValueError(f"a cell id is 16 lowercase hex digits, got {cid!r}")
     return self.root / CELLS / f"{cid}.parquet"
 
@@ -350,11 +350,27 @@ def _read_manifest(path: Path) -> dict[str, Any]:
   return manifest
 
 
+def _is_cell_id(name: str) -> bool:
+  return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
+
+
 def _part_files(root: Path) -> list[Path]:
+  """The parts of a store: ``cells/<16 hex digits>.parquet``; a hidden temporary file is
+  skipped silently, any other ``.parquet`` file (e.g. a copy of a part under another name)
+  is ignored with a warning naming it, so it is neither loaded as extra rows nor counted as a
+  finished cell."""
   folder = root / CELLS
   if not folder.is_dir():
     return []
-  return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+  parts, stray = [], []
+  for p in sorted(folder.glob("*.parquet")):
+    if p.name.startswith("."):
+      continue
+    (parts if _is_cell_id(p.stem) else stray).append(p)
+  if stray:
+    warnings.warn(f"{folder}: ignoring {', '.join(p.name for p in stray)} (a part's name is "
+                  "its cell id, 16 lowercase hex digits, and .parquet)", stacklevel=3)
+  return parts
 
 
 def _part_ids(root: Path) -> set[str]:
@@ -366,7 +382,8 @@ def _part_hash(path: Path) -> str | None:
   try:
     meta = pa.parquet.read_schema(path).metadata or {}
   except (OSError, pa.ArrowException) as e:
-    raise ValueError(f"{path} is not a readable Parquet part: {e}") from e
+    raise ValueError(f"{path} is not a readable Parquet part: {e}; delete it and rerun to "
+                     "recompute that cell") from e
   value = meta.get(_META_KEY)
   return None if value is None else value.decode()
 
@@ -390,7 +407,8 @@ def _read_part(path: Path, config_hash: str | None):
   try:
     table = pa.parquet.read_table(path)
   except (OSError, pa.ArrowException) as e:
-    raise ValueError(f"{path} is not a readable Parquet part: {e}") from e
+    raise ValueError(f"{path} is not a readable Parquet part: {e}; delete it and rerun to "
+                     "recompute that cell") from e
   found = (table.schema.metadata or {}).get(_META_KEY)
   if config_hash is not None and (found is None or found.decode() != config_hash):
     raise ValueError(f"{path} was written under config hash "
