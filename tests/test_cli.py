@@ -371,3 +371,27 @@ def test_grid_refuses_a_folder_that_is_not_a_store(tmp_path, capsys):
   assert "jaxrec grid: error:" in err and "not a results store" in err
   assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]
   assert (out / "report.json").read_text() == '{"schema": 1, "note": "mine"}'
+
+
+def test_grid_devices_must_reach_every_process(tmp_path, monkeypatch, capsys):
+  """Under several processes, --devices N that leaves a process without a device is refused
+  (exit 2) instead of crashing that process later."""
+  import jax
+
+  class Dev:
+    def __init__(self, process_index):
+      self.process_index = process_index
+
+  fake = [Dev(0), Dev(0), Dev(1), Dev(1)]  # 2 processes x 2 devices
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  monkeypatch.setattr(jax, "devices", lambda *a: fake)
+  monkeypatch.setattr(jax, "device_count", lambda *a: 4)
+  config = tmp_path / "grid.toml"
+  config.write_text('model = "ease"\nattacks = ["random"]\nbudgets = [5]\nnum_targets = 1\n'
+                    "seeds = [0]\n")
+  out = tmp_path / "out"
+  assert main(["grid", str(config), "--out", str(out), "--devices", "2", "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert ("--devices 2 takes the first 2 of the 4 devices of 2 processes, which leaves "
+          "process(es) [1] without a device: give --devices 3 or more, or 'all'") in err
+  assert not out.exists()

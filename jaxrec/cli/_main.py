@@ -678,6 +678,19 @@ def _grid(args) -> int:
           from None
     if devices < 1:
       raise ValueError(f"--devices must be at least 1, got {devices}")
+  if devices > 1 and jax.process_count() > 1:
+    # the mesh takes the first N devices of all processes; a process with none of them could
+    # not read the cells' results back
+    first: dict[int, int] = {}
+    for i, d in enumerate(jax.devices()):
+      first.setdefault(d.process_index, i)
+    needed = max(first.values()) + 1
+    if devices < needed:
+      left = sorted(p for p, i in first.items() if i >= devices)
+      raise ValueError(f"--devices {devices} takes the first {devices} of the "
+                       f"{jax.device_count()} devices of {jax.process_count()} processes, which "
+                       f"leaves process(es) {left} without a device: give --devices {needed} "
+                       "or more, or 'all'")
   mesh = sharding.make_mesh(cells=devices) if devices > 1 else None
   run_grid(config, args.out, mesh=mesh, progress=not args.no_progress)
   return 0
