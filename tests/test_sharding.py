@@ -62,6 +62,12 @@ def test_make_mesh_axes_types_and_errors():
     sharding.make_mesh(cells=1.5)
   with pytest.raises(ValueError, match=f"items={n + 1} does not divide the {n} devices"):
     sharding.make_mesh(items=n + 1)
+  with pytest.raises(ValueError, match="devices is empty"):
+    sharding.make_mesh(devices=[])
+  with pytest.raises(ValueError, match="more than once"):
+    sharding.make_mesh(devices=[jax.devices()[0]] * 2)
+  with pytest.raises(TypeError, match="sequence of jax devices"):
+    sharding.make_mesh(devices="abc")
 
 
 @pytest.mark.parametrize("lanes,vectorize", [(1, True), (2, True), (None, False)])

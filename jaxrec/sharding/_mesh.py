@@ -38,14 +38,22 @@ def make_mesh(cells: int | None = None, items: int = 1, *,
     A ``jax.sharding.Mesh`` with axis names :data:`AXES`.
 
   Raises:
-    ValueError: ``cells`` or ``items`` not a positive integer, or more devices asked for than
+    TypeError: ``devices`` is a string.
+    ValueError: ``devices`` empty or repeating a device; ``cells`` or ``items`` not a positive
+      integer, or more devices asked for than
       there are (``cells * items > len(devices)``), or ``items`` not dividing the device count
       when ``cells`` is left to its default.
 
   Source:
     jaxrec; JAX's explicit sharding (``jax.sharding.AxisType``, JAX documentation 2025).
   """
+  if isinstance(devices, (str, bytes)):
+    raise TypeError(f"devices must be a sequence of jax devices, got {devices!r}")
   devices = list(jax.devices() if devices is None else devices)
+  if not devices:
+    raise ValueError("devices is empty: a mesh needs at least one device")
+  if len(set(devices)) != len(devices):
+    raise ValueError("devices lists a device more than once")
   items = _checks.integer("items", items, low=1)
   if cells is None:
     if len(devices) % items:
