@@ -5,7 +5,8 @@ Usage::
 
   python experiments/poison_grid.py --out DIR [--config PATH]
 
-The same as ``jaxrec grid PATH --out DIR``: rerunning with the same DIR resumes. MovieLens is
+The same as ``jaxrec grid PATH --out DIR`` (which it calls; its other options, such as
+``--devices``, pass through): rerunning with the same DIR resumes. MovieLens is
 read from ``$JAXREC_SHARED_DATA/movielens-100k`` (default ``<repo>/../shared/data``).
 """
 
@@ -14,21 +15,21 @@ import os
 import sys
 from pathlib import Path
 
-import jaxrec
-from jaxrec import experiment, grid
+from jaxrec.cli._main import main as jaxrec_main
 
 HERE = Path(__file__).resolve().parent
 
 
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = argparse.ArgumentParser(
+      description="The poisoning grid of experiments/configs/poison_grid.toml (2 attacks x 2 "
+                  "budgets x 5 targets x 2 seeds on MovieLens-100K) into a resumable results "
+                  "store; other options go to `jaxrec grid` (--devices, --no-progress, ...)")
   p.add_argument("--out", required=True, help="the results store folder")
-  p.add_argument("--config", default=HERE / "configs" / "poison_grid.toml")
-  args = p.parse_args(argv)
+  p.add_argument("--config", default=str(HERE / "configs" / "poison_grid.toml"))
+  args, rest = p.parse_known_args(argv)
   os.environ.setdefault("JAXREC_SHARED_DATA", str(HERE.parents[1] / "shared" / "data"))
-  jaxrec.enable_compilation_cache()
-  grid.run_grid(experiment.load_config(args.config, grid.PoisonGridConfig), args.out)
-  return 0
+  return jaxrec_main(["grid", args.config, "--out", args.out, *rest])
 
 
 if __name__ == "__main__":
