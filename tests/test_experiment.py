@@ -117,3 +117,14 @@ def test_one_lane_runs_the_loops_unbatched_program(lanes, vectorize, batched):
                            vectorize=vectorize)
   assert vmapped == ([2] if batched else [])
   np.testing.assert_allclose(np.stack(out), 2 * np.stack([c[1] for c in CELLS]))
+
+
+@pytest.mark.parametrize("lanes,vectorize", [(1, True), (2, True), (None, False)])
+def test_cells_mixing_ints_and_floats_share_one_float_program(lanes, vectorize):
+  """``{"eps": 0}`` next to ``{"eps": 0.5}``: promoted once (float32), one program, at one lane
+  too (it used to fail there with 'Argument types differ')."""
+  timings = {}
+  out = experiment.execute(lambda c, s: c["eps"] * s, [{"eps": 0}, {"eps": 0.5}, {"eps": 2}],
+                           np.float32(2.0), lanes=lanes, vectorize=vectorize, timings=timings)
+  assert [float(o) for o in out] == [0.0, 1.0, 4.0]
+  assert timings["programs"] == 1

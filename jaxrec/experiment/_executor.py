@@ -85,6 +85,27 @@ def product(**axes: Sequence) -> list[dict[str, Any]]:
   return [dict(zip(names, combo)) for combo in itertools.product(*axes.values())]
 
 
+def _common_dtypes(cells: Sequence[Any]) -> list[Any]:
+  """The cells with each leaf at the dtype JAX promotes that leaf's values to across the cells
+  (``{"eps": 0}`` and ``{"eps": 0.5}`` share one float program; the vmapped path stacks them
+  that way anyway). Cells whose leaves already agree are returned as they are."""
+  treedef = jax.tree.structure(cells[0])
+  columns = list(zip(*(jax.tree.leaves(c) for c in cells)))
+  targets = []
+  for column in columns:
+    kinds = {(jnp.result_type(x), isinstance(x, (bool, int, float, complex))) for x in column}
+    if len(kinds) == 1:
+      targets.append(None)
+      continue
+    dtype = jnp.result_type(*column)
+    targets.append(None if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) else dtype)
+  if all(t is None for t in targets):
+    return list(cells)
+  return [jax.tree.unflatten(treedef, [x if t is None else jnp.asarray(x, t)
+                                       for x, t in zip(leaves, targets)])
+          for leaves in zip(*columns)] if columns else list(cells)
+
+
 def _stack(cells: Sequence[Any]) -> Any:
   return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *cells)
 
@@ -195,6 +216,7 @@ def execute(fn: Callable[[Any, Any], Any], cells: Sequence[Any], shared: Any = N
   leaf_shapes = {tuple(np.shape(x) for x in jax.tree.leaves(c)) for c in cells}
   if len(leaf_shapes) != 1:
     raise ValueError(f"cells must have equal shapes to share a program, got {leaf_shapes}")
+  cells = _common_dtypes(cells)
   devices = 1 if mesh is None else cells_devices(mesh)
   compiled: dict[int, Any] = {}
   clock = {"compile_s": 0.0, "run_s": 0.0, "programs": 0, "cells": len(cells),
