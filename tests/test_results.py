@@ -297,6 +297,8 @@ def test_plot_draws_the_means(tmp_path, monkeypatch):
     results.plot(pd.DataFrame(rows), metric="hr", k=10, path=tmp_path / "g.png")
   with pytest.raises(ValueError, match=r"no column\(s\) \['eps'\]"):
     results.plot(pd.DataFrame(rows), metric="target_hr", k=10, x="eps", path=tmp_path / "g.png")
+  bare = results.plot(pd.DataFrame(rows), metric="target_hr", k=10, path=tmp_path / "plots")
+  assert bare == tmp_path / "plots.png" and bare.is_file()  # the file written, suffix added
 
 
 def test_plot_errors_on_what_load_returns(tmp_path):

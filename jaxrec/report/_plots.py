@@ -239,10 +239,13 @@ def plot_content_effects(rows: list[dict], path: str | os.PathLike, *, k: int = 
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-  """Lays out, writes (100 dpi PNG, the folder created) and closes ``fig``; the path written."""
+  """Lays out, writes (100 dpi PNG, the folder created) and closes ``fig``; the path written
+  (``.png`` added when ``path`` has no suffix, as matplotlib does)."""
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig.tight_layout()
   out = Path(path)
+  if not out.suffix:
+    out = out.with_suffix(".png")
   out.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(out, dpi=100)
   plt.close(fig)
