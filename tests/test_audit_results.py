@@ -143,14 +143,14 @@ def test_sigint_keeps_the_complete_report(tmp_path):
 
 def test_write_failure_prints_the_results_and_says_where(tmp_path, monkeypatch, capsys):
   toy, out = _toy(tmp_path), tmp_path / "out"
-  real = report._schema._atomic_write
+  real = report._schema.atomic_write
 
-  def disk_full(path, text):
+  def disk_full(path, data, **kwargs):
     if Path(path).is_relative_to(out):
       raise OSError(28, "No space left on device")
-    real(path, text)
+    real(path, data, **kwargs)
 
-  monkeypatch.setattr(report._schema, "_atomic_write", disk_full)
+  monkeypatch.setattr(report._schema, "atomic_write", disk_full)
   assert _audit(toy, out) == 2
   captured = capsys.readouterr()
   assert "bpr-mf" in captured.out and "most-pop" in captured.out  # the results were printed

@@ -28,7 +28,7 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 from jaxrec.report._provenance import validate_provenance
 
@@ -161,8 +161,8 @@ def write_report(out_dir: str | os.PathLike, report: dict[str, Any]) -> tuple[Pa
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   json_path, md_path = out / "report.json", out / "report.md"
-  _atomic_write(json_path, json.dumps(report, indent=1, sort_keys=False) + "\n")
-  _atomic_write(md_path, to_markdown(report))
+  atomic_write(json_path, json.dumps(report, indent=1, sort_keys=False) + "\n")
+  atomic_write(md_path, to_markdown(report))
   return json_path, md_path
 
 
@@ -257,16 +257,46 @@ def _fmt(v: Any) -> str:
   return str(v)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, data: str | Callable[[BinaryIO], None], *,
+                 sync: bool = False) -> None:
+  """Writes ``data`` (text, as UTF-8, or a function writing bytes to an open file) to a hidden
+  temporary file beside ``path`` and renames it into place: a reader, or a writer killed
+  midway, sees the whole file or none. With ``sync`` the file and its folder are fsynced (the
+  results store's parts survive a power loss). The file gets the umask's ordinary permissions
+  (``mkstemp`` creates 0600).
+
+  Raises:
+    OSError: the folder cannot be written (the temporary file is removed).
+
+  Source:
+    jaxrec (POSIX rename is atomic within a file system).
+  """
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
   try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(text)
+    with os.fdopen(fd, "wb") as f:
+      if isinstance(data, str):
+        f.write(data.encode("utf-8"))
+      else:
+        data(f)
+      if sync:
+        f.flush()
+        os.fsync(f.fileno())
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; reports are ordinary files
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+  if sync:
+    try:
+      dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+      return
+    try:
+      os.fsync(dir_fd)
+    except OSError:
+      pass
+    finally:
+      os.close(dir_fd)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from jaxrec import _checks
-from jaxrec.report._schema import SCHEMA_VERSION, validate_report
+from jaxrec.report._schema import SCHEMA_VERSION, atomic_write, validate_report
 
 __all__ = ["PROVENANCE_COLUMNS", "ResultsStore", "cell_id", "finished_cells", "git_revision",
            "load", "load_rows"]
@@ -524,53 +524,12 @@ def finished_cells(root: str | os.PathLike) -> set[str]:
   return _part_ids(root)
 
 
-def _fsync_dir(folder: Path) -> None:
-  try:
-    fd = os.open(folder, os.O_RDONLY)
-  except OSError:  # e.g. Windows: directories cannot be opened
-    return
-  try:
-    os.fsync(fd)
-  except OSError:
-    pass
-  finally:
-    os.close(fd)
-
-
 def _atomic_write_table(table, path: Path) -> None:
-  """Writes a Parquet file to a hidden temporary name beside ``path``, syncs it and renames it
-  into place: a reader (or a killed writer) sees the whole part or none."""
+  """One part, whole or absent, fsynced (:func:`jaxrec.report._schema.atomic_write`)."""
   pa = _pyarrow()
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      pa.parquet.write_table(table, f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-  _fsync_dir(path.parent)
+  atomic_write(path, lambda f: pa.parquet.write_table(table, f), sync=True)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(text)
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-
-
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
+  atomic_write(path, text)

@@ -181,7 +181,7 @@ def run_study(interactions: Interactions, config: StudyConfig, out: str | Path, 
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
 
   from jaxrec import report  # pylint: disable=import-outside-toplevel
-  from jaxrec.report._schema import _atomic_write  # pylint: disable=import-outside-toplevel
+  from jaxrec.report._schema import atomic_write  # pylint: disable=import-outside-toplevel
 
   started = time.perf_counter()
   samples = sample_subdatasets(interactions, config.num_samples, seed=config.seed,
@@ -245,7 +245,7 @@ def run_study(interactions: Interactions, config: StudyConfig, out: str | Path, 
   out = Path(out)
   report.write_report(out, rep)
   ols_rows = [r for r in rows if r["metric"].startswith("ols_")]
-  _atomic_write(out / "report.md", report.to_markdown({**rep, "rows": ols_rows}))
+  atomic_write(out / "report.md", report.to_markdown({**rep, "rows": ols_rows}))
   report.plot_coefficients(rows, out / "characteristics.png")
   for line in summary:
     echo(line)
