@@ -35,11 +35,19 @@ class GridRun:
   """What :func:`run_grid` did.
 
   Attributes:
-    out_dir: the store folder. report: the path of ``report.json``.
+    out_dir: the store folder.
+    report: the path of ``report.json`` (written by process 0 only).
     config_hash: the config's hash (:func:`jaxrec.experiment.config_hash`).
-    cells: the grid's cells (:func:`jaxrec.grid.grid_cells`), in order.
-    ran: cells computed by this run. skipped: cells found finished (their parts kept as they
-      were). seconds: wall time of the run.
+    cells: the number of the grid's cells (:func:`jaxrec.grid.grid_cells`).
+    ran: cells computed by this run.
+    skipped: cells found finished (their parts kept as they were).
+    seconds: wall time of the run (s).
+
+  Raises:
+    Nothing (a record).
+
+  Source:
+    jaxrec.
   """
 
   out_dir: Path
